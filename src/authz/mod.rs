@@ -1,0 +1,212 @@
+//! Authorization: plain data and pure functions that turn a classified request, a principal's
+//! resolved access and the nodes it touches into exactly one [`Decision`]. Deny by default.
+//!
+//! Nothing here does I/O or knows pingora; `store/` supplies the data, `proxy/` acts on the result.
+
+pub mod model;
+
+pub use model::*;
+
+use serde::Serialize;
+
+/// The outcome for one request. Every request gets exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Allow(Permit),
+    Deny(DenyReason),
+}
+
+impl Decision {
+    /// `"allow"` or `"deny"`: the label used in metrics, logs and audit rows.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "allow",
+            Decision::Deny(_) => "deny",
+        }
+    }
+
+    /// The deny reason id, or `""` for an allow (metric label friendly).
+    pub fn reason_str(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "",
+            Decision::Deny(r) => r.as_str(),
+        }
+    }
+}
+
+/// Why a request passed: which route and principal, and which grants satisfied the checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Permit {
+    /// Route id from the route table (`"passthrough"` for unprotected prefixes).
+    pub route: String,
+    /// Stable principal id (`None` for anonymous routes).
+    pub principal: Option<String>,
+    /// The evidence: one entry per satisfied requirement.
+    pub via: Vec<Grant>,
+}
+
+/// One piece of evidence for an allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Grant {
+    /// The route needs no credential.
+    Anonymous,
+    /// Any approved back-office user may call the route.
+    Backoffice,
+    /// A section the caller holds through a group.
+    Section { section: String, group: String },
+    /// Membership of the `admin` group.
+    Admin { group: String },
+    /// A verb on a node, granted by `group`; `entry_on` is the node id carrying the explicit
+    /// entry that applied, or `None` when the group's default verbs applied.
+    Verb { node: i64, verb: String, group: String, entry_on: Option<i64> },
+    /// A Delivery API key whose scope covers the node(s).
+    KeyScope { key_id: String },
+    /// Member access to protected content.
+    Member { member: String },
+    /// The placeholder allow-all policy of a development config (`mode = "passthrough"`).
+    Passthrough,
+    /// An unknown node forwarded because the API's unknown-node policy is `defer`.
+    DeferredToUpstream { node: String },
+}
+
+/// Why a request was refused. `as_str()` is the one stable vocabulary used by responses, audit
+/// rows, metric labels and the explain endpoint; `proxy::respond` maps each to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// The request cannot be read one way only (path, headers, body JSON, GUID).
+    Malformed,
+    /// Several credentials or several `Authorization` headers.
+    AmbiguousCredentials,
+    /// An API key sent in the query string.
+    ApiKeyInQuery,
+    /// The inspected body is over the configured limit.
+    BodyTooLarge,
+    /// A protected prefix with no matching route.
+    NoRoute,
+    /// No credential where one is required.
+    Unauthenticated,
+    /// A credential that does not verify; the detail says why.
+    InvalidToken(TokenProblem),
+    /// User is disabled, locked out or invited (not approved).
+    UserDisabled,
+    /// Authenticated but unknown to the policy store.
+    UnknownPrincipal,
+    /// The API key may not call this API.
+    ApiNotAllowed,
+    /// None of the route's sections.
+    NoSection,
+    /// Route requires membership of the `admin` group.
+    AdminRequired,
+    /// A node outside the caller's calculated start nodes (or in the recycle bin).
+    OutsideStartNodes,
+    /// A required verb missing on a node.
+    MissingVerb,
+    /// A culture in the body the caller may not edit.
+    CultureNotAllowed,
+    /// A node the content mirror does not know (unknown-node policy `deny`).
+    UnknownNode,
+    /// A Delivery API node outside the key's subtree roots.
+    OutsideKeyScope,
+    /// `Preview: true` without preview permission.
+    PreviewNotAllowed,
+    /// `expand=` for a subtree-scoped key.
+    ExpandNotAllowed,
+    /// Member-protected content without a member token.
+    MemberRequired,
+    /// Member-protected content the member may not see.
+    MemberNotAllowed,
+    /// The key's requests-per-second limit.
+    RateLimited,
+    /// The policy store cannot answer and nothing valid is cached.
+    StoreUnavailable,
+    /// No usable key set for the token's issuer (never fetched).
+    KeysUnavailable,
+}
+
+/// Why a presented credential was rejected (RFC 6750 `invalid_token`); stable ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenProblem {
+    Malformed,
+    TooLarge,
+    Encrypted,
+    AlgNotAllowed,
+    UnknownKey,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    WrongIssuer,
+    WrongAudience,
+    MissingClaim,
+    UnsupportedCritical,
+    Revoked,
+    UnknownApiKey,
+    Inactive,
+}
+
+impl TokenProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenProblem::Malformed => "malformed",
+            TokenProblem::TooLarge => "too_large",
+            TokenProblem::Encrypted => "encrypted",
+            TokenProblem::AlgNotAllowed => "alg_not_allowed",
+            TokenProblem::UnknownKey => "unknown_key",
+            TokenProblem::BadSignature => "bad_signature",
+            TokenProblem::Expired => "expired",
+            TokenProblem::NotYetValid => "not_yet_valid",
+            TokenProblem::IssuedInFuture => "issued_in_future",
+            TokenProblem::WrongIssuer => "wrong_issuer",
+            TokenProblem::WrongAudience => "wrong_audience",
+            TokenProblem::MissingClaim => "missing_claim",
+            TokenProblem::UnsupportedCritical => "unsupported_critical",
+            TokenProblem::Revoked => "revoked",
+            TokenProblem::UnknownApiKey => "unknown_api_key",
+            TokenProblem::Inactive => "inactive",
+        }
+    }
+}
+
+impl DenyReason {
+    /// The stable reason id.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::Malformed => "malformed_request",
+            DenyReason::AmbiguousCredentials => "ambiguous_credentials",
+            DenyReason::ApiKeyInQuery => "api_key_in_query",
+            DenyReason::BodyTooLarge => "body_too_large",
+            DenyReason::NoRoute => "no_route",
+            DenyReason::Unauthenticated => "unauthenticated",
+            DenyReason::InvalidToken(_) => "invalid_token",
+            DenyReason::UserDisabled => "user_disabled",
+            DenyReason::UnknownPrincipal => "unknown_principal",
+            DenyReason::ApiNotAllowed => "api_not_allowed",
+            DenyReason::NoSection => "no_section",
+            DenyReason::AdminRequired => "admin_required",
+            DenyReason::OutsideStartNodes => "outside_start_nodes",
+            DenyReason::MissingVerb => "missing_verb",
+            DenyReason::CultureNotAllowed => "culture_not_allowed",
+            DenyReason::UnknownNode => "unknown_node",
+            DenyReason::OutsideKeyScope => "outside_key_scope",
+            DenyReason::PreviewNotAllowed => "preview_not_allowed",
+            DenyReason::ExpandNotAllowed => "expand_not_allowed",
+            DenyReason::MemberRequired => "member_required",
+            DenyReason::MemberNotAllowed => "member_not_allowed",
+            DenyReason::RateLimited => "rate_limited",
+            DenyReason::StoreUnavailable => "store_unavailable",
+            DenyReason::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
+    /// A finer id for the response body and audit row (`invalid_token` → `expired`, …).
+    pub fn detail(self) -> Option<&'static str> {
+        match self {
+            DenyReason::InvalidToken(p) => Some(p.as_str()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! TODO(module owner): see ARCHITECTURE.md

@@ -21,9 +21,13 @@ pub struct Principal {
 pub enum PrincipalKind {
     Anonymous,
     /// A bearer JWT verified against this issuer's key set.
-    Jwt { issuer: Arc<str> },
+    Jwt {
+        issuer: Arc<str>,
+    },
     /// A Portcullis API key (only its public id, never the secret).
-    ApiKey { key_id: String },
+    ApiKey {
+        key_id: String,
+    },
 }
 
 impl PrincipalKind {
@@ -49,7 +53,10 @@ pub enum Subject {
         mapped_groups: Vec<String>,
     },
     /// A Delivery API member (member bearer token): username and member groups.
-    Member { username: String, groups: Vec<String> },
+    Member {
+        username: String,
+        groups: Vec<String>,
+    },
     /// An API key with its scope.
     ApiKey(Arc<ApiKeyScope>),
 }
@@ -68,4 +75,15 @@ pub struct ApiKeyScope {
     /// Management API: the user (external id) whose groups the key acts with.
     pub acts_as: Option<String>,
     pub rate_limit_rps: Option<u32>,
+}
+
+/// A stored API key: its scope and the SHA-256 of the peppered secret. Never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub scope: Arc<ApiKeyScope>,
+    /// `SHA-256(pepper || secret)`.
+    pub hash: [u8; 32],
+    pub owner: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked: bool,
 }

@@ -4,8 +4,10 @@
 //! Nothing here does I/O or knows pingora; `store/` supplies the data, `proxy/` acts on the result.
 
 pub mod model;
+pub mod start_nodes;
 
 pub use model::*;
+pub use start_nodes::calculate_start_nodes;
 
 use serde::Serialize;
 
@@ -60,7 +62,12 @@ pub enum Grant {
     Admin { group: String },
     /// A verb on a node, granted by `group`; `entry_on` is the node id carrying the explicit
     /// entry that applied, or `None` when the group's default verbs applied.
-    Verb { node: i64, verb: String, group: String, entry_on: Option<i64> },
+    Verb {
+        node: i64,
+        verb: String,
+        group: String,
+        entry_on: Option<i64>,
+    },
     /// A Delivery API key whose scope covers the node(s).
     KeyScope { key_id: String },
     /// Member access to protected content.

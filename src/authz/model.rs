@@ -111,7 +111,9 @@ impl NodePath {
     }
     /// True when the path passes through a recycle bin.
     pub fn in_recycle_bin(&self) -> bool {
-        self.0.get(1).is_some_and(|id| *id == CONTENT_RECYCLE_BIN_ID || *id == MEDIA_RECYCLE_BIN_ID)
+        self.0
+            .get(1)
+            .is_some_and(|id| *id == CONTENT_RECYCLE_BIN_ID || *id == MEDIA_RECYCLE_BIN_ID)
     }
 }
 

@@ -1,8 +1,19 @@
 //! Configuration: the TOML file schema (serde, `deny_unknown_fields`) and its validation into
-//! the internal config. Every problem is collected and reported at once.
+//! the runtime [`Config`]. Every problem is collected and reported at once.
 //!
-//! Each module owns the schema of its own section (`request::RoutesConfig`, …) and a
-//! `validate(&self, &mut Problems)`; this file composes them.
+//! Each module owns the schema of its own section and a `validate(&self, &mut Problems)`; this
+//! file composes them. Any value can be overridden from the environment:
+//! `PORTCULLIS_<SECTION>__<KEY>[__<KEY>…]` (double underscore between levels, names
+//! case-insensitive), e.g. `PORTCULLIS_UPSTREAM__MANAGEMENT=10.0.0.5:8080` or
+//! `PORTCULLIS_MODE=enforce`. The value is read as a TOML value when it parses as one (numbers,
+//! booleans, arrays), else as a string. Secrets are never values in the file: the sections name
+//! the environment variable (or file) to read them from.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Every problem found while validating, reported together (`check-config` exits 64).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -15,5 +26,447 @@ impl Problems {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not valid TOML for portcullis: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("`{path}` has {} problem(s):\n{problems}", problems.0.len())]
+    Invalid { path: PathBuf, problems: Problems },
+}
+
+/// What the gateway does with a request that the route table classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Authenticate and authorize every request under a protected prefix.
+    #[default]
+    Enforce,
+    /// PLACEHOLDER allow-all: forwards everything. Only accepted with `development = true`.
+    Passthrough,
+}
+
+/// The file as written (each section's schema is `deny_unknown_fields`).
+#[derive(Debug, Clone, Default)]
+pub struct FileConfig {
+    /// Marks a config as development-only; required for `mode = "passthrough"`.
+    pub development: bool,
+    pub mode: Mode,
+    pub listen: ListenConfig,
+    pub admin: AdminConfig,
+    pub upstream: UpstreamConfig,
+    pub headers: HeadersConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// Proxy listener (HTTP/1.1 and h2c).
+    pub address: String,
+    /// Worker threads for the proxy service.
+    pub threads: usize,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            address: "127.0.0.1:8080".into(),
+            threads: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub address: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: "127.0.0.1:9901".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// `host:port` of the Umbraco instance serving the Management API (and everything else).
+    pub management: String,
+    /// `host:port` for the Delivery API; defaults to `management`.
+    pub delivery: Option<String>,
+    /// `Host` header sent upstream; defaults to the client's.
+    pub host: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Connect including any handshake.
+    #[serde(with = "humantime_serde")]
+    pub total_connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// How long an idle keep-alive connection to the upstream is kept.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub keepalive_pool: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            management: String::new(),
+            delivery: None,
+            host: None,
+            connect_timeout: Duration::from_secs(2),
+            total_connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            keepalive_pool: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadersConfig {
+    /// Extra identity header names the upstream trusts; client-sent copies are always removed.
+    pub identity: Vec<String>,
+    /// Proxies whose `X-Forwarded-*` headers are believed (CIDRs).
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How long SIGTERM waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// Reload when the config file changes (SIGHUP always reloads).
+    pub watch: bool,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            grace_period: Duration::from_secs(15),
+            watch: true,
+        }
+    }
+}
+
+impl FileConfig {
+    /// Deserializes section by section so that a mistake in one section (an unknown key, a
+    /// wrong type) is reported together with the mistakes in all the others.
+    fn from_table(table: toml::Table, p: &mut Problems) -> FileConfig {
+        let mut f = FileConfig::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "development" => section(&key, value, p, &mut f.development),
+                "mode" => section(&key, value, p, &mut f.mode),
+                "listen" => section(&key, value, p, &mut f.listen),
+                "admin" => section(&key, value, p, &mut f.admin),
+                "upstream" => section(&key, value, p, &mut f.upstream),
+                "headers" => section(&key, value, p, &mut f.headers),
+                "lifecycle" => section(&key, value, p, &mut f.lifecycle),
+                _ => p.push(&key, "unknown key"),
+            }
+        }
+        f
+    }
+}
+
+fn section<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: toml::Value,
+    p: &mut Problems,
+    slot: &mut T,
+) {
+    match T::deserialize(value) {
+        Ok(v) => *slot = v,
+        Err(e) => p.push(key, e.message().trim()),
+    }
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub file: FileConfig,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    pub management_upstream: SocketAddr,
+    pub delivery_upstream: SocketAddr,
+    pub trusted_proxies: Vec<IpNet>,
+    pub identity_headers: Vec<http::HeaderName>,
+}
+
+impl Config {
+    /// Reads, overrides from `env`, parses and validates `path`.
+    pub fn load(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_str(path, &text, env)
+    }
+
+    /// Parses `text` (the content of `path`) with environment overrides and validates it.
+    pub fn from_str(
+        path: &Path,
+        text: &str,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+        apply_env_overrides(&mut value, env).map_err(parse_err)?;
+        let mut problems = Problems::default();
+        let file = FileConfig::from_table(value, &mut problems);
+        let config = validate(path, file, &mut problems);
+        match config {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            }),
+        }
+    }
+
+    /// Directory relative paths in the config are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+fn parse_addr(at: &str, s: &str, p: &mut Problems) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    if s.is_empty() {
+        p.push(at, "is required (host:port)");
+        return None;
+    }
+    match s.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => Some(a),
+        _ => {
+            p.push(at, format!("`{s}` is not a host:port address"));
+            None
+        }
+    }
+}
+
+fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
+    if file.mode == Mode::Passthrough && !file.development {
+        p.push(
+            "mode",
+            "`passthrough` is an allow-all placeholder and is refused unless `development = true`",
+        );
+    }
+    let listen = parse_addr("listen.address", &file.listen.address, p);
+    let admin = parse_addr("admin.address", &file.admin.address, p);
+    let management = parse_addr("upstream.management", &file.upstream.management, p);
+    let delivery = match &file.upstream.delivery {
+        Some(d) => parse_addr("upstream.delivery", d, p),
+        None => management,
+    };
+    if file.listen.threads == 0 {
+        p.push("listen.threads", "must be at least 1");
+    }
+    if listen.is_some() && listen == admin {
+        p.push("admin.address", "must differ from listen.address");
+    }
+    for (name, d) in [
+        ("upstream.connect_timeout", file.upstream.connect_timeout),
+        ("upstream.read_timeout", file.upstream.read_timeout),
+        ("upstream.write_timeout", file.upstream.write_timeout),
+    ] {
+        if d.is_zero() {
+            p.push(name, "must be greater than zero");
+        }
+    }
+    let mut trusted = Vec::new();
+    for (i, c) in file.headers.trusted_proxies.iter().enumerate() {
+        match c
+            .parse::<IpNet>()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
+            Ok(n) => trusted.push(n),
+            Err(_) => p.push(
+                &format!("headers.trusted_proxies[{i}]"),
+                format!("`{c}` is not a CIDR"),
+            ),
+        }
+    }
+    let mut identity = Vec::new();
+    for (i, h) in file.headers.identity.iter().enumerate() {
+        match http::HeaderName::from_bytes(h.as_bytes()) {
+            Ok(n) => identity.push(n),
+            Err(_) => p.push(
+                &format!("headers.identity[{i}]"),
+                format!("`{h}` is not a header name"),
+            ),
+        }
+    }
+    Some(Config {
+        path: path.to_owned(),
+        listen: listen?,
+        admin: admin?,
+        management_upstream: management?,
+        delivery_upstream: delivery?,
+        trusted_proxies: trusted,
+        identity_headers: identity,
+        file,
+    })
+}
+
+/// The environment variables that override config keys (`PORTCULLIS_A__B=v` → `a.b = v`).
+pub fn env_overrides() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("PORTCULLIS_") && k.contains("__")
+                || k == "PORTCULLIS_MODE"
+                || k == "PORTCULLIS_DEVELOPMENT"
+        })
+        .collect()
+}
+
+fn apply_env_overrides(root: &mut toml::Table, env: &[(String, String)]) -> Result<(), String> {
+    for (key, raw) in env {
+        let Some(rest) = key.strip_prefix("PORTCULLIS_") else {
+            continue;
+        };
+        let parts: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if parts.iter().any(String::is_empty) {
+            return Err(format!(
+                "environment variable `{key}` has an empty key segment"
+            ));
+        }
+        let value = parse_env_value(raw);
+        let mut table = &mut *root;
+        for (i, part) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                table.insert(part.clone(), value.clone());
+                break;
+            }
+            let entry = table
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(format!(
+                        "environment variable `{key}`: `{part}` is not a section"
+                    ))
+                }
+            };
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // A value that is valid TOML on its own (number, bool, array, quoted string) keeps its type.
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_str(Path::new("/etc/portcullis/portcullis.toml"), text, &env)
+    }
+
+    #[test]
+    fn a_minimal_config_is_valid() {
+        let c = load("[upstream]\nmanagement = \"127.0.0.1:5000\"\n", &[]).expect("valid");
+        assert_eq!(c.delivery_upstream, c.management_upstream);
+        assert_eq!(c.file.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn passthrough_is_refused_outside_development() {
+        let err = load(
+            "mode = \"passthrough\"\n[upstream]\nmanagement = \"127.0.0.1:5000\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("passthrough"), "{err}");
+        load("development = true\nmode = \"passthrough\"\n[upstream]\nmanagement = \"127.0.0.1:5000\"\n", &[])
+            .expect("development passthrough is allowed");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = load(
+            "[listen]\naddress = \"nope\"\n[upstream]\nmanagement = \"\"\nread_timeout = \"0s\"\n[headers]\ntrusted_proxies = [\"10.0.0.0/99\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "listen.address",
+            "upstream.management",
+            "upstream.read_timeout",
+            "trusted_proxies[0]",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in {text}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = load(
+            "[upstream]\nmanagement = \"127.0.0.1:5000\"\nmanagment = 1\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("managment"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_with_types() {
+        let c = load(
+            "[upstream]\nmanagement = \"127.0.0.1:5000\"\n",
+            &[
+                ("PORTCULLIS_UPSTREAM__DELIVERY", "127.0.0.1:6000"),
+                ("PORTCULLIS_LISTEN__THREADS", "4"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.delivery_upstream.port(), 6000);
+        assert_eq!(c.file.listen.threads, 4);
     }
 }

@@ -1,14 +1,19 @@
 //! Portcullis: an authorization gateway for Umbraco CMS, built on pingora.
 //!
-//! `ls src` reads as the path of one request: `request` (what is it?) → `authn` (who is
-//! calling?) → `store` (what may they do?) → `authz` (decide) → `audit` (record), glued to
-//! pingora by `proxy` and wired by `app`.
+//! `ls src` reads as the path of one request: `proxy` (pingora glue) → `gate` (the pipeline):
+//! `request` (what is it?) → `authn` (who is calling?) → `store` (what may they do?) → `authz`
+//! (decide) → `audit` (record); `app` wires it all, `admin` serves operators.
 
 pub mod admin;
+pub mod app;
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod cli;
 pub mod config;
+pub mod dev;
+pub mod gate;
 pub mod proxy;
 pub mod request;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `portcullis` binary: everything lives in the library; see `cli`.
+
+fn main() -> std::process::ExitCode {
+    portcullis::cli::main()
+}

@@ -1,1 +1,311 @@
-//! TODO(module owner): see ARCHITECTURE.md
+//! The pingora glue: `Gateway` implements `ProxyHttp`. Only this module knows pingora phases;
+//! decisions come from `gate`, responses from `respond`, header rules from `headers`.
+
+pub mod headers;
+pub mod respond;
+
+use crate::app::{Runtime, Shared};
+use crate::authz::Decision;
+use crate::request::Api;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora_proxy::FailToProxy;
+use respond::{Reply, UpstreamFailure};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The proxy service: one per process, shared by all requests.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    pub fn new(shared: Arc<Shared>) -> Gateway {
+        Gateway { shared }
+    }
+}
+
+/// Per-request state carried across pingora phases.
+pub struct RequestCtx {
+    /// The config snapshot this request started with (reloads never change it mid-flight).
+    runtime: Arc<Runtime>,
+    started: Instant,
+    request_id: String,
+    api: Option<Api>,
+    route: Arc<str>,
+    decision: Option<Decision>,
+    upstream_started: Option<Instant>,
+    upstream_elapsed: Option<Duration>,
+    upstream_failure: Option<UpstreamFailure>,
+    _in_flight: InFlight,
+}
+
+/// Counts a request as in flight until its context is dropped (drain on SIGTERM waits on it).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> InFlight {
+        shared
+            .health
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        shared.metrics.in_flight.inc();
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .health
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.metrics.in_flight.dec();
+    }
+}
+
+fn api_label(api: Option<Api>) -> &'static str {
+    api.map_or("other", Api::as_str)
+}
+
+/// Writes a gateway-made response (deny or error) with the request id.
+async fn write_reply(session: &mut Session, reply: &Reply, request_id: &str) -> Result<()> {
+    let mut resp = ResponseHeader::build(reply.status, Some(4))?;
+    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header("content-length", reply.body.len().to_string())?;
+    resp.insert_header(headers::REQUEST_ID, request_id)?;
+    resp.insert_header("cache-control", "no-store")?;
+    for (name, value) in &reply.headers {
+        resp.insert_header(*name, value.as_str())?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::clone(&reply.body)), true)
+        .await
+}
+
+fn classify_failure(e: &Error) -> Option<UpstreamFailure> {
+    use ErrorType::*;
+    if *e.esource() != ErrorSource::Upstream {
+        return None;
+    }
+    Some(match e.etype() {
+        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
+            UpstreamFailure::Timeout
+        }
+        _ => UpstreamFailure::Unavailable,
+    })
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            runtime: self.shared.runtime.load_full(),
+            started: Instant::now(),
+            request_id: String::new(),
+            api: None,
+            route: Arc::from(""),
+            decision: None,
+            upstream_started: None,
+            upstream_elapsed: None,
+            upstream_failure: None,
+            _in_flight: InFlight::new(&self.shared),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.request_id = headers::request_id(&session.req_header().headers);
+        if self.shared.health.is_draining() {
+            // Finish this request, but tell the client not to reuse the connection.
+            session.set_keepalive(None);
+        }
+        let t0 = Instant::now();
+        let verdict = ctx.runtime.gate.decide(session.req_header()).await;
+        ctx.api = verdict.api;
+        ctx.route = verdict.route;
+        self.shared
+            .metrics
+            .decision_duration
+            .with_label_values(&[api_label(ctx.api)])
+            .observe(t0.elapsed().as_secs_f64());
+        let denied = match &verdict.decision {
+            Decision::Deny(reason) => Some(*reason),
+            Decision::Allow(_) => None,
+        };
+        ctx.decision = Some(verdict.decision);
+        if let Some(reason) = denied {
+            write_reply(
+                session,
+                &respond::deny(reason, &ctx.request_id),
+                &ctx.request_id,
+            )
+            .await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let cfg = &ctx.runtime.config;
+        let addr = match ctx.api {
+            Some(Api::Delivery) => cfg.delivery_upstream,
+            _ => cfg.management_upstream,
+        };
+        let up = &cfg.file.upstream;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.total_connection_timeout = Some(up.total_connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.write_timeout = Some(up.write_timeout);
+        peer.options.idle_timeout = Some(up.idle_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let cfg = &ctx.runtime.config;
+        for name in headers::client_headers_to_strip(&upstream.headers, &cfg.identity_headers) {
+            upstream.remove_header(&name);
+        }
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        for (name, value) in headers::forwarded(&upstream.headers, peer, &cfg.trusted_proxies) {
+            match value {
+                Some(v) => upstream.insert_header(name, v)?,
+                None => drop(upstream.remove_header(name)),
+            }
+        }
+        upstream.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some(host) = &cfg.file.upstream.host {
+            upstream.insert_header(http::header::HOST, host.as_str())?;
+        }
+        ctx.upstream_started = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        self.shared.health.mark_upstream_seen();
+        if let Some(t) = ctx.upstream_started {
+            let elapsed = t.elapsed();
+            ctx.upstream_elapsed = Some(elapsed);
+            self.shared
+                .metrics
+                .upstream_duration
+                .with_label_values(&[api_label(ctx.api)])
+                .observe(elapsed.as_secs_f64());
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        if ctx.request_id.is_empty() {
+            ctx.request_id = headers::request_id(&session.req_header().headers);
+        }
+        let reply = match classify_failure(e) {
+            Some(kind) => {
+                ctx.upstream_failure = Some(kind);
+                let label = match kind {
+                    UpstreamFailure::Timeout => "timeout",
+                    UpstreamFailure::Unavailable => "unavailable",
+                };
+                self.shared
+                    .metrics
+                    .upstream_errors
+                    .with_label_values(&[label])
+                    .inc();
+                respond::upstream_failure(kind, &ctx.request_id)
+            }
+            None => {
+                let code = match e.etype() {
+                    ErrorType::HTTPStatus(c) => *c,
+                    _ if *e.esource() == ErrorSource::Downstream => 400,
+                    _ => 500,
+                };
+                let status = http::StatusCode::from_u16(code)
+                    .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                respond::internal(status, &ctx.request_id)
+            }
+        };
+        let code = reply.status.as_u16();
+        // A response may already be on the wire (failure mid-stream): then only log.
+        if session.response_written().is_none() {
+            if let Err(err) = write_reply(session, &reply, &ctx.request_id).await {
+                tracing::debug!(request.id = %ctx.request_id, error = %err, "cannot write error response");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let (decision, reason) = match &ctx.decision {
+            Some(d) => (d.as_str(), d.reason_str()),
+            None => ("none", ""),
+        };
+        let api = api_label(ctx.api);
+        let elapsed = ctx.started.elapsed();
+        let m = &self.shared.metrics;
+        m.requests
+            .with_label_values(&[api, decision, reason, &status.to_string()])
+            .inc();
+        m.request_duration
+            .with_label_values(&[api])
+            .observe(elapsed.as_secs_f64());
+        let req = session.req_header();
+        tracing::event!(
+            target: "access",
+            tracing::Level::INFO,
+            request.id = %ctx.request_id,
+            http.method = %req.method,
+            http.path = %req.uri.path(),
+            http.status = status,
+            route.id = %ctx.route,
+            decision = decision,
+            deny.reason = reason,
+            upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
+            upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
+            duration.ms = elapsed.as_secs_f64() * 1000.0,
+            error = e.map(|e| e.etype().as_str()),
+            "request"
+        );
+    }
+}

@@ -1,1 +1,1 @@
-//! TODO(module owner): see ARCHITECTURE.md
+//! Placeholder module: built by its own issue (see ARCHITECTURE.md).

@@ -1,0 +1,289 @@
+//! Composition root: builds every part once from the config, wires the pingora services (proxy,
+//! admin, optional dev upstream), the reloader and the drain-on-SIGTERM signal watch, and runs.
+//! Only this file knows the wiring.
+
+use crate::admin::AdminApp;
+use crate::config::{env_overrides, Config};
+use crate::gate::Gate;
+use crate::proxy::Gateway;
+use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Everything built from one config; swapped whole on reload.
+pub struct Runtime {
+    pub config: Config,
+    pub gate: Gate,
+}
+
+impl Runtime {
+    /// Builds the request pipeline for `config`.
+    pub fn build(config: Config) -> Runtime {
+        let gate = Gate::new(&config);
+        Runtime { config, gate }
+    }
+}
+
+/// Process-wide liveness facts read by `/readyz` and the drain logic.
+#[derive(Default)]
+pub struct Health {
+    pub in_flight: AtomicI64,
+    draining: AtomicBool,
+    upstream_seen: AtomicBool,
+}
+
+impl Health {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+    /// Called when any upstream answered or accepted a connection.
+    pub fn mark_upstream_seen(&self) {
+        self.upstream_seen.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One line of `/readyz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// State shared by the proxy, the admin listener and background tasks.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub metrics: Metrics,
+    pub health: Health,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime, metrics: Metrics) -> Arc<Shared> {
+        Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            metrics,
+            health: Health::default(),
+        })
+    }
+
+    /// Readiness: not draining, and the upstream reached at least once.
+    pub fn readiness(&self) -> Vec<Check> {
+        vec![
+            Check {
+                name: "draining",
+                ok: !self.health.is_draining(),
+                detail: None,
+            },
+            Check {
+                name: "upstream",
+                ok: self.health.upstream_seen.load(Ordering::SeqCst),
+                detail: Some(self.runtime.load().config.management_upstream.to_string()),
+            },
+        ]
+    }
+
+    /// Re-reads the config file; a bad config is rejected and logged, the old one keeps serving.
+    pub fn reload(&self) -> bool {
+        let current = self.runtime.load();
+        let path = current.config.path.clone();
+        match Config::load(&path, &env_overrides()) {
+            Ok(new) => {
+                for (what, old, new) in [
+                    ("listen.address", current.config.listen, new.listen),
+                    ("admin.address", current.config.admin, new.admin),
+                ] {
+                    if old != new {
+                        tracing::warn!(
+                            config.key = what,
+                            "changed; takes effect only after a restart"
+                        );
+                    }
+                }
+                self.runtime.store(Arc::new(Runtime::build(new)));
+                self.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(config.path = %path.display(), "config reloaded");
+                true
+            }
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["rejected"])
+                    .inc();
+                tracing::error!(config.path = %path.display(), error = %e, "config reload rejected; keeping the running config");
+                false
+            }
+        }
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot start the server")]
+    Server(#[source] Box<pingora::Error>),
+    #[error("cannot start the background thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Extra services for `portcullis dev` (the bundled demo upstream).
+pub type ExtraService = Box<dyn pingora::services::ServiceWithDependents>;
+
+fn server_options() -> pingora::apps::HttpServerOptions {
+    let mut o = pingora::apps::HttpServerOptions::default();
+    o.h2c = true;
+    o
+}
+
+/// Runs the gateway until SIGTERM (drain) or SIGINT (immediate). Blocks.
+pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
+    let metrics = Metrics::new();
+    let listen = config.listen.to_string();
+    let admin = config.admin.to_string();
+    let threads = config.file.listen.threads;
+    let keepalive = config.file.upstream.keepalive_pool;
+    let grace = config.file.lifecycle.grace_period;
+    let shared = Shared::new(Runtime::build(config), metrics);
+
+    let conf = ServerConf {
+        threads,
+        upstream_keepalive_pool_size: keepalive,
+        // The drain is done by `DrainOnTerm` before pingora is told to stop.
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
+    server.bootstrap();
+
+    let mut proxy = pingora_proxy::ProxyServiceBuilder::new(
+        &server.configuration,
+        Gateway::new(shared.clone()),
+    )
+    .name("portcullis proxy")
+    .server_options(server_options())
+    .build();
+    proxy.add_tcp(&listen);
+    let mut admin_svc = Service::new(
+        "portcullis admin".into(),
+        pingora::apps::http_app::HttpServer::new_app(AdminApp::new(shared.clone())),
+    );
+    admin_svc.add_tcp(&admin);
+    admin_svc.threads = Some(1);
+    server.add_service(proxy);
+    server.add_service(admin_svc);
+    for svc in extra {
+        server.add_boxed_service(svc);
+    }
+
+    spawn_background(shared.clone())?;
+    tracing::info!(listen = %listen, admin = %admin, "portcullis starting");
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnTerm { shared, grace }),
+    });
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// SIGHUP and file-change reloads, and the upstream reachability probe, on their own thread so
+/// they work before and independently of pingora's runtimes.
+fn spawn_background(shared: Arc<Shared>) -> Result<(), AppError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AppError::Thread)?;
+    // Register SIGHUP now, before the default action (terminate) could hit us.
+    let mut hup = rt
+        .block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) })
+        .map_err(AppError::Thread)?;
+    std::thread::Builder::new()
+        .name("portcullis-background".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut mtime = modified(&shared);
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => { shared.reload(); mtime = modified(&shared); }
+                        _ = tick.tick() => {
+                            probe_upstream(&shared).await;
+                            let watch = shared.runtime.load().config.file.lifecycle.watch;
+                            let now = modified(&shared);
+                            if watch && now.is_some() && now != mtime {
+                                mtime = now;
+                                shared.reload();
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .map_err(AppError::Thread)?;
+    Ok(())
+}
+
+fn modified(shared: &Shared) -> Option<SystemTime> {
+    std::fs::metadata(&shared.runtime.load().config.path)
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+async fn probe_upstream(shared: &Shared) {
+    if shared.health.upstream_seen.load(Ordering::SeqCst) {
+        return;
+    }
+    let addr = shared.runtime.load().config.management_upstream;
+    let connect = tokio::net::TcpStream::connect(addr);
+    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
+        shared.health.mark_upstream_seen();
+    }
+}
+
+/// SIGTERM: stop being ready, let in-flight requests finish (up to the grace period), then stop.
+/// SIGINT: stop now.
+struct DrainOnTerm {
+    shared: Arc<Shared>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnTerm {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping now");
+                return ShutdownSignal::FastShutdown;
+            }
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
+        }
+        self.shared.health.draining.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + self.grace;
+        tracing::info!(
+            grace.s = self.grace.as_secs_f64(),
+            "SIGTERM: draining in-flight requests"
+        );
+        while self.shared.health.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.shared.health.in_flight.load(Ordering::SeqCst);
+        tracing::info!(in_flight = left, "drained; stopping");
+        ShutdownSignal::GracefulTerminate
+    }
+}

@@ -1,0 +1,173 @@
+//! Header hygiene between client and upstream: request ids, hop-by-hop and gateway-owned
+//! headers, and `X-Forwarded-*`. Pure functions over `http::HeaderMap`.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Headers meaningful only for one hop (RFC 9110 §7.6.1). `Transfer-Encoding` is framing that
+/// pingora rewrites itself, so it is not in this list.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Headers framing the message: never removed because a client named them in `Connection`.
+const FRAMING: &[&str] = &["host", "content-length", "transfer-encoding"];
+
+/// A client-supplied request id is kept when it is 1–128 visible characters of
+/// `[A-Za-z0-9._:-]`; otherwise a new UUID v7 is made.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
+/// the client named in `Connection`, `X-Portcullis-*`, and the configured identity headers.
+/// Removed before the gateway adds its own headers, so a client cannot make it drop them.
+pub fn client_headers_to_strip(headers: &HeaderMap, identity: &[HeaderName]) -> Vec<HeaderName> {
+    let mut out: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !FRAMING.contains(&n.as_str()))
+        .collect();
+    out.extend(HOP_BY_HOP.iter().map(|h| HeaderName::from_static(h)));
+    out.extend(
+        headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-portcullis-"))
+            .cloned(),
+    );
+    out.extend(identity.iter().cloned());
+    out.retain(|n| headers.contains_key(n));
+    out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    out.dedup();
+    out
+}
+
+/// The `X-Forwarded-For/Proto/Host` values to set (a `None` value means remove). Client-sent
+/// values are kept (and extended) only when the direct peer is a trusted proxy.
+pub fn forwarded(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    trusted: &[IpNet],
+) -> [(&'static str, Option<HeaderValue>); 3] {
+    let trusted_peer = peer.is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)));
+    let peer_s = peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if trusted_peer => format!("{prev}, {peer_s}"),
+        _ => peer_s,
+    };
+    let proto = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(p) if trusted_peer && (p == "http" || p == "https") => p.to_owned(),
+        _ => "http".to_owned(),
+    };
+    let host = match headers.get("x-forwarded-host") {
+        Some(h) if trusted_peer => Some(h.clone()),
+        _ => headers.get(http::header::HOST).cloned(),
+    };
+    [
+        ("x-forwarded-for", HeaderValue::from_str(&xff).ok()),
+        ("x-forwarded-proto", HeaderValue::from_str(&proto).ok()),
+        ("x-forwarded-host", host),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn a_well_formed_client_request_id_is_kept_and_a_bad_one_replaced() {
+        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+        let fresh = request_id(&map(&[("x-request-id", "bad id\twith spaces")]));
+        assert_ne!(fresh, "bad id\twith spaces");
+        assert!(uuid::Uuid::parse_str(&fresh).is_ok());
+    }
+
+    #[test]
+    fn hop_by_hop_connection_named_and_owned_headers_are_removed() {
+        let h = map(&[
+            ("connection", "close, x-secret, content-length"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("x-portcullis-user", "admin"),
+            ("x-umbraco-user", "admin"),
+            ("content-length", "3"),
+            ("accept", "*/*"),
+        ]);
+        let strip = client_headers_to_strip(&h, &[HeaderName::from_static("x-umbraco-user")]);
+        let names: Vec<&str> = strip.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "connection",
+                "keep-alive",
+                "x-portcullis-user",
+                "x-secret",
+                "x-umbraco-user"
+            ]
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_from_untrusted_peers_are_replaced() {
+        let h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("host", "site"),
+        ]);
+        let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), &[]);
+        assert_eq!(f[0].1.as_ref().expect("xff"), "10.1.1.1");
+        assert_eq!(f[1].1.as_ref().expect("proto"), "http");
+        assert_eq!(f[2].1.as_ref().expect("host"), "site");
+    }
+
+    #[test]
+    fn forwarded_headers_from_trusted_proxies_are_extended() {
+        let h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let trusted = vec!["10.0.0.0/8".parse().expect("cidr")];
+        let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), &trusted);
+        assert_eq!(f[0].1.as_ref().expect("xff"), "1.2.3.4, 10.1.1.1");
+        assert_eq!(f[1].1.as_ref().expect("proto"), "https");
+    }
+}

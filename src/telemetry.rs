@@ -1,0 +1,148 @@
+//! Telemetry: the tracing subscriber (human or JSON, with pingora's `log` output bridged in) and
+//! the Prometheus registry with the gateway's own request metrics. Other modules register their
+//! metrics in the same registry; `/metrics` renders it.
+
+use prometheus::{
+    exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+/// Log output format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Installs the global subscriber once. `RUST_LOG`/`PORTCULLIS_LOG` override the default filter.
+pub fn init_logging(format: LogFormat) {
+    let filter = std::env::var("PORTCULLIS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info,pingora_core=warn,pingora_proxy=warn".into());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // pingora logs through the `log` crate; route it into tracing. Ignore "already set" (tests).
+    let _ = tracing_log::LogTracer::init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Human => registry.with(fmt::layer().with_target(true)).try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
+            .try_init(),
+    };
+}
+
+/// The gateway's own metrics. Cheap to clone (handles are `Arc`s inside).
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// `api`, `decision`, `reason`, `status`.
+    pub requests: IntCounterVec,
+    /// `api`: whole request, first byte in to last byte out.
+    pub request_duration: HistogramVec,
+    /// `api`: classification + authentication + authorization.
+    pub decision_duration: HistogramVec,
+    /// `api`: upstream response time.
+    pub upstream_duration: HistogramVec,
+    /// `kind`: connect | timeout | other.
+    pub upstream_errors: IntCounterVec,
+    /// `result`: ok | rejected.
+    pub config_reloads: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub build_info: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Creates the registry and registers the request metrics.
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("portcullis".into()), None)
+            .unwrap_or_else(|_| Registry::new());
+        // 10 µs … ~84 s: decisions are µs, upstream calls ms to s.
+        let buckets = exponential_buckets(0.00001, 2.5, 18).unwrap_or_default();
+        let m = Metrics {
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "requests_total",
+                    "Requests by API, decision, deny reason and status",
+                ),
+                &["api", "decision", "reason", "status"],
+            )
+            .expect("static metric"),
+            request_duration: HistogramVec::new(
+                HistogramOpts::new("request_duration_seconds", "Whole request duration")
+                    .buckets(buckets.clone()),
+                &["api"],
+            )
+            .expect("static metric"),
+            decision_duration: HistogramVec::new(
+                HistogramOpts::new("decision_duration_seconds", "Time to decide allow or deny")
+                    .buckets(buckets.clone()),
+                &["api"],
+            )
+            .expect("static metric"),
+            upstream_duration: HistogramVec::new(
+                HistogramOpts::new("upstream_duration_seconds", "Upstream response time")
+                    .buckets(buckets),
+                &["api"],
+            )
+            .expect("static metric"),
+            upstream_errors: IntCounterVec::new(
+                Opts::new("upstream_errors_total", "Upstream failures by kind"),
+                &["kind"],
+            )
+            .expect("static metric"),
+            config_reloads: IntCounterVec::new(
+                Opts::new("config_reloads_total", "Config reloads by result"),
+                &["result"],
+            )
+            .expect("static metric"),
+            in_flight: IntGauge::new("requests_in_flight", "Requests being served")
+                .expect("static metric"),
+            build_info: IntGaugeVec::new(
+                Opts::new("build_info", "Build information"),
+                &["version"],
+            )
+            .expect("static metric"),
+            registry,
+        };
+        for c in [
+            Box::new(m.requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.request_duration.clone()),
+            Box::new(m.decision_duration.clone()),
+            Box::new(m.upstream_duration.clone()),
+            Box::new(m.upstream_errors.clone()),
+            Box::new(m.config_reloads.clone()),
+            Box::new(m.in_flight.clone()),
+            Box::new(m.build_info.clone()),
+        ] {
+            m.registry.register(c).expect("metric names are unique");
+        }
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        m
+    }
+
+    /// Renders every registered metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,282 @@
+//! Test harness: a recording HTTP upstream on loopback and `spawn_gateway()`, which runs the real
+//! `portcullis` binary with a generated config on free ports and waits until it is healthy.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub uri: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// How the upstream answers.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// 200 with a JSON summary of the request and the header `x-upstream: recorder`.
+    Echo,
+    /// Waits, then echoes.
+    Delay(Duration),
+}
+
+/// A recording upstream on 127.0.0.1.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    records: Arc<Mutex<Vec<Recorded>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("addr");
+        let records: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let behaviour = Arc::new(Mutex::new(Behaviour::Echo));
+        let (r, b) = (records.clone(), behaviour.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (r, b) = (r.clone(), b.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (r, b) = (r.clone(), b.clone());
+                        async move { Ok::<_, hyper::Error>(handle(req, r, b).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            records,
+            behaviour,
+            task,
+        }
+    }
+
+    pub fn set(&self, b: Behaviour) {
+        *self.behaviour.lock().expect("lock") = b;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.records.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    records: Arc<Mutex<Vec<Recorded>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let summary = serde_json::json!({
+        "method": parts.method.as_str(),
+        "uri": parts.uri.to_string(),
+        "body_len": body.len(),
+    });
+    records.lock().expect("lock").push(Recorded {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers: parts.headers,
+        body,
+    });
+    let b = behaviour.lock().expect("lock").clone();
+    if let Behaviour::Delay(d) = b {
+        tokio::time::sleep(d).await;
+    }
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("x-upstream", "recorder")
+        .body(Full::new(Bytes::from(summary.to_string())))
+        .expect("response")
+}
+
+/// A free port on 127.0.0.1 (bound then released).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A running gateway process; killed on drop.
+pub struct Gateway {
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    pub child: Child,
+    _dir: tempfile::TempDir,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// The config text for a gateway in front of `upstream` with `extra` TOML appended
+/// (top-level keys in `top` go before any table).
+pub fn config_text(
+    top: &str,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    upstream: SocketAddr,
+    extra: &str,
+) -> String {
+    format!(
+        "{top}\n[listen]\naddress = \"{proxy}\"\nthreads = 1\n[admin]\naddress = \"{admin}\"\n[upstream]\nmanagement = \"{upstream}\"\nread_timeout = \"2s\"\nconnect_timeout = \"1s\"\n{extra}\n"
+    )
+}
+
+/// Starts `portcullis serve` with `top`/`extra` config around the standard listen/admin/upstream
+/// sections and waits (bounded) until `/healthz` answers.
+pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gateway {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proxy, admin) = (free_addr(), free_addr());
+    let config_path = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config_path,
+        config_text(top, proxy, admin, upstream, extra),
+    )
+    .expect("write config");
+    let log_path = dir.path().join("gateway.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(binary())
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config_path)
+        .env("PORTCULLIS_LOG", "info")
+        .stdout(Stdio::from(log.try_clone().expect("clone")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn portcullis");
+    let gw = Gateway {
+        proxy,
+        admin,
+        config_path,
+        log_path,
+        child,
+        _dir: dir,
+    };
+    let url = format!("http://{admin}/healthz");
+    wait_until(Duration::from_secs(30), || {
+        let url = url.clone();
+        async move {
+            client()
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("gateway did not become healthy; log:\n{}", gw.log()));
+    gw
+}
+
+impl Gateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.proxy, path)
+    }
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+    /// Sends a signal to the gateway process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        None
+    }
+    /// The value of one metric sample line from `/metrics` (exact label set as rendered).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client with no connection reuse surprises and a bounded timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Polls `check` every 25 ms until it is true or `within` passes.
+pub async fn wait_until<F, Fut>(within: Duration, mut check: F) -> Option<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}

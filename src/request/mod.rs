@@ -125,3 +125,5 @@ pub struct Target {
     /// Only for Delivery API routes.
     pub delivery: Option<DeliveryQuery>,
 }
+
+pub mod normalize;

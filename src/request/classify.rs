@@ -175,11 +175,11 @@ impl Classifier {
             Api::Management => self.cfg.unmatched.management,
             Api::Delivery => self.cfg.unmatched.delivery,
         };
-        if policy == Unmatched::Deny {
-            return reject(DenyReason::NoRoute, "no route");
-        }
         if !canon.encoded_slash.is_empty() {
             return reject(DenyReason::Malformed, "encoded slash");
+        }
+        if policy == Unmatched::Deny {
+            return reject(DenyReason::NoRoute, "no route");
         }
         let delivery = match api {
             Api::Delivery => match delivery_query(headers, canon.query.as_deref()) {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 use super::*;
 
 const G: &str = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
@@ -63,8 +64,14 @@ fn dotnet_simple_case_mapping_is_mirrored() {
 
 #[test]
 fn null_or_absent_parent_is_the_root_only_when_allowed() {
-    assert_eq!(nodes(r#"{"parent":null}"#, "parent.id", true).unwrap(), vec![NodeRef::Root]);
-    assert_eq!(nodes(r#"{"name":"x"}"#, "parent.id", true).unwrap(), vec![NodeRef::Root]);
+    assert_eq!(
+        nodes(r#"{"parent":null}"#, "parent.id", true).unwrap(),
+        vec![NodeRef::Root]
+    );
+    assert_eq!(
+        nodes(r#"{"name":"x"}"#, "parent.id", true).unwrap(),
+        vec![NodeRef::Root]
+    );
     assert!(nodes(r#"{"parent":null}"#, "parent.id", false).is_err());
     // A present parent without an id is malformed even when null means root.
     assert!(nodes(r#"{"parent":{}}"#, "parent.id", true).is_err());
@@ -90,7 +97,10 @@ fn arrays_yield_every_element() {
         nodes(&body, "sorting[].id", false).unwrap(),
         vec![key(), NodeRef::Key(Uuid::parse_str(other).unwrap())]
     );
-    assert_eq!(nodes(r#"{"sorting":[]}"#, "sorting[].id", false).unwrap(), vec![]);
+    assert_eq!(
+        nodes(r#"{"sorting":[]}"#, "sorting[].id", false).unwrap(),
+        vec![]
+    );
     assert!(nodes(r#"{"sorting":null}"#, "sorting[].id", false).is_err());
     assert!(nodes(r#"{"sorting":[null]}"#, "sorting[].id", false).is_err());
 }

@@ -18,8 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Headers that ask a framework to treat the request as another method.
-const METHOD_OVERRIDE_HEADERS: [&str; 3] =
-    ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// What the proxy should do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +80,8 @@ impl Classifier {
         self.cfg.body_limit
     }
 
-    /// Classifies a request head. Never does I/O.
+    /// Classifies a request head. Never does I/O. Note that `http::Uri` has already dropped any
+    /// `#fragment`; the proxy should use [`Classifier::classify_raw`] with the raw target.
     pub fn classify(&self, parts: &http::request::Parts) -> Classified {
         let Some(pq) = parts.uri.path_and_query() else {
             return reject(DenyReason::Malformed, "no path");
@@ -85,10 +89,23 @@ impl Classifier {
         self.classify_target(parts.method.as_str(), pq.as_str(), &parts.headers)
     }
 
+    /// Classifies the request target exactly as received (pingora's `RequestHeader::raw_path()`):
+    /// unlike `http::Uri`, which silently drops a `#fragment`, this sees every byte, so
+    /// fragments and non-UTF-8 targets are rejected. Prefer it over [`Classifier::classify`].
+    pub fn classify_raw(&self, method: &str, raw_target: &[u8], headers: &HeaderMap) -> Classified {
+        match std::str::from_utf8(raw_target) {
+            Ok(t) => self.classify_target(method, t, headers),
+            Err(e) => reject(DenyReason::Malformed, &e.to_string()),
+        }
+    }
+
     /// Classifies a method, a raw request target and headers (what `classify` and the
     /// `routes match` command share).
     pub fn classify_target(&self, method: &str, target: &str, headers: &HeaderMap) -> Classified {
-        if METHOD_OVERRIDE_HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        if METHOD_OVERRIDE_HEADERS
+            .iter()
+            .any(|h| headers.contains_key(*h))
+        {
             return reject(DenyReason::Malformed, "method override header");
         }
         let canon = match canonicalize(target, &self.table.prefix_segs) {
@@ -98,7 +115,12 @@ impl Classifier {
         self.classify_canonical(method, &canon, headers)
     }
 
-    fn classify_canonical(&self, method: &str, canon: &Canonical, headers: &HeaderMap) -> Classified {
+    fn classify_canonical(
+        &self,
+        method: &str,
+        canon: &Canonical,
+        headers: &HeaderMap,
+    ) -> Classified {
         let segs: SmallVec<[&str; 16]> = canon.segments().collect();
         let Some(p) = self.table.prefix_segs.find(segs.iter().copied()) else {
             if !canon.encoded_slash.is_empty() {
@@ -123,11 +145,15 @@ impl Classifier {
             .segs
             .iter()
             .position(|s| matches!(s, super::route::Seg::CatchAll(_)));
-        let slash_ok = canon.encoded_slash.iter().all(|&i| {
-            api == Api::Delivery && catch_all_from.is_some_and(|c| usize::from(i) >= c)
-        });
+        let slash_ok = canon
+            .encoded_slash
+            .iter()
+            .all(|&i| api == Api::Delivery && catch_all_from.is_some_and(|c| usize::from(i) >= c));
         if !slash_ok {
-            return reject(DenyReason::Malformed, "encoded slash outside a content path");
+            return reject(
+                DenyReason::Malformed,
+                "encoded slash outside a content path",
+            );
         }
         let mut checks = Vec::with_capacity(route.checks.len());
         for c in &route.checks {
@@ -203,7 +229,11 @@ impl Classifier {
 
     /// Finishes a [`Classified::NeedsBody`] with the body bytes (forward exactly these bytes).
     /// Returns the complete target and the uri, or `BodyTooLarge` / `Malformed`.
-    pub fn complete(&self, pending: &PendingBody, body: &[u8]) -> Result<(Target, String), DenyReason> {
+    pub fn complete(
+        &self,
+        pending: &PendingBody,
+        body: &[u8],
+    ) -> Result<(Target, String), DenyReason> {
         let route: &Route = self
             .table
             .routes

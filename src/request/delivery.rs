@@ -29,14 +29,21 @@ pub enum DeliveryError {
     BadPath(String),
 }
 
-fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, DeliveryError> {
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h str>, DeliveryError> {
     let mut all = headers.get_all(name).iter();
     let first = all.next();
     if all.next().is_some() {
         return Err(DeliveryError::RepeatedHeader(name));
     }
     first
-        .map(|v| v.to_str().map(str::trim).map_err(|_e| DeliveryError::BadHeader(name)))
+        .map(|v| {
+            v.to_str()
+                .map(str::trim)
+                .map_err(|_e| DeliveryError::BadHeader(name))
+        })
         .transpose()
 }
 
@@ -49,7 +56,10 @@ fn node_ref(s: &str) -> NodeRef {
 }
 
 /// Reads the Delivery API details of a request from its headers and canonical query.
-pub fn delivery_query(headers: &HeaderMap, query: Option<&str>) -> Result<DeliveryQuery, DeliveryError> {
+pub fn delivery_query(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<DeliveryQuery, DeliveryError> {
     let preview = match single(headers, "preview")? {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") => true,
@@ -143,6 +153,7 @@ pub fn content_path(segs: &[&str]) -> Result<NodeRef, DeliveryError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use http::HeaderValue;
@@ -159,7 +170,11 @@ mod tests {
 
     #[test]
     fn preview_start_item_and_language_are_read_from_headers() {
-        let h = headers(&[("Preview", "TRUE"), ("Start-Item", G), ("Accept-Language", "da-DK")]);
+        let h = headers(&[
+            ("Preview", "TRUE"),
+            ("Start-Item", G),
+            ("Accept-Language", "da-DK"),
+        ]);
         let q = delivery_query(&h, None).unwrap();
         assert!(q.preview);
         assert_eq!(q.start_item, Some(NodeRef::Key(G.parse().unwrap())));
@@ -172,21 +187,36 @@ mod tests {
     #[test]
     fn repeated_or_odd_preview_headers_are_rejected() {
         let h = headers(&[("Preview", "false"), ("Preview", "true")]);
-        assert_eq!(delivery_query(&h, None), Err(DeliveryError::RepeatedHeader("preview")));
+        assert_eq!(
+            delivery_query(&h, None),
+            Err(DeliveryError::RepeatedHeader("preview"))
+        );
         let h = headers(&[("Preview", "yes")]);
-        assert_eq!(delivery_query(&h, None), Err(DeliveryError::BadHeader("preview")));
+        assert_eq!(
+            delivery_query(&h, None),
+            Err(DeliveryError::BadHeader("preview"))
+        );
         let h = headers(&[("Start-Item", "a"), ("Start-Item", "b")]);
         assert!(delivery_query(&h, None).is_err());
     }
 
     #[test]
     fn fetch_axes_take_a_guid_or_a_path() {
-        let q = format!("fetch=Children:{}&expand=properties%5B%24all%5D", G.replace('-', ""));
+        let q = format!(
+            "fetch=Children:{}&expand=properties%5B%24all%5D",
+            G.replace('-', "")
+        );
         let d = delivery_query(&HeaderMap::new(), Some(&q)).unwrap();
-        assert_eq!(d.fetch, Some((FetchAxis::Children, NodeRef::Key(G.parse().unwrap()))));
+        assert_eq!(
+            d.fetch,
+            Some((FetchAxis::Children, NodeRef::Key(G.parse().unwrap())))
+        );
         assert!(d.expand);
         let d = delivery_query(&HeaderMap::new(), Some("fetch=ancestors:%2Fen%2Fblog")).unwrap();
-        assert_eq!(d.fetch, Some((FetchAxis::Ancestors, NodeRef::Path("/en/blog".into()))));
+        assert_eq!(
+            d.fetch,
+            Some((FetchAxis::Ancestors, NodeRef::Path("/en/blog".into())))
+        );
         let d = delivery_query(&HeaderMap::new(), Some("fetch=descendants:x&expand=")).unwrap();
         assert_eq!(d.fetch.map(|f| f.0), Some(FetchAxis::Descendants));
         assert!(!d.expand);
@@ -194,17 +224,31 @@ mod tests {
 
     #[test]
     fn unknown_fetch_values_are_rejected() {
-        for f in ["fetch=siblings:x", "fetch=children:", "fetch=children", "fetch="] {
+        for f in [
+            "fetch=siblings:x",
+            "fetch=children:",
+            "fetch=children",
+            "fetch=",
+        ] {
             assert!(delivery_query(&HeaderMap::new(), Some(f)).is_err(), "{f}");
         }
     }
 
     #[test]
     fn content_paths_decode_encoded_slashes_like_umbraco() {
-        assert_eq!(content_path(&["en", "blog"]), Ok(NodeRef::Path("/en/blog".into())));
-        assert_eq!(content_path(&["en%2Fmy+post"]), Ok(NodeRef::Path("/en/my post".into())));
+        assert_eq!(
+            content_path(&["en", "blog"]),
+            Ok(NodeRef::Path("/en/blog".into()))
+        );
+        assert_eq!(
+            content_path(&["en%2Fmy+post"]),
+            Ok(NodeRef::Path("/en/my post".into()))
+        );
         assert_eq!(content_path(&["a+b"]), Ok(NodeRef::Path("/a+b".into())));
-        assert_eq!(content_path(&["caf%C3%A9"]), Ok(NodeRef::Path("/café".into())));
+        assert_eq!(
+            content_path(&["caf%C3%A9"]),
+            Ok(NodeRef::Path("/café".into()))
+        );
         assert_eq!(content_path(&[]), Ok(NodeRef::Path("/".into())));
     }
 

@@ -171,7 +171,11 @@ fn strip_absolute_form(target: &str) -> Result<&str, NormalizeError> {
         return Err(NormalizeError::NotOriginForm);
     };
     let scheme = &target[..i];
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
         return Err(NormalizeError::NotOriginForm);
     }
     let rest = &target[i + 3..];
@@ -200,7 +204,18 @@ fn is_raw_ok(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -268,7 +283,8 @@ fn canonical_component(raw: &[u8], part: Part, out: &mut String) -> Result<bool,
                             bytes.push(w);
                             j += 3;
                         }
-                        let s = std::str::from_utf8(&bytes).map_err(|_e| NormalizeError::InvalidUtf8)?;
+                        let s = std::str::from_utf8(&bytes)
+                            .map_err(|_e| NormalizeError::InvalidUtf8)?;
                         if s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
                             return Err(NormalizeError::ControlChar);
                         }
@@ -295,7 +311,10 @@ fn canonical_component(raw: &[u8], part: Part, out: &mut String) -> Result<bool,
 
 /// The byte a `%XX` at `i` encodes.
 fn decode_at(raw: &[u8], i: usize) -> Result<u8, NormalizeError> {
-    match (raw.get(i + 1).copied().and_then(hex), raw.get(i + 2).copied().and_then(hex)) {
+    match (
+        raw.get(i + 1).copied().and_then(hex),
+        raw.get(i + 2).copied().and_then(hex),
+    ) {
         (Some(h), Some(l)) => Ok(h << 4 | l),
         _ => Err(NormalizeError::BadPercent),
     }

@@ -1,4 +1,5 @@
 //! One test per canonicalisation rule (numbered as in the module doc), plus property tests.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use super::*;
 use proptest::prelude::*;
@@ -34,7 +35,10 @@ fn rule_2_only_unreserved_escapes_are_decoded() {
 
 #[test]
 fn rule_3_double_encoding_is_rejected() {
-    assert_eq!(canon("/a/%252e%252e/b"), Err(NormalizeError::DoubleEncoding));
+    assert_eq!(
+        canon("/a/%252e%252e/b"),
+        Err(NormalizeError::DoubleEncoding)
+    );
     assert_eq!(canon("/a/%25"), Err(NormalizeError::DoubleEncoding));
     assert_eq!(canon("/a?x=%2541"), Err(NormalizeError::DoubleEncoding));
     // A literal percent sign in a query value is data.

@@ -98,11 +98,17 @@ pub enum Seg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// The path parameter at this segment index (a catch-all: from there to the end).
-    Path { index: usize, catch_all: bool },
+    Path {
+        index: usize,
+        catch_all: bool,
+    },
     /// Every value of this query parameter (name lower-case).
     Query(String),
     /// A body field.
-    Body { path: BodyPath, null_root: bool },
+    Body {
+        path: BodyPath,
+        null_root: bool,
+    },
     Root,
     RecycleBin,
 }
@@ -169,7 +175,11 @@ impl RouteTable {
             })?;
             Ok((path, file))
         };
-        let shipped = cfg.profiles.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let shipped = cfg
+            .profiles
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()?;
         let extra = cfg.extra.iter().map(read).collect::<Result<Vec<_>, _>>()?;
         Self::build(&shipped, &extra)
     }
@@ -183,7 +193,10 @@ impl RouteTable {
         let mut prefixes: Vec<(Api, String)> = Vec::new();
         let mut routes: Vec<Route> = Vec::new();
         let mut by_id: HashMap<String, (usize, bool)> = HashMap::new();
-        let all = shipped.iter().map(|f| (f, false)).chain(extra.iter().map(|f| (f, true)));
+        let all = shipped
+            .iter()
+            .map(|f| (f, false))
+            .chain(extra.iter().map(|f| (f, true)));
         for ((path, file), is_extra) in all {
             let at = path.display().to_string();
             let api = match file.api.as_str() {
@@ -266,8 +279,7 @@ fn is_literal(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= matcher::MAX_LITERAL
         && !s.ends_with('.')
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -289,11 +301,16 @@ fn compile_route(
     let segs = parse_template(&def.path, here, problems);
     let lower = def.path.to_ascii_lowercase();
     if !(lower == prefix || lower.starts_with(&format!("{prefix}/"))) {
-        problems.push(format!("{here}: path `{}` is not under prefix `{prefix}`", def.path));
+        problems.push(format!(
+            "{here}: path `{}` is not under prefix `{prefix}`",
+            def.path
+        ));
     }
     let sections = match (&def.sections, &def.policy) {
         (Some(_), Some(_)) | (None, None) => {
-            problems.push(format!("{here}: exactly one of `sections` and `policy` is required"));
+            problems.push(format!(
+                "{here}: exactly one of `sections` and `policy` is required"
+            ));
             None
         }
         (Some(s), None) if s.is_empty() || s.iter().any(|x| x.trim().is_empty()) => {
@@ -316,7 +333,9 @@ fn compile_route(
     let cultures = def.cultures.as_ref().and_then(|c| {
         let parsed = c.strip_prefix("body:").and_then(BodyPath::parse);
         if parsed.is_none() {
-            problems.push(format!("{here}: cultures `{c}` is not a `body:` field path"));
+            problems.push(format!(
+                "{here}: cultures `{c}` is not a `body:` field path"
+            ));
         }
         parsed
     });
@@ -344,7 +363,9 @@ fn compile_route(
 fn parse_template(path: &str, here: &str, problems: &mut Vec<String>) -> Vec<Seg> {
     let mut segs = Vec::new();
     if !path.starts_with('/') || path.ends_with('/') || path.contains("//") {
-        problems.push(format!("{here}: path `{path}` must start with `/` and have no empty segment"));
+        problems.push(format!(
+            "{here}: path `{path}` must start with `/` and have no empty segment"
+        ));
         return segs;
     }
     let parts: Vec<&str> = path.split('/').skip(1).collect();
@@ -352,7 +373,9 @@ fn parse_template(path: &str, here: &str, problems: &mut Vec<String>) -> Vec<Seg
         let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             if let Some(name) = inner.strip_prefix('*') {
                 if i + 1 != parts.len() {
-                    problems.push(format!("{here}: catch-all `{{*{name}}}` must be the last segment"));
+                    problems.push(format!(
+                        "{here}: catch-all `{{*{name}}}` must be the last segment"
+                    ));
                 }
                 Seg::CatchAll(name.to_owned())
             } else if let Some((name, constraint)) = inner.split_once(':') {
@@ -471,7 +494,10 @@ fn parse_source(
             };
             let catch_all = matches!(segs[index], Seg::CatchAll(_));
             if catch_all && api != Api::Delivery {
-                return bad(problems, "is a catch-all: only delivery routes read content paths");
+                return bad(
+                    problems,
+                    "is a catch-all: only delivery routes read content paths",
+                );
             }
             Some(Source::Path { index, catch_all })
         }
@@ -480,7 +506,10 @@ fn parse_source(
             Some(path) => Some(Source::Body { path, null_root }),
             None => bad(problems, "is not a valid body field path"),
         },
-        _ => bad(problems, "is not path:NAME, query:NAME, body:FIELD, root or recycle-bin"),
+        _ => bad(
+            problems,
+            "is not path:NAME, query:NAME, body:FIELD, root or recycle-bin",
+        ),
     }
 }
 

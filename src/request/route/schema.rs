@@ -125,10 +125,16 @@ impl RoutesConfig {
         if self.body_limit > MAX_BODY_LIMIT {
             p.push(
                 "routes.body_limit",
-                format!("`{}` is over the maximum of {MAX_BODY_LIMIT} bytes", self.body_limit),
+                format!(
+                    "`{}` is over the maximum of {MAX_BODY_LIMIT} bytes",
+                    self.body_limit
+                ),
             );
         }
-        for (key, files) in [("routes.profiles", &self.profiles), ("routes.extra", &self.extra)] {
+        for (key, files) in [
+            ("routes.profiles", &self.profiles),
+            ("routes.extra", &self.extra),
+        ] {
             for f in files {
                 if f.as_os_str().is_empty() {
                     p.push(key, "empty file name");

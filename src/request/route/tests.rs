@@ -1,5 +1,6 @@
 //! Route table tests: schema validation (every problem reported), precedence, overrides, and the
 //! shipped profiles checked against `tests/data/umbraco-node-checks.json`.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use super::*;
 use crate::request::normalize::canonicalize;
@@ -105,8 +106,14 @@ fn literal_beats_guid_beats_param_beats_catch_all() {
     let base = "/umbraco/management/api/v1/doc";
     assert_eq!(find(&t, Method::Get, &format!("{base}/ROOT")), Some("lit"));
     assert_eq!(find(&t, Method::Get, &format!("{base}/{G}")), Some("guid"));
-    assert_eq!(find(&t, Method::Get, &format!("{base}/%7B{G}%7D")), Some("guid"));
-    assert_eq!(find(&t, Method::Get, &format!("{base}/other")), Some("param"));
+    assert_eq!(
+        find(&t, Method::Get, &format!("{base}/%7B{G}%7D")),
+        Some("guid")
+    );
+    assert_eq!(
+        find(&t, Method::Get, &format!("{base}/other")),
+        Some("param")
+    );
     assert_eq!(find(&t, Method::Get, &format!("{base}/a/b")), Some("rest"));
     assert_eq!(find(&t, Method::Get, base), Some("rest"));
     assert_eq!(find(&t, Method::Put, &format!("{base}/x")), None);
@@ -147,10 +154,9 @@ fn routes_config_defaults_and_validation() {
     assert_eq!(c.profiles.len(), 2);
     assert!(c.passthrough_outside_prefixes);
     assert_eq!(c.unmatched.management, Unmatched::Deny);
-    let c: RoutesConfig = toml::from_str(
-        "body_limit = 0\nprofiles = []\n[unmatched]\ndelivery = \"backoffice\"\n",
-    )
-    .unwrap();
+    let c: RoutesConfig =
+        toml::from_str("body_limit = 0\nprofiles = []\n[unmatched]\ndelivery = \"backoffice\"\n")
+            .unwrap();
     assert_eq!(c.unmatched.delivery, Unmatched::Backoffice);
     let mut p = crate::config::Problems::default();
     c.validate(&mut p);
@@ -169,7 +175,13 @@ fn shipped() -> RouteTable {
 fn shape(template: &str) -> String {
     template
         .split('/')
-        .map(|s| if s.starts_with('{') { "{}".to_string() } else { s.to_ascii_lowercase() })
+        .map(|s| {
+            if s.starts_with('{') {
+                "{}".to_string()
+            } else {
+                s.to_ascii_lowercase()
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -194,7 +206,10 @@ fn expected_checks(entry: &Value) -> (Vec<Expected>, Option<String>) {
         if note.contains("VERSION id") {
             kind.push_str("-version");
         }
-        let verbs: Vec<String> = c["verb"].as_str().map(|v| vec![v.to_string()]).unwrap_or_default();
+        let verbs: Vec<String> = c["verb"]
+            .as_str()
+            .map(|v| vec![v.to_string()])
+            .unwrap_or_default();
         if scope == "root" || scope == "recycle-bin" {
             out.push((kind, scope.to_string(), verbs, "node", "reject"));
             continue;
@@ -225,7 +240,13 @@ fn expected_checks(entry: &Value) -> (Vec<Expected>, Option<String>) {
             } else {
                 "reject"
             };
-            out.push((kind.clone(), format!("{place}:{name}"), verbs.clone(), scope, null));
+            out.push((
+                kind.clone(),
+                format!("{place}:{name}"),
+                verbs.clone(),
+                scope,
+                null,
+            ));
         }
     }
     out.sort();
@@ -255,14 +276,24 @@ fn every_node_check_endpoint_has_its_route_node_source_and_verbs() {
         let route = find(&t, Method::parse(method).unwrap(), &concrete(path))
             .and_then(|id| t.routes.iter().find(|r| &*r.id == id))
             .unwrap_or_else(|| panic!("{at}: no route"));
-        assert_eq!(shape(&route.template), shape(path), "{at}: matched {}", route.id);
+        assert_eq!(
+            shape(&route.template),
+            shape(path),
+            "{at}: matched {}",
+            route.id
+        );
         let sections = e["sections_any_of"].as_array().unwrap();
         let want_policy = if e["admin_only"].as_bool().unwrap() {
             SectionPolicy::Admin
         } else if sections.is_empty() {
             SectionPolicy::Backoffice
         } else {
-            SectionPolicy::AnyOf(sections.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            SectionPolicy::AnyOf(
+                sections
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect(),
+            )
         };
         match (&route.sections, &want_policy) {
             (SectionPolicy::AnyOf(got), SectionPolicy::AnyOf(want)) => {
@@ -280,21 +311,30 @@ fn every_node_check_endpoint_has_its_route_node_source_and_verbs() {
             .iter()
             .map(|c| {
                 let null = match c.source {
-                    Source::Body { null_root: true, .. } => "root",
+                    Source::Body {
+                        null_root: true, ..
+                    } => "root",
                     _ => "reject",
                 };
                 let scope = match c.scope {
                     CheckScope::Node => "node",
                     CheckScope::Branch => "branch",
                 };
-                let kind = serde_json::to_value(c.kind).unwrap().as_str().unwrap().to_string();
+                let kind = serde_json::to_value(c.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 (kind, c.source_text.clone(), c.verbs.clone(), scope, null)
             })
             .collect();
         got.sort();
         assert_eq!(got, want, "{at}: checks");
         assert_eq!(
-            route.cultures.as_ref().map(|c| format!("body:{}", c.as_str())),
+            route
+                .cultures
+                .as_ref()
+                .map(|c| format!("body:{}", c.as_str())),
             want_cultures,
             "{at}: cultures"
         );
@@ -307,13 +347,21 @@ fn section_only_endpoints_carry_their_policy() {
     let m = "/umbraco/management/api/v1";
     let policy = |method, path: &str| {
         let id = find(&t, method, &concrete(&format!("{m}/{path}"))).unwrap();
-        t.routes.iter().find(|r| &*r.id == id).unwrap().sections.clone()
+        t.routes
+            .iter()
+            .find(|r| &*r.id == id)
+            .unwrap()
+            .sections
+            .clone()
     };
     assert_eq!(
         policy(Method::Get, "document-type/{id}"),
         SectionPolicy::AnyOf(vec!["settings".into()])
     );
-    assert_eq!(policy(Method::Get, "server/status"), SectionPolicy::Anonymous);
+    assert_eq!(
+        policy(Method::Get, "server/status"),
+        SectionPolicy::Anonymous
+    );
 }
 
 #[test]
@@ -330,7 +378,11 @@ fn shipped_delivery_profile_covers_content_and_media_reads() {
             let id = find(&t, Method::Get, &path).unwrap_or_else(|| panic!("{path}"));
             let r = t.routes.iter().find(|r| &*r.id == id).unwrap();
             assert_eq!(r.api, Api::Delivery);
-            assert_eq!(r.checks.first().map(|c| c.source_text.as_str()), source, "{path}");
+            assert_eq!(
+                r.checks.first().map(|c| c.source_text.as_str()),
+                source,
+                "{path}"
+            );
         }
     }
 }

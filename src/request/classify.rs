@@ -140,20 +140,21 @@ impl Classifier {
         let Some((ri, route)) = found else {
             return self.unmatched(api, canon, headers);
         };
-        // `%2F` is a separator Umbraco decodes only inside the Delivery item-by-path catch-all.
-        let catch_all_from = route
-            .segs
-            .iter()
-            .position(|s| matches!(s, super::route::Seg::CatchAll(_)));
-        let slash_ok = canon
-            .encoded_slash
-            .iter()
-            .all(|&i| api == Api::Delivery && catch_all_from.is_some_and(|c| usize::from(i) >= c));
-        if !slash_ok {
-            return reject(
-                DenyReason::Malformed,
-                "encoded slash outside a content path",
-            );
+        // `%2F` is a separator Umbraco decodes only inside `{*path}` catch-alls (Delivery item by
+        // path, Management file-system items: `DecodePath`). Anywhere else it is refused, and a
+        // decoded catch-all value may not hide dot or empty segments.
+        if !canon.encoded_slash.is_empty() {
+            let catch_all_from = route
+                .segs
+                .iter()
+                .position(|s| matches!(s, super::route::Seg::CatchAll(_)));
+            let slash_ok = catch_all_from.is_some_and(|c| {
+                canon.encoded_slash.iter().all(|&i| usize::from(i) >= c)
+                    && content_path(segs.get(c..).unwrap_or_default()).is_ok()
+            });
+            if !slash_ok {
+                return reject(DenyReason::Malformed, "encoded slash outside a catch-all path");
+            }
         }
         let mut checks = Vec::with_capacity(route.checks.len());
         for c in &route.checks {
@@ -289,11 +290,25 @@ fn resolve_head(
                 body::parse_guid(&decoded).ok_or("path parameter is not a guid")?,
             )]
         }
-        Source::Query(name) => query_pairs(query)
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        Source::Query(name) => {
+            // ASP.NET also binds collections from `id[0]=…`, `id[]=…` and, with no `id` key,
+            // from an empty prefix (`[0]=…`): ids Portcullis would not see. Refuse those forms.
+            let indexed = query_pairs(query).any(|(n, _)| {
+                n.starts_with('[')
+                    || (n.len() > name.len()
+                        && n.is_char_boundary(name.len())
+                        && n[..name.len()].eq_ignore_ascii_case(name)
+                        && n[name.len()..].starts_with(['[', '.']))
+            });
+            if indexed {
+                return Err("indexed query parameter");
+            }
+            query_pairs(query)
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| body::parse_guid(&v).map(NodeRef::Key))
             .collect::<Option<Vec<_>>>()
-            .ok_or("query parameter is not a guid")?,
+            .ok_or("query parameter is not a guid")?
+        }
     })
 }
 

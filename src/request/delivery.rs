@@ -124,8 +124,8 @@ pub fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (String, String)
         })
 }
 
-/// The content path named by the item-by-path catch-all segments (canonical, still encoded),
-/// as `/a/b` (the root is `/`).
+/// The path named by catch-all segments (canonical, still encoded), decoded as Umbraco's
+/// `DecodePath` does, as `/a/b` (the root is `/`). Also used to vet any catch-all holding `%2F`.
 pub fn content_path(segs: &[&str]) -> Result<NodeRef, DeliveryError> {
     if segs.is_empty() {
         return Ok(NodeRef::Path("/".into()));

@@ -18,7 +18,9 @@
 //!    encoded in the canonical form.
 //! 6. **Separators**: a raw `\` or `%5C` is rejected everywhere. `%2F` is kept encoded (it is part
 //!    of its segment, never a separator) and flagged; the classifier rejects it unless the segment
-//!    is consumed by the catch-all of a Delivery API route (item-by-path, where Umbraco decodes it).
+//!    is consumed by a route's `{*path}` catch-all — the Delivery item-by-path route and the
+//!    Management file-system routes (stylesheet, script, partial view…), where Umbraco's
+//!    `DecodePath` decodes it — and the decoded value has no `.`, `..` or empty segment.
 //! 7. **Path parameters**: a `;` (raw or `%3B`) in the path is rejected.
 //! 8. **Fragments**: a `#` in the target is rejected (`%23` is data and stays encoded).
 //! 9. **Repeated slashes** collapse: empty segments are dropped.

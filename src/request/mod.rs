@@ -1,6 +1,8 @@
 //! Request classification: what is this request? Canonicalises the path (`normalize`), matches
-//! it against the route table (`route`) and reads node ids and cultures out of JSON bodies
-//! (`body`), producing a [`Target`]. Never sees pingora: takes `http::request::Parts` and bytes.
+//! it against the route table (`route`), reads Delivery API details (`delivery`) and node ids and
+//! cultures out of JSON bodies (`body`), producing a [`Target`]; [`Classifier`] (`classify`) is
+//! the entry point and `explain` renders `routes match` / `routes list`. Never sees pingora:
+//! takes `http::request::Parts` and bytes.
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -125,3 +127,13 @@ pub struct Target {
     /// Only for Delivery API routes.
     pub delivery: Option<DeliveryQuery>,
 }
+
+pub mod body;
+pub mod classify;
+pub mod delivery;
+mod explain;
+pub mod normalize;
+pub mod route;
+
+pub use classify::{Classified, Classifier, PendingBody};
+pub use route::{RouteError, RoutesConfig, Unmatched, UnmatchedConfig};

@@ -1,0 +1,138 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+use super::*;
+
+const G: &str = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
+
+fn key() -> NodeRef {
+    NodeRef::Key(Uuid::parse_str(G).unwrap())
+}
+
+fn nodes(body: &str, path: &str, null_root: bool) -> Result<Vec<NodeRef>, BodyError> {
+    let json = parse(body.as_bytes(), 1 << 20).unwrap();
+    node_refs(&json, &BodyPath::parse(path).unwrap(), null_root)
+}
+
+#[test]
+fn guid_parses_in_d_n_b_p_forms_with_whitespace() {
+    let want = Uuid::parse_str(G).unwrap();
+    for form in [
+        G.to_string(),
+        G.to_uppercase(),
+        G.replace('-', ""),
+        format!("{{{G}}}"),
+        format!("({G})"),
+        format!("  {G}\t"),
+    ] {
+        assert_eq!(parse_guid(&form), Some(want), "{form}");
+    }
+}
+
+#[test]
+fn guid_rejects_other_forms() {
+    for bad in [
+        "",
+        "not-a-guid",
+        "3f0c1d2e4b5a4c6d8e7f9a0b1c2d3e4",
+        "{3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f)",
+        "urn:uuid:3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+        "{0x3f0c1d2e,0x4b5a,0x4c6d,{0x8e,0x7f,0x9a,0x0b,0x1c,0x2d,0x3e,0x4f}}",
+        "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4g",
+        "3f0c1d2e04b5a-4c6d-8e7f-9a0b1c2d3e4f",
+    ] {
+        assert_eq!(parse_guid(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn property_names_match_case_insensitively_and_the_last_duplicate_wins() {
+    let other = "00000000-0000-0000-0000-000000000001";
+    let body = format!(r#"{{"parent":{{"id":"{other}"}},"PARENT":{{"Id":"{G}"}}}}"#);
+    assert_eq!(nodes(&body, "parent.id", false).unwrap(), vec![key()]);
+    let body = format!(r#"{{"Parent":{{"ID":"{G}","id":"{other}"}}}}"#);
+    assert_eq!(
+        nodes(&body, "parent.id", false).unwrap(),
+        vec![NodeRef::Key(Uuid::parse_str(other).unwrap())]
+    );
+}
+
+#[test]
+fn dotnet_simple_case_mapping_is_mirrored() {
+    // U+017F (long s) upper-cases to `S` in .NET's OrdinalIgnoreCase.
+    let body = format!(r#"{{"ſorting":[{{"id":"{G}"}}]}}"#);
+    assert_eq!(nodes(&body, "sorting[].id", false).unwrap(), vec![key()]);
+}
+
+#[test]
+fn null_or_absent_parent_is_the_root_only_when_allowed() {
+    assert_eq!(
+        nodes(r#"{"parent":null}"#, "parent.id", true).unwrap(),
+        vec![NodeRef::Root]
+    );
+    assert_eq!(
+        nodes(r#"{"name":"x"}"#, "parent.id", true).unwrap(),
+        vec![NodeRef::Root]
+    );
+    assert!(nodes(r#"{"parent":null}"#, "parent.id", false).is_err());
+    // A present parent without an id is malformed even when null means root.
+    assert!(nodes(r#"{"parent":{}}"#, "parent.id", true).is_err());
+    assert!(nodes(r#"{"parent":{"id":null}}"#, "parent.id", true).is_err());
+}
+
+#[test]
+fn unparsable_node_ids_are_errors_never_skipped() {
+    assert!(nodes(r#"{"parent":{"id":"nope"}}"#, "parent.id", true).is_err());
+    assert!(nodes(r#"{"parent":{"id":42}}"#, "parent.id", true).is_err());
+    assert!(nodes(r#"{"parent":"x"}"#, "parent.id", true).is_err());
+    assert!(parse(b"{\"a\":", 100).is_err());
+    assert!(parse(b"", 100).is_err());
+    assert!(parse(b"null", 100).is_err());
+    assert!(parse(b"[]", 100).is_err());
+}
+
+#[test]
+fn arrays_yield_every_element() {
+    let other = "00000000-0000-0000-0000-000000000001";
+    let body = format!(r#"{{"sorting":[{{"id":"{G}","sortOrder":1}},{{"ID":" {{{other}}} "}}]}}"#);
+    assert_eq!(
+        nodes(&body, "sorting[].id", false).unwrap(),
+        vec![key(), NodeRef::Key(Uuid::parse_str(other).unwrap())]
+    );
+    assert_eq!(
+        nodes(r#"{"sorting":[]}"#, "sorting[].id", false).unwrap(),
+        vec![]
+    );
+    assert!(nodes(r#"{"sorting":null}"#, "sorting[].id", false).is_err());
+    assert!(nodes(r#"{"sorting":[null]}"#, "sorting[].id", false).is_err());
+}
+
+#[test]
+fn bodies_over_the_limit_are_too_large() {
+    assert!(matches!(
+        parse(br#"{"a":1}"#, 3),
+        Err(BodyError::TooLarge { limit: 3 })
+    ));
+}
+
+#[test]
+fn cultures_are_read_from_lists_and_object_arrays() {
+    let json = parse(
+        br#"{"cultures":["en-US","DA-dk"],"publishSchedules":[{"culture":"fr-FR"},{"culture":null}],"Translations":[{"isoCode":"de-DE"}]}"#,
+        1 << 20,
+    )
+    .unwrap();
+    let c = |p: &str| cultures(&json, &BodyPath::parse(p).unwrap()).unwrap();
+    assert_eq!(c("cultures"), ["da-dk", "en-us"]);
+    assert_eq!(c("publishSchedules[].culture"), ["fr-fr"]);
+    assert_eq!(c("translations[].isoCode"), ["de-de"]);
+    assert!(c("culturesToPublish").is_empty());
+    let bad = parse(br#"{"cultures":[1]}"#, 100).unwrap();
+    assert!(cultures(&bad, &BodyPath::parse("cultures").unwrap()).is_err());
+}
+
+#[test]
+fn body_paths_reject_bad_syntax() {
+    for bad in ["", "a..b", "a[", "a[]]", "a.", "a b"] {
+        assert!(BodyPath::parse(bad).is_none(), "{bad}");
+    }
+    assert!(BodyPath::parse("userIds[].id").is_some());
+}

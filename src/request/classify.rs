@@ -1,0 +1,317 @@
+//! The classifier: the one entry point the proxy calls. Canonicalises the target, finds the API
+//! and route, reads node ids from the path and query, and — for routes whose nodes or cultures
+//! are in the body — asks for the body and finishes in [`Classifier::complete`].
+//!
+//! Method-override headers (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`)
+//! are never trusted: their presence alone is `malformed_request`, on every path. HEAD is matched
+//! as GET. Methods other than GET/HEAD/POST/PUT/PATCH/DELETE match no route.
+
+use super::body::{self, BodyError};
+use super::delivery::{content_path, delivery_query, query_pairs};
+use super::normalize::{canonicalize, decode_path_component, Canonical};
+use super::route::{Method, Route, RouteError, RouteTable, RoutesConfig, Source, Unmatched};
+use super::{Api, NodeCheck, NodeRef, SectionPolicy, Target};
+use crate::authz::DenyReason;
+use http::HeaderMap;
+use smallvec::SmallVec;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Headers that ask a framework to treat the request as another method.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// What the proxy should do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// Outside every protected prefix: forward `uri` (canonical path and query) unchecked.
+    Passthrough { uri: String },
+    /// Refuse with this reason.
+    Reject(DenyReason),
+    /// Classified: authenticate and authorise `target`, then forward `uri`.
+    Ready { target: Target, uri: String },
+    /// Read the body (up to [`Classifier::body_limit`]), then call [`Classifier::complete`].
+    NeedsBody(PendingBody),
+}
+
+/// A classified request still missing what its body says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBody {
+    route: usize,
+    /// The target with path/query nodes filled; body-sourced checks have no nodes yet.
+    pub target: Target,
+    /// Canonical path and query to forward.
+    pub uri: String,
+}
+
+/// Compiled routes plus the `[routes]` policies; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Classifier {
+    table: RouteTable,
+    cfg: RoutesConfig,
+}
+
+impl Classifier {
+    /// Loads and compiles the route files named by `cfg` (relative to `base_dir`, the config
+    /// file's directory). Every problem in the files is reported in one [`RouteError::Invalid`].
+    pub fn from_config(cfg: &RoutesConfig, base_dir: &Path) -> Result<Classifier, RouteError> {
+        let table = RouteTable::load(cfg, base_dir)?;
+        Ok(Classifier::from_table(table, cfg))
+    }
+
+    /// Wraps an already-built table.
+    pub fn from_table(table: RouteTable, cfg: &RoutesConfig) -> Classifier {
+        Classifier {
+            table,
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// The compiled table (for `routes list` and metrics labels).
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// The most body bytes [`Classifier::complete`] accepts.
+    pub fn body_limit(&self) -> usize {
+        self.cfg.body_limit
+    }
+
+    /// Classifies a request head. Never does I/O. Note that `http::Uri` has already dropped any
+    /// `#fragment`; the proxy should use [`Classifier::classify_raw`] with the raw target.
+    pub fn classify(&self, parts: &http::request::Parts) -> Classified {
+        let Some(pq) = parts.uri.path_and_query() else {
+            return reject(DenyReason::Malformed, "no path");
+        };
+        self.classify_target(parts.method.as_str(), pq.as_str(), &parts.headers)
+    }
+
+    /// Classifies the request target exactly as received (pingora's `RequestHeader::raw_path()`):
+    /// unlike `http::Uri`, which silently drops a `#fragment`, this sees every byte, so
+    /// fragments and non-UTF-8 targets are rejected. Prefer it over [`Classifier::classify`].
+    pub fn classify_raw(&self, method: &str, raw_target: &[u8], headers: &HeaderMap) -> Classified {
+        match std::str::from_utf8(raw_target) {
+            Ok(t) => self.classify_target(method, t, headers),
+            Err(e) => reject(DenyReason::Malformed, &e.to_string()),
+        }
+    }
+
+    /// Classifies a method, a raw request target and headers (what `classify` and the
+    /// `routes match` command share).
+    pub fn classify_target(&self, method: &str, target: &str, headers: &HeaderMap) -> Classified {
+        if METHOD_OVERRIDE_HEADERS
+            .iter()
+            .any(|h| headers.contains_key(*h))
+        {
+            return reject(DenyReason::Malformed, "method override header");
+        }
+        let canon = match canonicalize(target, &self.table.prefix_segs) {
+            Ok(c) => c,
+            Err(e) => return reject(DenyReason::Malformed, &e.to_string()),
+        };
+        self.classify_canonical(method, &canon, headers)
+    }
+
+    fn classify_canonical(
+        &self,
+        method: &str,
+        canon: &Canonical,
+        headers: &HeaderMap,
+    ) -> Classified {
+        let segs: SmallVec<[&str; 16]> = canon.segments().collect();
+        let Some(p) = self.table.prefix_segs.find(segs.iter().copied()) else {
+            if !canon.encoded_slash.is_empty() {
+                return reject(DenyReason::Malformed, "encoded slash");
+            }
+            return if self.cfg.passthrough_outside_prefixes {
+                Classified::Passthrough { uri: canon.uri() }
+            } else {
+                reject(DenyReason::NoRoute, "outside protected prefixes")
+            };
+        };
+        let api = self.table.prefixes[p].0;
+        let found = Method::parse(method).and_then(|m| {
+            let i = self.table.find_index(m, &segs)?;
+            Some((i, &self.table.routes[i]))
+        });
+        let Some((ri, route)) = found else {
+            return self.unmatched(api, canon, headers);
+        };
+        // `%2F` is a separator Umbraco decodes only inside `{*path}` catch-alls (Delivery item by
+        // path, Management file-system items: `DecodePath`). Anywhere else it is refused, and a
+        // decoded catch-all value may not hide dot or empty segments.
+        if !canon.encoded_slash.is_empty() {
+            let catch_all_from = route
+                .segs
+                .iter()
+                .position(|s| matches!(s, super::route::Seg::CatchAll(_)));
+            let slash_ok = catch_all_from.is_some_and(|c| {
+                canon.encoded_slash.iter().all(|&i| usize::from(i) >= c)
+                    && content_path(segs.get(c..).unwrap_or_default()).is_ok()
+            });
+            if !slash_ok {
+                return reject(DenyReason::Malformed, "encoded slash outside a catch-all path");
+            }
+        }
+        let mut checks = Vec::with_capacity(route.checks.len());
+        for c in &route.checks {
+            let nodes = match resolve_head(&c.source, &segs, canon.query.as_deref()) {
+                Ok(n) => n,
+                Err(why) => return reject(DenyReason::Malformed, why),
+            };
+            checks.push(NodeCheck {
+                kind: c.kind,
+                scope: c.scope,
+                source: c.source_text.clone(),
+                nodes,
+                verbs: c.verbs.clone(),
+            });
+        }
+        let delivery = match api {
+            Api::Delivery => match delivery_query(headers, canon.query.as_deref()) {
+                Ok(d) => Some(d),
+                Err(e) => return reject(DenyReason::Malformed, &e.to_string()),
+            },
+            Api::Management => None,
+        };
+        let target = Target {
+            api,
+            route: route.id.clone(),
+            sections: route.sections.clone(),
+            checks,
+            cultures: Vec::new(),
+            delivery,
+        };
+        let uri = canon.uri();
+        if route.needs_body() {
+            Classified::NeedsBody(PendingBody {
+                route: ri,
+                target,
+                uri,
+            })
+        } else {
+            Classified::Ready { target, uri }
+        }
+    }
+
+    fn unmatched(&self, api: Api, canon: &Canonical, headers: &HeaderMap) -> Classified {
+        let policy = match api {
+            Api::Management => self.cfg.unmatched.management,
+            Api::Delivery => self.cfg.unmatched.delivery,
+        };
+        if !canon.encoded_slash.is_empty() {
+            return reject(DenyReason::Malformed, "encoded slash");
+        }
+        if policy == Unmatched::Deny {
+            return reject(DenyReason::NoRoute, "no route");
+        }
+        let delivery = match api {
+            Api::Delivery => match delivery_query(headers, canon.query.as_deref()) {
+                Ok(d) => Some(d),
+                Err(e) => return reject(DenyReason::Malformed, &e.to_string()),
+            },
+            Api::Management => None,
+        };
+        Classified::Ready {
+            target: Target {
+                api,
+                route: Arc::from("unmatched"),
+                sections: SectionPolicy::Backoffice,
+                checks: Vec::new(),
+                cultures: Vec::new(),
+                delivery,
+            },
+            uri: canon.uri(),
+        }
+    }
+
+    /// Finishes a [`Classified::NeedsBody`] with the body bytes (forward exactly these bytes).
+    /// Returns the complete target and the uri, or `BodyTooLarge` / `Malformed`.
+    pub fn complete(
+        &self,
+        pending: &PendingBody,
+        body: &[u8],
+    ) -> Result<(Target, String), DenyReason> {
+        let route: &Route = self
+            .table
+            .routes
+            .get(pending.route)
+            .ok_or(DenyReason::Malformed)?;
+        let json = body::parse(body, self.cfg.body_limit).map_err(body_deny)?;
+        let mut target = pending.target.clone();
+        for (check, spec) in target.checks.iter_mut().zip(&route.checks) {
+            if let Source::Body { path, null_root } = &spec.source {
+                check.nodes = body::node_refs(&json, path, *null_root).map_err(body_deny)?;
+            }
+        }
+        if let Some(path) = &route.cultures {
+            target.cultures = body::cultures(&json, path).map_err(body_deny)?;
+        }
+        Ok((target, pending.uri.clone()))
+    }
+}
+
+fn body_deny(e: BodyError) -> DenyReason {
+    let reason = match e {
+        BodyError::TooLarge { .. } => DenyReason::BodyTooLarge,
+        BodyError::Json(_) | BodyError::Shape { .. } => DenyReason::Malformed,
+    };
+    tracing::debug!(deny.reason = reason.as_str(), error = %e, "request body rejected");
+    reason
+}
+
+fn reject(reason: DenyReason, why: &str) -> Classified {
+    tracing::debug!(deny.reason = reason.as_str(), why, "request not classified");
+    Classified::Reject(reason)
+}
+
+/// Nodes a check names from the path or query (body sources are filled later).
+fn resolve_head(
+    source: &Source,
+    segs: &[&str],
+    query: Option<&str>,
+) -> Result<Vec<NodeRef>, &'static str> {
+    Ok(match source {
+        Source::Root => vec![NodeRef::Root],
+        Source::RecycleBin => vec![NodeRef::RecycleBin],
+        Source::Body { .. } => Vec::new(),
+        Source::Path {
+            index,
+            catch_all: true,
+        } => vec![content_path(segs.get(*index..).unwrap_or_default())
+            .map_err(|_e| "bad content path")?],
+        Source::Path { index, .. } => {
+            let seg = segs.get(*index).ok_or("missing path parameter")?;
+            let decoded = decode_path_component(seg).ok_or("bad path parameter")?;
+            vec![NodeRef::Key(
+                body::parse_guid(&decoded).ok_or("path parameter is not a guid")?,
+            )]
+        }
+        Source::Query(name) => {
+            // ASP.NET also binds collections from `id[0]=…`, `id[]=…` and, with no `id` key,
+            // from an empty prefix (`[0]=…`): ids Portcullis would not see. Refuse those forms.
+            let indexed = query_pairs(query).any(|(n, _)| {
+                n.starts_with('[')
+                    || (n.len() > name.len()
+                        && n.is_char_boundary(name.len())
+                        && n[..name.len()].eq_ignore_ascii_case(name)
+                        && n[name.len()..].starts_with(['[', '.']))
+            });
+            if indexed {
+                return Err("indexed query parameter");
+            }
+            query_pairs(query)
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| body::parse_guid(&v).map(NodeRef::Key))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("query parameter is not a guid")?
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "classify_tests.rs"]
+mod tests;

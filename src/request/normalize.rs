@@ -1,0 +1,450 @@
+//! Canonicalisation of the request target: the one form Portcullis authorises **and** forwards.
+//!
+//! The upstream is ASP.NET Core on Kestrel. Whatever Kestrel would read two ways, Portcullis
+//! rejects (400 `malformed_request`); everything else is rewritten into one canonical form, that
+//! form is matched against the route table, and that form is what the upstream receives. Rules:
+//!
+//! 1. **Origin form only.** Absolute-form targets (`http://host/p`) are reduced to their path and
+//!    query; the host never changes routing. `*` and authority-form targets are rejected.
+//! 2. **Percent-decoding of unreserved characters only** (`A-Z a-z 0-9 - . _ ~`). Every other
+//!    escape is kept, with upper-case hex (`%2f` → `%2F`). A `%` not followed by two hex digits is
+//!    rejected. Raw characters that RFC 3986 does not allow in a path (`"<>{}|^`` ` and space) are
+//!    percent-encoded.
+//! 3. **Double encoding is rejected**: `%25` anywhere in the path; `%25XX` (XX hex) in the query.
+//! 4. **Control characters are rejected**, raw or encoded: `%00`–`%1F`, `%7F`, and the C1 range
+//!    U+0080–U+009F once decoded.
+//! 5. **Non-ASCII** must be percent-encoded UTF-8: raw bytes ≥ 0x80 are rejected; encoded runs must
+//!    be valid, shortest-form UTF-8 (overlong encodings such as `%C0%AE` are rejected). They stay
+//!    encoded in the canonical form.
+//! 6. **Separators**: a raw `\` or `%5C` is rejected everywhere. `%2F` is kept encoded (it is part
+//!    of its segment, never a separator) and flagged; the classifier rejects it unless the segment
+//!    is consumed by a route's `{*path}` catch-all — the Delivery item-by-path route and the
+//!    Management file-system routes (stylesheet, script, partial view…), where Umbraco's
+//!    `DecodePath` decodes it — and the decoded value has no `.`, `..` or empty segment.
+//! 7. **Path parameters**: a `;` (raw or `%3B`) in the path is rejected.
+//! 8. **Fragments**: a `#` in the target is rejected (`%23` is data and stays encoded).
+//! 9. **Repeated slashes** collapse: empty segments are dropped.
+//! 10. **Dot segments** `.` and `..`, in any encoding (`%2e`, `%2E`, `.%2e`, …), are resolved per
+//!     RFC 3986 §5.2.4. A `..` that would climb above `/`, or pop a segment of a protected prefix
+//!     the path is inside (`/umbraco/management/api/..`), is rejected: resolution never leaves the
+//!     input's API prefix.
+//! 11. **Trailing dot**: any other segment ending in `.` (`publish.`, `...`) is rejected (Windows
+//!     hosts and some proxies strip it, Kestrel does not).
+//! 12. **Trailing slash**: removed (ASP.NET routing ignores it); the canonical path never ends in
+//!     `/` except the root `/` itself.
+//! 13. **Case**: the canonical form keeps the client's case; ASP.NET routing is case-insensitive,
+//!     so the route matcher compares literal segments ASCII case-insensitively and protected
+//!     prefixes are recognised in any case (`/UMBRACO/Management/API`). Forwarding the client's
+//!     case is therefore exactly what was authorised.
+//! 14. **Query string**: split on `&` only; empty pairs dropped; the same escape rules as the path
+//!     (2–5) apply to names and values; a raw `;` is rejected (some proxies split on it, ASP.NET
+//!     does not). Names are compared case-insensitively after full decoding (as ASP.NET binds
+//!     them); a single-valued parameter (`fetch`, `expand`, `fields`, `skip`, `take`) given twice is
+//!     rejected. The canonical query keeps the remaining pairs in their order.
+//!
+//! The result is idempotent: canonicalising a canonical target yields it unchanged.
+
+use smallvec::SmallVec;
+
+/// Query parameters that ASP.NET binds to a single value: a second occurrence is ambiguous.
+const SINGLE_VALUED: [&str; 5] = ["fetch", "expand", "fields", "skip", "take"];
+
+/// Why a request target has no single reading. Each maps to `DenyReason::Malformed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("request target is not in origin or absolute form")]
+    NotOriginForm,
+    #[error("invalid percent-encoding")]
+    BadPercent,
+    #[error("double percent-encoding (`%25`)")]
+    DoubleEncoding,
+    #[error("control character")]
+    ControlChar,
+    #[error("raw non-ascii byte")]
+    NonAscii,
+    #[error("invalid or overlong utf-8 in percent-encoding")]
+    InvalidUtf8,
+    #[error("backslash in path")]
+    Backslash,
+    #[error("`;` path parameter")]
+    PathParam,
+    #[error("fragment in request target")]
+    Fragment,
+    #[error("dot segment escapes the path or its api prefix")]
+    DotSegmentEscape,
+    #[error("segment ends in `.`")]
+    TrailingDot,
+    #[error("`;` in query string")]
+    QuerySemicolon,
+    #[error("single-valued query parameter `{0}` given more than once")]
+    DuplicateParam(String),
+}
+
+/// The protected prefixes, as lower-case segment lists (`["umbraco", "management", "api"]`).
+#[derive(Debug, Clone, Default)]
+pub struct Prefixes(pub Vec<Vec<String>>);
+
+impl Prefixes {
+    /// Builds from prefix strings such as `/umbraco/management/api`.
+    pub fn new<'a>(prefixes: impl IntoIterator<Item = &'a str>) -> Self {
+        Prefixes(
+            prefixes
+                .into_iter()
+                .map(|p| {
+                    p.split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+
+    /// Index of the prefix `segs` starts with (segment-wise, case-insensitively), if any.
+    pub fn find<'s>(&self, segs: impl Iterator<Item = &'s str> + Clone) -> Option<usize> {
+        self.0.iter().position(|p| {
+            let mut it = segs.clone();
+            p.iter()
+                .all(|want| it.next().is_some_and(|s| s.eq_ignore_ascii_case(want)))
+        })
+    }
+}
+
+/// A canonical request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    /// Canonical path, starting with `/`.
+    pub path: String,
+    /// Byte ranges of the segments inside `path`.
+    pub segs: SmallVec<[(u16, u16); 16]>,
+    /// Canonical query (without `?`), `None` when empty.
+    pub query: Option<String>,
+    /// Index of every segment holding an encoded `/` (`%2F`).
+    pub encoded_slash: SmallVec<[u16; 2]>,
+}
+
+impl Canonical {
+    /// The segments as string slices.
+    pub fn segments(&self) -> impl Iterator<Item = &str> + Clone {
+        self.segs
+            .iter()
+            .map(|&(a, b)| &self.path[a as usize..b as usize])
+    }
+
+    /// Path and query, as forwarded upstream.
+    pub fn uri(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{}", self.path, q),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// Canonicalises a request target (`/a/b?x=1`, or absolute form). `prefixes` are the protected
+/// prefixes a `..` may not climb out of. Returns the canonical target or why it is ambiguous.
+pub fn canonicalize(target: &str, prefixes: &Prefixes) -> Result<Canonical, NormalizeError> {
+    if target.contains('#') {
+        return Err(NormalizeError::Fragment);
+    }
+    let origin = strip_absolute_form(target)?;
+    let (raw_path, raw_query) = match origin.find('?') {
+        Some(i) => (&origin[..i], Some(&origin[i + 1..])),
+        None => (origin, None),
+    };
+    let (path, segs, encoded_slash) = canonical_path(raw_path, prefixes)?;
+    let query = match raw_query {
+        Some(q) => canonical_query(q)?,
+        None => None,
+    };
+    Ok(Canonical {
+        path,
+        segs,
+        query,
+        encoded_slash,
+    })
+}
+
+/// Reduces `scheme://authority/path?q` to `/path?q`; origin form is returned as is.
+fn strip_absolute_form(target: &str) -> Result<&str, NormalizeError> {
+    if target.starts_with('/') {
+        return Ok(target);
+    }
+    let Some(i) = target.find("://") else {
+        return Err(NormalizeError::NotOriginForm);
+    };
+    let scheme = &target[..i];
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return Err(NormalizeError::NotOriginForm);
+    }
+    let rest = &target[i + 3..];
+    match rest.find(['/', '?']) {
+        Some(j) if rest.as_bytes()[j] == b'/' => Ok(&rest[j..]),
+        // `http://host?q` has an empty path: the root.
+        Some(_) | None => Err(NormalizeError::NotOriginForm),
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters that may stay raw in a canonical path or query component.
+fn is_raw_ok(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+        )
+}
+
+fn push_escape(out: &mut String, v: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[(v >> 4) as usize] as char);
+    out.push(HEX[(v & 15) as usize] as char);
+}
+
+/// Where a component is: the path forbids a few things the query allows and vice versa.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Path,
+    Query,
+}
+
+/// Canonicalises one component (a path segment, a query name or value) into `out`.
+/// Returns whether it held an encoded `/`.
+fn canonical_component(raw: &[u8], part: Part, out: &mut String) -> Result<bool, NormalizeError> {
+    let mut slash = false;
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b < 0x20 || b == 0x7f {
+            return Err(NormalizeError::ControlChar);
+        }
+        if b >= 0x80 {
+            return Err(NormalizeError::NonAscii);
+        }
+        match b {
+            b'\\' => return Err(NormalizeError::Backslash),
+            b';' if part == Part::Path => return Err(NormalizeError::PathParam),
+            b';' => return Err(NormalizeError::QuerySemicolon),
+            b'%' => {
+                let v = decode_at(raw, i)?;
+                match v {
+                    0x25 => {
+                        let double = part == Part::Path
+                            || (i + 4 < raw.len()
+                                && hex(raw[i + 3]).is_some()
+                                && hex(raw[i + 4]).is_some());
+                        if double {
+                            return Err(NormalizeError::DoubleEncoding);
+                        }
+                        push_escape(out, v);
+                    }
+                    v if v < 0x20 || v == 0x7f => return Err(NormalizeError::ControlChar),
+                    b'\\' => return Err(NormalizeError::Backslash),
+                    b';' if part == Part::Path => return Err(NormalizeError::PathParam),
+                    b'/' => {
+                        slash = true;
+                        push_escape(out, v);
+                    }
+                    v if is_unreserved(v) => out.push(v as char),
+                    v if v >= 0x80 => {
+                        // Collect the whole run of encoded high bytes and check it is UTF-8.
+                        let mut bytes: SmallVec<[u8; 8]> = SmallVec::new();
+                        let mut j = i;
+                        while j < raw.len() && raw[j] == b'%' {
+                            let w = decode_at(raw, j)?;
+                            if w < 0x80 {
+                                break;
+                            }
+                            bytes.push(w);
+                            j += 3;
+                        }
+                        let s = std::str::from_utf8(&bytes)
+                            .map_err(|_e| NormalizeError::InvalidUtf8)?;
+                        if s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+                            return Err(NormalizeError::ControlChar);
+                        }
+                        for w in bytes {
+                            push_escape(out, w);
+                        }
+                        i = j;
+                        continue;
+                    }
+                    v => push_escape(out, v),
+                }
+                i += 3;
+                continue;
+            }
+            b if is_raw_ok(b) || (part == Part::Query && matches!(b, b'/' | b'?')) => {
+                out.push(b as char)
+            }
+            b => push_escape(out, b),
+        }
+        i += 1;
+    }
+    Ok(slash)
+}
+
+/// The byte a `%XX` at `i` encodes.
+fn decode_at(raw: &[u8], i: usize) -> Result<u8, NormalizeError> {
+    match (
+        raw.get(i + 1).copied().and_then(hex),
+        raw.get(i + 2).copied().and_then(hex),
+    ) {
+        (Some(h), Some(l)) => Ok(h << 4 | l),
+        _ => Err(NormalizeError::BadPercent),
+    }
+}
+
+type PathParts = (String, SmallVec<[(u16, u16); 16]>, SmallVec<[u16; 2]>);
+
+fn canonical_path(raw: &str, prefixes: &Prefixes) -> Result<PathParts, NormalizeError> {
+    // Canonical segments, each rendered into its own slot of `buf`.
+    let mut buf = String::with_capacity(raw.len());
+    let mut stack: SmallVec<[(usize, usize, bool); 16]> = SmallVec::new();
+    for seg in raw.split('/') {
+        if seg.is_empty() {
+            continue;
+        }
+        let start = buf.len();
+        let slash = canonical_component(seg.as_bytes(), Part::Path, &mut buf)?;
+        let text = &buf[start..];
+        match text {
+            "." => buf.truncate(start),
+            ".." => {
+                buf.truncate(start);
+                if stack.is_empty() {
+                    return Err(NormalizeError::DotSegmentEscape);
+                }
+                let segs = stack.iter().map(|&(a, b, _)| &buf[a..b]);
+                if let Some(p) = prefixes.find(segs) {
+                    if stack.len() <= prefixes.0[p].len() {
+                        return Err(NormalizeError::DotSegmentEscape);
+                    }
+                }
+                stack.pop();
+            }
+            t if t.ends_with('.') => return Err(NormalizeError::TrailingDot),
+            _ => stack.push((start, buf.len(), slash)),
+        }
+    }
+    let mut path = String::with_capacity(buf.len() + stack.len() + 1);
+    let mut segs = SmallVec::new();
+    let mut slashes = SmallVec::new();
+    for (n, &(a, b, slash)) in stack.iter().enumerate() {
+        path.push('/');
+        let s = path.len();
+        path.push_str(&buf[a..b]);
+        segs.push((s as u16, path.len() as u16));
+        if slash {
+            slashes.push(n as u16);
+        }
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    if path.len() > u16::MAX as usize {
+        return Err(NormalizeError::NotOriginForm);
+    }
+    Ok((path, segs, slashes))
+}
+
+fn canonical_query(raw: &str) -> Result<Option<String>, NormalizeError> {
+    let mut out = String::with_capacity(raw.len());
+    let mut seen: SmallVec<[&str; 2]> = SmallVec::new();
+    for pair in raw.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = match pair.find('=') {
+            Some(i) => (&pair[..i], Some(&pair[i + 1..])),
+            None => (pair, None),
+        };
+        if !out.is_empty() {
+            out.push('&');
+        }
+        canonical_component(name.as_bytes(), Part::Query, &mut out)?;
+        if let Some(v) = value {
+            out.push('=');
+            canonical_component(v.as_bytes(), Part::Query, &mut out)?;
+        }
+        let decoded = decode_query_component(name).unwrap_or_default();
+        if let Some(single) = SINGLE_VALUED
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(&decoded))
+        {
+            if seen.contains(single) {
+                return Err(NormalizeError::DuplicateParam((*single).to_owned()));
+            }
+            seen.push(single);
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Fully decodes a query name or value the way ASP.NET's query parser does (`+` is a space,
+/// every escape decoded). `None` when the bytes are not UTF-8 or an escape is malformed.
+pub fn decode_query_component(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                out.push(decode_at(bytes, i).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Fully decodes a path segment (route value), `%2F` included. `None` when not UTF-8.
+pub fn decode_path_component(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(decode_at(bytes, i).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+#[path = "normalize_tests.rs"]
+mod tests;

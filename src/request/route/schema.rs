@@ -1,0 +1,145 @@
+//! The serde schema of route profile files (`docs/ROUTES.md`) and of the `[routes]` config
+//! section. Plain data: `route/mod.rs` validates and compiles it.
+//!
+//! Enumerated fields (`kind`, `policy`, `scope`, …) are read as strings on purpose, so that one
+//! bad value does not stop the load: validation reports every problem of every file at once.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One profile file: an API, its protected prefix and its routes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub api: String,
+    pub prefix: String,
+    #[serde(default)]
+    pub route: Vec<RouteDef>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDef {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sections: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cultures: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check: Vec<CheckDef>,
+}
+
+/// One `[[route.check]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDef {
+    pub kind: String,
+    pub node: String,
+    #[serde(default)]
+    pub verbs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null: Option<String>,
+}
+
+/// What happens to a request under a protected prefix that matches no route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmatched {
+    /// 404 `no_route` (the default).
+    #[default]
+    Deny,
+    /// Allowed for any approved back-office user (route id `unmatched`).
+    Backoffice,
+}
+
+/// `[routes.unmatched]`: the unmatched-route policy per API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnmatchedConfig {
+    pub management: Unmatched,
+    pub delivery: Unmatched,
+}
+
+/// The `[routes]` config section.
+///
+/// ```toml
+/// [routes]
+/// profiles = ["routes/umbraco-management.toml", "routes/umbraco-delivery.toml"]
+/// extra = ["my-routes.toml"]        # same id replaces a shipped route
+/// body_limit = 1048576              # bytes read from bodies that carry node ids
+/// passthrough_outside_prefixes = true
+/// [routes.unmatched]
+/// management = "deny"               # or "backoffice"
+/// delivery = "deny"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutesConfig {
+    /// Shipped profile files, relative to the config file's directory.
+    pub profiles: Vec<PathBuf>,
+    /// Operator files loaded after the profiles; a route with an existing id replaces it.
+    pub extra: Vec<PathBuf>,
+    /// Maximum body size inspected for node ids and cultures, in bytes (over it: 413).
+    pub body_limit: usize,
+    pub unmatched: UnmatchedConfig,
+    /// Requests outside every protected prefix are forwarded (canonicalised) without checks;
+    /// when false they are denied with `no_route`.
+    pub passthrough_outside_prefixes: bool,
+}
+
+/// Largest accepted `body_limit` (64 MiB): bodies are buffered in memory before forwarding.
+pub const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        RoutesConfig {
+            profiles: vec![
+                PathBuf::from("routes/umbraco-management.toml"),
+                PathBuf::from("routes/umbraco-delivery.toml"),
+            ],
+            extra: Vec::new(),
+            body_limit: 1024 * 1024,
+            unmatched: UnmatchedConfig::default(),
+            passthrough_outside_prefixes: true,
+        }
+    }
+}
+
+impl RoutesConfig {
+    /// Records every problem of the section itself (the route files are checked when loaded by
+    /// `Classifier::from_config`).
+    pub fn validate(&self, p: &mut crate::config::Problems) {
+        if self.profiles.is_empty() {
+            p.push("routes.profiles", "at least one route profile is required");
+        }
+        if self.body_limit == 0 {
+            p.push("routes.body_limit", "must be greater than 0");
+        }
+        if self.body_limit > MAX_BODY_LIMIT {
+            p.push(
+                "routes.body_limit",
+                format!(
+                    "`{}` is over the maximum of {MAX_BODY_LIMIT} bytes",
+                    self.body_limit
+                ),
+            );
+        }
+        for (key, files) in [
+            ("routes.profiles", &self.profiles),
+            ("routes.extra", &self.extra),
+        ] {
+            for f in files {
+                if f.as_os_str().is_empty() {
+                    p.push(key, "empty file name");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Route table tests: schema validation (every problem reported), precedence, overrides, and the
+//! shipped profiles checked against `tests/data/umbraco-node-checks.json`.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use super::*;
+use crate::request::normalize::canonicalize;
+use serde_json::Value;
+
+const G: &str = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
+
+fn file(text: &str) -> (PathBuf, ProfileFile) {
+    (PathBuf::from("test.toml"), toml::from_str(text).unwrap())
+}
+
+fn build(files: &[&str], extra: &[&str]) -> Result<RouteTable, RouteError> {
+    let f: Vec<_> = files.iter().map(|t| file(t)).collect();
+    let e: Vec<_> = extra.iter().map(|t| file(t)).collect();
+    RouteTable::build(&f, &e)
+}
+
+fn problems(files: &[&str], extra: &[&str]) -> Vec<String> {
+    match build(files, extra) {
+        Err(RouteError::Invalid(p)) => p,
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+const HEAD: &str = "api = \"management\"\nprefix = \"/umbraco/management/api\"\n";
+
+fn route(id: &str, method: &str, path: &str) -> String {
+    format!("[[route]]\nid = \"{id}\"\nmethod = \"{method}\"\npath = \"/umbraco/management/api/v1/{path}\"\npolicy = \"backoffice\"\n")
+}
+
+fn find<'t>(t: &'t RouteTable, method: Method, path: &str) -> Option<&'t str> {
+    let c = canonicalize(path, &t.prefix_segs).unwrap();
+    let segs: Vec<&str> = c.segments().collect();
+    t.find(method, &segs).map(|r| &*r.id)
+}
+
+#[test]
+fn unknown_fields_are_rejected_by_the_schema() {
+    let text = format!("{HEAD}[[route]]\nid = \"a\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/a\"\npolicy = \"backoffice\"\ncolour = 1\n");
+    assert!(toml::from_str::<ProfileFile>(&text).is_err());
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_at_once() {
+    let text = format!(
+        "{HEAD}{}{}{}{}{}{}",
+        route("dup", "GET", "a"),
+        route("dup", "GET", "b"),
+        "[[route]]\nid = \"both\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/v1/c\"\npolicy = \"admin\"\nsections = [\"content\"]\n",
+        "[[route]]\nid = \"neither\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/v1/d\"\n",
+        "[[route]]\nid = \"badcheck\"\nmethod = \"BREW\"\npath = \"/umbraco/management/api/v1/{*x}/e\"\npolicy = \"root\"\n[[route.check]]\nkind = \"page\"\nnode = \"path:nope\"\nnull = \"root\"\n",
+        "[[route]]\nid = \"outside\"\nmethod = \"GET\"\npath = \"/elsewhere/{id:int}\"\npolicy = \"backoffice\"\n[[route.check]]\nkind = \"document\"\nnode = \"cookie:x\"\n",
+    );
+    let p = problems(&[&text], &[]);
+    let joined = p.join("\n");
+    for needle in [
+        "route `dup`: duplicate route id",
+        "route `both`: exactly one of `sections` and `policy`",
+        "route `neither`: exactly one of `sections` and `policy`",
+        "unsupported method `BREW`",
+        "catch-all `{*x}` must be the last segment",
+        "unknown policy `root`",
+        "unknown check kind `page`",
+        "node source `path:nope` names no parameter",
+        "`null` applies to body sources only",
+        "is not under prefix",
+        "unknown constraint `int`",
+        "node source `cookie:x` is not",
+    ] {
+        assert!(joined.contains(needle), "missing `{needle}` in:\n{joined}");
+    }
+}
+
+#[test]
+fn same_method_and_template_precedence_is_ambiguous() {
+    let text = format!(
+        "{HEAD}{}{}{}",
+        route("a", "GET", "document/{id}"),
+        route("b", "GET", "document/{key}"),
+        route("c", "PUT", "document/{key}"),
+    );
+    let p = problems(&[&text], &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("routes `a` and `b` are ambiguous"));
+}
+
+#[test]
+fn catch_all_node_sources_are_for_delivery_routes_only() {
+    let text = format!("{HEAD}[[route]]\nid = \"x\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/v1/x/{{*p}}\"\npolicy = \"backoffice\"\n[[route.check]]\nkind = \"document\"\nnode = \"path:p\"\n");
+    assert!(problems(&[&text], &[])[0].contains("catch-all"));
+}
+
+#[test]
+fn literal_beats_guid_beats_param_beats_catch_all() {
+    let text = format!(
+        "{HEAD}{}{}{}{}",
+        route("lit", "GET", "doc/root"),
+        route("guid", "GET", "doc/{id:guid}"),
+        route("param", "GET", "doc/{name}"),
+        route("rest", "GET", "doc/{*rest}"),
+    );
+    let t = build(&[&text], &[]).unwrap();
+    let base = "/umbraco/management/api/v1/doc";
+    assert_eq!(find(&t, Method::Get, &format!("{base}/ROOT")), Some("lit"));
+    assert_eq!(find(&t, Method::Get, &format!("{base}/{G}")), Some("guid"));
+    assert_eq!(
+        find(&t, Method::Get, &format!("{base}/%7B{G}%7D")),
+        Some("guid")
+    );
+    assert_eq!(
+        find(&t, Method::Get, &format!("{base}/other")),
+        Some("param")
+    );
+    assert_eq!(find(&t, Method::Get, &format!("{base}/a/b")), Some("rest"));
+    assert_eq!(find(&t, Method::Get, base), Some("rest"));
+    assert_eq!(find(&t, Method::Put, &format!("{base}/x")), None);
+}
+
+#[test]
+fn matching_backtracks_to_a_lower_precedence_route_with_the_method() {
+    let text = format!(
+        "{HEAD}{}{}",
+        route("lit-get", "GET", "doc/root/children"),
+        route("param-put", "PUT", "doc/{id}/children"),
+    );
+    let t = build(&[&text], &[]).unwrap();
+    let p = "/umbraco/management/api/v1/doc/root/children";
+    assert_eq!(find(&t, Method::Put, p), Some("param-put"));
+    assert_eq!(find(&t, Method::Get, p), Some("lit-get"));
+}
+
+#[test]
+fn operator_routes_replace_shipped_ones_by_id() {
+    let shipped = format!("{HEAD}{}", route("doc", "GET", "doc/{id}"));
+    let extra = format!(
+        "{HEAD}[[route]]\nid = \"doc\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/v1/doc/{{id}}\"\npolicy = \"admin\"\n{}",
+        route("mine", "GET", "mine")
+    );
+    let t = build(&[&shipped], &[&extra]).unwrap();
+    assert_eq!(t.routes.len(), 2);
+    assert_eq!(t.routes[0].sections, SectionPolicy::Admin);
+    // A new id on an existing template is a conflict, not an override.
+    let clash = format!("{HEAD}{}", route("other", "GET", "doc/{key}"));
+    assert!(problems(&[&shipped], &[&clash])[0].contains("ambiguous"));
+}
+
+#[test]
+fn routes_config_defaults_and_validation() {
+    let c: RoutesConfig = toml::from_str("").unwrap();
+    assert_eq!(c.body_limit, 1024 * 1024);
+    assert_eq!(c.profiles.len(), 2);
+    assert!(c.passthrough_outside_prefixes);
+    assert_eq!(c.unmatched.management, Unmatched::Deny);
+    let c: RoutesConfig =
+        toml::from_str("body_limit = 0\nprofiles = []\n[unmatched]\ndelivery = \"backoffice\"\n")
+            .unwrap();
+    assert_eq!(c.unmatched.delivery, Unmatched::Backoffice);
+    let mut p = crate::config::Problems::default();
+    c.validate(&mut p);
+    assert_eq!(p.0.len(), 2, "{:?}", p.0);
+    assert!(toml::from_str::<RoutesConfig>("bogus = 1").is_err());
+}
+
+// ---- the shipped profiles ----
+
+fn shipped() -> RouteTable {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    RouteTable::load(&RoutesConfig::default(), &dir).unwrap()
+}
+
+/// `{x}` / `{x:guid}` / `{*x}` → `{}` so templates compare whatever the parameter names.
+fn shape(template: &str) -> String {
+    template
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') {
+                "{}".to_string()
+            } else {
+                s.to_ascii_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The check a `umbraco-node-checks.json` entry implies, in the ROUTES.md vocabulary:
+/// `(kind, node source, verbs, scope, null)`.
+type Expected = (String, String, Vec<String>, &'static str, &'static str);
+
+fn expected_checks(entry: &Value) -> (Vec<Expected>, Option<String>) {
+    let mut out = Vec::new();
+    let mut cultures = None;
+    for c in entry["checks"].as_array().unwrap() {
+        let note = c["note"].as_str().unwrap_or("");
+        if let Some(cf) = c["cultures_from"].as_str() {
+            cultures = Some(cf.to_string());
+        }
+        let scope = c["scope"].as_str().unwrap();
+        if scope == "cultures" {
+            continue;
+        }
+        let mut kind = c["resource"].as_str().unwrap().to_string();
+        if note.contains("VERSION id") {
+            kind.push_str("-version");
+        }
+        let verbs: Vec<String> = c["verb"]
+            .as_str()
+            .map(|v| vec![v.to_string()])
+            .unwrap_or_default();
+        if scope == "root" || scope == "recycle-bin" {
+            out.push((kind, scope.to_string(), verbs, "node", "reject"));
+            continue;
+        }
+        let scope = if scope == "branch" { "branch" } else { "node" };
+        let names: Vec<&str> = match &c["node_param"] {
+            Value::Null => {
+                if note.contains("root-level") {
+                    out.push((kind, "root".into(), verbs, scope, "reject"));
+                }
+                continue;
+            }
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("node_param {other}"),
+        };
+        let ins: Vec<&str> = match &c["node_param_in"] {
+            Value::String(s) => vec![s.as_str(); names.len()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("node_param_in {other}"),
+        };
+        for (name, place) in names.iter().zip(ins) {
+            let null = if place == "body"
+                && (name.starts_with("parent.") || name.starts_with("target."))
+                && note.contains("null")
+            {
+                "root"
+            } else {
+                "reject"
+            };
+            out.push((
+                kind.clone(),
+                format!("{place}:{name}"),
+                verbs.clone(),
+                scope,
+                null,
+            ));
+        }
+    }
+    out.sort();
+    (out, cultures)
+}
+
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|s| if s.starts_with('{') { G } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn every_node_check_endpoint_has_its_route_node_source_and_verbs() {
+    let t = shipped();
+    let data = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/umbraco-node-checks.json"),
+    )
+    .unwrap();
+    let entries: Vec<Value> = serde_json::from_str(&data).unwrap();
+    assert_eq!(entries.len(), 104);
+    for e in &entries {
+        let (method, path) = (e["method"].as_str().unwrap(), e["path"].as_str().unwrap());
+        let at = format!("{method} {path}");
+        let route = find(&t, Method::parse(method).unwrap(), &concrete(path))
+            .and_then(|id| t.routes.iter().find(|r| &*r.id == id))
+            .unwrap_or_else(|| panic!("{at}: no route"));
+        assert_eq!(
+            shape(&route.template),
+            shape(path),
+            "{at}: matched {}",
+            route.id
+        );
+        let sections = e["sections_any_of"].as_array().unwrap();
+        let want_policy = if e["admin_only"].as_bool().unwrap() {
+            SectionPolicy::Admin
+        } else if sections.is_empty() {
+            SectionPolicy::Backoffice
+        } else {
+            SectionPolicy::AnyOf(
+                sections
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        };
+        match (&route.sections, &want_policy) {
+            (SectionPolicy::AnyOf(got), SectionPolicy::AnyOf(want)) => {
+                let mut got = got.clone();
+                got.sort();
+                let mut want = want.clone();
+                want.sort();
+                assert_eq!(got, want, "{at}: sections");
+            }
+            (got, want) => assert_eq!(got, want, "{at}: policy"),
+        }
+        let (want, want_cultures) = expected_checks(e);
+        let mut got: Vec<Expected> = route
+            .checks
+            .iter()
+            .map(|c| {
+                let null = match c.source {
+                    Source::Body {
+                        null_root: true, ..
+                    } => "root",
+                    _ => "reject",
+                };
+                let scope = match c.scope {
+                    CheckScope::Node => "node",
+                    CheckScope::Branch => "branch",
+                };
+                let kind = serde_json::to_value(c.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                (kind, c.source_text.clone(), c.verbs.clone(), scope, null)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{at}: checks");
+        assert_eq!(
+            route
+                .cultures
+                .as_ref()
+                .map(|c| format!("body:{}", c.as_str())),
+            want_cultures,
+            "{at}: cultures"
+        );
+    }
+}
+
+#[test]
+fn section_only_endpoints_carry_their_policy() {
+    let t = shipped();
+    let m = "/umbraco/management/api/v1";
+    let policy = |method, path: &str| {
+        let id = find(&t, method, &concrete(&format!("{m}/{path}"))).unwrap();
+        t.routes
+            .iter()
+            .find(|r| &*r.id == id)
+            .unwrap()
+            .sections
+            .clone()
+    };
+    assert_eq!(
+        policy(Method::Post, "document-type"),
+        SectionPolicy::AnyOf(vec!["settings".into()])
+    );
+    // Reading a document type is open to content editors too (TreeAccessDocumentsOrDocumentTypes).
+    assert_eq!(
+        policy(Method::Get, "document-type/{id}"),
+        SectionPolicy::AnyOf(vec!["content".into(), "settings".into(), "library".into()])
+    );
+    assert_eq!(
+        policy(Method::Get, "server/status"),
+        SectionPolicy::Anonymous
+    );
+}
+
+#[test]
+fn shipped_delivery_profile_covers_content_and_media_reads() {
+    let t = shipped();
+    let d = "/umbraco/delivery/api/v2";
+    for seg in ["content", "media"] {
+        for (path, source) in [
+            (format!("{d}/{seg}"), None),
+            (format!("{d}/{seg}/item/{G}"), Some("path:id")),
+            (format!("{d}/{seg}/item/en/blog"), Some("path:path")),
+            (format!("{d}/{seg}/items?id={G}"), Some("query:id")),
+        ] {
+            let id = find(&t, Method::Get, &path).unwrap_or_else(|| panic!("{path}"));
+            let r = t.routes.iter().find(|r| &*r.id == id).unwrap();
+            assert_eq!(r.api, Api::Delivery);
+            assert_eq!(
+                r.checks.first().map(|c| c.source_text.as_str()),
+                source,
+                "{path}"
+            );
+        }
+    }
+}

@@ -75,6 +75,7 @@ pub struct FileConfig {
     pub upstream: UpstreamConfig,
     pub headers: HeadersConfig,
     pub lifecycle: LifecycleConfig,
+    pub routes: crate::request::route::RoutesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +192,7 @@ impl FileConfig {
                 "upstream" => section(&key, value, p, &mut f.upstream),
                 "headers" => section(&key, value, p, &mut f.headers),
                 "lifecycle" => section(&key, value, p, &mut f.lifecycle),
+                "routes" => section(&key, value, p, &mut f.routes),
                 _ => p.push(&key, "unknown key"),
             }
         }
@@ -221,6 +223,8 @@ pub struct Config {
     pub delivery_upstream: SocketAddr,
     pub trusted_proxies: Vec<IpNet>,
     pub identity_headers: Vec<http::HeaderName>,
+    /// The compiled route table (built here so `check-config` validates the route files).
+    pub classifier: std::sync::Arc<crate::request::Classifier>,
 }
 
 impl Config {
@@ -330,7 +334,17 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
             ),
         }
     }
+    file.routes.validate(p);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let classifier = match crate::request::Classifier::from_config(&file.routes, base) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            p.push("routes", error_chain(&e));
+            None
+        }
+    };
     Some(Config {
+        classifier: classifier?,
         path: path.to_owned(),
         listen: listen?,
         admin: admin?,
@@ -340,6 +354,18 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
         identity_headers: identity,
         file,
     })
+}
+
+/// An error and its causes, `: `-joined (config problems are shown to operators, not clients).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// The environment variables that override config keys (`PORTCULLIS_A__B=v` → `a.b = v`).

@@ -160,15 +160,38 @@ pub struct RouteTable {
     trie: Trie,
 }
 
+/// The shipped profiles compiled into the binary, named `builtin:<name>` in `[routes] profiles`,
+/// so the default config works wherever the binary runs.
+pub const BUILTIN_PROFILES: [(&str, &str); 2] = [
+    (
+        "builtin:umbraco-management",
+        include_str!("../../../config/routes/umbraco-management.toml"),
+    ),
+    (
+        "builtin:umbraco-delivery",
+        include_str!("../../../config/routes/umbraco-delivery.toml"),
+    ),
+];
+
 impl RouteTable {
-    /// Loads profile and extra files (paths relative to `base_dir`), validates and compiles.
+    /// Loads profile and extra files (paths relative to `base_dir`, or `builtin:` names),
+    /// validates and compiles.
     pub fn load(cfg: &RoutesConfig, base_dir: &Path) -> Result<RouteTable, RouteError> {
         let read = |p: &PathBuf| -> Result<(PathBuf, ProfileFile), RouteError> {
-            let path = base_dir.join(p);
-            let text = std::fs::read_to_string(&path).map_err(|source| RouteError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let builtin = BUILTIN_PROFILES
+                .iter()
+                .find(|(name, _)| Path::new(name) == p.as_path());
+            let path = match builtin {
+                Some(_) => p.clone(),
+                None => base_dir.join(p),
+            };
+            let text = match builtin {
+                Some((_, text)) => (*text).to_owned(),
+                None => std::fs::read_to_string(&path).map_err(|source| RouteError::Read {
+                    path: path.clone(),
+                    source,
+                })?,
+            };
             let file = toml::from_str(&text).map_err(|e| RouteError::Parse {
                 path: path.clone(),
                 source: Box::new(e),

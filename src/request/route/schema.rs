@@ -71,7 +71,7 @@ pub struct UnmatchedConfig {
 ///
 /// ```toml
 /// [routes]
-/// profiles = ["routes/umbraco-management.toml", "routes/umbraco-delivery.toml"]
+/// profiles = ["builtin:umbraco-management", "builtin:umbraco-delivery"] # or file paths
 /// extra = ["my-routes.toml"]        # same id replaces a shipped route
 /// body_limit = 1048576              # bytes read from bodies that carry node ids
 /// passthrough_outside_prefixes = true
@@ -101,8 +101,8 @@ impl Default for RoutesConfig {
     fn default() -> Self {
         RoutesConfig {
             profiles: vec![
-                PathBuf::from("routes/umbraco-management.toml"),
-                PathBuf::from("routes/umbraco-delivery.toml"),
+                PathBuf::from("builtin:umbraco-management"),
+                PathBuf::from("builtin:umbraco-delivery"),
             ],
             extra: Vec::new(),
             body_limit: 1024 * 1024,

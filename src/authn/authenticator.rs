@@ -89,12 +89,18 @@ impl Authenticator {
     ///
     /// [`start`]: Authenticator::start
     pub fn new(cfg: &AuthnConfig, registry: &prometheus::Registry) -> Result<Self, AuthnError> {
+        let metrics = AuthnMetrics::register(registry)?;
+        Self::with_metrics(cfg, metrics)
+    }
+
+    /// Like [`new`](Authenticator::new) with metrics registered earlier: a config reload builds
+    /// a new authenticator with the same handles (a registry refuses a second registration).
+    pub fn with_metrics(cfg: &AuthnConfig, metrics: AuthnMetrics) -> Result<Self, AuthnError> {
         let mut problems = Problems::default();
         cfg.validate(&mut problems);
         if !problems.is_empty() {
             return Err(AuthnError::Config(problems.0.join("; ")));
         }
-        let metrics = AuthnMetrics::register(registry)?;
         let pepper = read_secret(&cfg.pepper_env)?;
         let mut issuers = Vec::with_capacity(cfg.issuers.len());
         for ic in &cfg.issuers {
@@ -147,7 +153,7 @@ impl Authenticator {
         })
     }
 
-    /// Fetches every issuer's key set once (failures are logged and retried by the
+    /// Fetches every issuer's key set once (call inside a tokio runtime, before serving) (failures are logged and retried by the
     /// background task) and spawns that task, which refreshes each set on its TTL and keeps
     /// `portcullis_jwks_age_seconds` current. The task ends when the authenticator is dropped.
     pub async fn start(&self) {
@@ -330,6 +336,12 @@ impl Authenticator {
     /// API stores `key_id` + `hash` and shows `full` once).
     pub fn generate_api_key(&self) -> Option<GeneratedKey> {
         api_key::generate(&self.inner.key_env, &self.inner.pepper)
+    }
+
+    /// Forgets every verified token (after a config change, and for cold-path benches); the
+    /// next request of each token verifies its signature again.
+    pub fn clear_token_cache(&self) {
+        self.inner.cache.invalidate_all();
     }
 
     /// How many signature verifications ran (cache hits do none).

@@ -406,6 +406,43 @@ async fn hmac_issuer_uses_the_configured_secret_only() {
 }
 
 #[tokio::test]
+async fn metrics_count_outcomes_by_configured_issuer_name_and_publish_key_set_age() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let registry = prometheus::Registry::new();
+    let a = Authenticator::new(&config(vec![issuer(&server.jwks_url())]), &registry).unwrap();
+    a.start().await;
+    let _ = a
+        .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
+        .await;
+    let _ = a.verify_bearer("not-a-token").await;
+    let evil = idp().mint(
+        "rsa-a",
+        Algorithm::RS256,
+        &with(json!({"iss": "https://evil.test"})),
+    );
+    let _ = a.verify_bearer(&evil).await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        if text.contains("portcullis_jwks_age_seconds{issuer=\"idp\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        r#"portcullis_authn_total{issuer="idp",method="jwt",result="ok"} 1"#,
+        r#"portcullis_authn_total{issuer="none",method="jwt",result="malformed"} 1"#,
+        r#"portcullis_authn_total{issuer="none",method="jwt",result="wrong_issuer"} 1"#,
+        r#"portcullis_jwks_age_seconds{issuer="idp"}"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in {text}");
+    }
+    assert!(!text.contains("evil.test"));
+}
+
+#[tokio::test]
 async fn missing_pepper_env_is_a_build_error() {
     let mut cfg = config(vec![]);
     cfg.pepper_env = "PORTCULLIS_TEST_AUTHN_UNSET_PEPPER".into();

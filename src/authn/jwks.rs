@@ -459,6 +459,41 @@ mod tests {
         ));
     }
 
+    fn keys(ttl: u64, min_refetch: u64) -> IssuerKeys {
+        IssuerKeys::new(
+            Arc::from("idp"),
+            "https://idp.test".into(),
+            KeySource::Jwks("http://127.0.0.1:9/jwks".into()),
+            reqwest::Client::new(),
+            Duration::from_secs(ttl),
+            Duration::from_secs(min_refetch),
+        )
+    }
+
+    #[tokio::test]
+    async fn refresh_is_due_without_keys_and_after_the_ttl_only() {
+        let never_fetched = keys(300, 30);
+        assert!(never_fetched.refresh_due().await);
+        let fresh = keys(300, 30);
+        fresh.install(parse_jwks(idp().jwks(&["rsa-a"]).as_bytes(), "t").unwrap());
+        assert!(!fresh.refresh_due().await);
+        let stale = keys(0, 0);
+        stale.install(parse_jwks(idp().jwks(&["rsa-a"]).as_bytes(), "t").unwrap());
+        assert!(stale.refresh_due().await);
+    }
+
+    #[tokio::test]
+    async fn failed_fetch_is_retried_only_after_the_refetch_interval() {
+        let registry = prometheus::Registry::new();
+        let metrics = AuthnMetrics::register(&registry).unwrap();
+        let k = keys(300, 60);
+        // Port 9 (discard) on loopback: the connection is refused.
+        assert!(k.refresh(&metrics).await.is_err());
+        assert!(k.current().is_none());
+        assert!(!k.refresh_due().await);
+        assert!(!k.refetch_if_allowed(&metrics).await);
+    }
+
     #[test]
     fn without_kid_only_a_single_fitting_key_is_used() {
         let one = parse_jwks(idp().jwks(&["rsa-a", "ec-a"]).as_bytes(), "t").unwrap();

@@ -444,6 +444,22 @@ mod tests {
     }
 
     #[test]
+    fn member_issuer_yields_a_member_subject_with_raw_groups() {
+        let mut p = policy();
+        p.subject = SubjectKind::Member;
+        p.subject_claim = "preferred_username".into();
+        let c = claims(json!({"preferred_username": "ann", "groups": "vip"}));
+        let a = check_claims(&c, &p, 1000).unwrap();
+        assert_eq!(
+            a.principal.subject,
+            Subject::Member {
+                username: "ann".into(),
+                groups: vec!["vip".into()]
+            }
+        );
+    }
+
+    #[test]
     fn non_numeric_time_claims_are_malformed() {
         assert!(matches!(
             check_claims(&claims(json!({"exp": "2000"})), &policy(), 1000),

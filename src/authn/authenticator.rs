@@ -245,13 +245,19 @@ impl Authenticator {
         self.inner
             .signature_verifications
             .fetch_add(1, Ordering::Relaxed);
-        let signature_ok = jsonwebtoken::crypto::verify(
+        let signature_ok = match jsonwebtoken::crypto::verify(
             parsed.signature,
             parsed.signing_input.as_bytes(),
             &key.key,
             parsed.alg,
-        )
-        .unwrap_or(false);
+        ) {
+            Ok(ok) => ok,
+            // An unusable key or undecodable signature: a failed verification either way.
+            Err(e) => {
+                tracing::debug!(authn.issuer = %issuer.policy.name, error = %e, "signature check error");
+                false
+            }
+        };
         if !signature_ok {
             return (name, Err(invalid(TokenProblem::BadSignature)));
         }

@@ -73,7 +73,10 @@ pub fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credential, DenyReason>
     }
     let malformed = DenyReason::InvalidToken(TokenProblem::Malformed);
     if let Some(value) = auth_value {
-        let value = value.to_str().map_err(|_e| malformed)?;
+        // Non-visible-ASCII header bytes: refused, never guessed at.
+        let Ok(value) = value.to_str() else {
+            return Err(malformed);
+        };
         let (scheme, rest) = value.split_once(' ').ok_or(malformed)?;
         let rest = rest.trim_matches(' ');
         if rest.is_empty() || rest.contains(' ') {
@@ -88,7 +91,10 @@ pub fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credential, DenyReason>
         };
     }
     if let Some(value) = key_value {
-        let value = value.to_str().map_err(|_e| malformed)?;
+        // Non-visible-ASCII header bytes: refused, never guessed at.
+        let Ok(value) = value.to_str() else {
+            return Err(malformed);
+        };
         return parse_key(value.trim_matches(' '));
     }
     Ok(Credential::None)
@@ -270,6 +276,20 @@ mod tests {
         );
         let empty = headers(&[("authorization", "Bearer ")]);
         assert!(extract(&empty, &uri("/")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn extract_never_panics_on_any_query_or_header(
+            q in "[ -~]{0,80}",
+            auth in "[ -~]{0,80}",
+        ) {
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
+            if let Ok(u) = format!("/x?{}", q.replace(['#', ' '], "")).parse::<Uri>() {
+                let _ = extract(&h, &u);
+            }
+        }
     }
 
     #[test]

@@ -42,9 +42,10 @@ fn decode_json(segment: &str) -> Result<Map<String, Value>, TokenProblem> {
     if !is_b64url(segment) {
         return Err(TokenProblem::Malformed);
     }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_e| TokenProblem::Malformed)?;
+    // Strict: no padding, canonical trailing bits; the decode error carries nothing we keep.
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment) else {
+        return Err(TokenProblem::Malformed);
+    };
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(TokenProblem::Malformed),
@@ -73,9 +74,9 @@ pub(crate) fn split(token: &str) -> Result<Unverified<'_>, TokenProblem> {
             return Err(TokenProblem::AlgNotAllowed)
         }
         // Exact spelling only: `rs256` is not `RS256`.
-        Some(Value::String(a)) => {
-            Algorithm::from_str(a).map_err(|_e| TokenProblem::AlgNotAllowed)?
-        }
+        Some(Value::String(a)) => Algorithm::from_str(a)
+            .ok()
+            .ok_or(TokenProblem::AlgNotAllowed)?,
         _ => return Err(TokenProblem::Malformed),
     };
     match header.get("crit") {

@@ -1,9 +1,82 @@
 //! Authentication: turns a request's credential into a [`Principal`] or a deny
 //! (`Unauthenticated`, `InvalidToken(..)`, `AmbiguousCredentials`, `ApiKeyInQuery`).
 //! Never sees pingora: reads `http::HeaderMap` / `http::Uri`.
+//!
+//! `credential` finds the credential, `jwt` + `jwks` verify bearer tokens, `api_key` verifies
+//! Portcullis keys, `authenticator` ties them together with the token cache and metrics.
+
+pub mod api_key;
+mod authenticator;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod authenticator_tests;
+pub mod config;
+pub mod credential;
+mod jwks;
+pub mod jwt;
+pub mod metrics;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testing;
+
+pub use api_key::PresentedKey;
+pub use authenticator::Authenticator;
+pub use config::{AuthnConfig, IssuerConfig, SubjectKind};
+pub use credential::{extract, Credential};
+pub use metrics::AuthnMetrics;
 
 use serde::Serialize;
 use std::sync::Arc;
+
+/// Why the authenticator could not be built or a key set could not be obtained. Never shown
+/// to clients (they see `DenyReason` ids).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnError {
+    #[error("invalid authn config: {0}")]
+    Config(String),
+    #[error("environment variable `{name}` is not set")]
+    MissingEnv {
+        name: String,
+        #[source]
+        source: std::env::VarError,
+    },
+    #[error("secret in environment variable `{name}` is shorter than {min} bytes")]
+    ShortSecret { name: String, min: usize },
+    #[error("registering authn metrics failed")]
+    Metrics(#[source] prometheus::Error),
+    #[error("building the http client failed")]
+    Client(#[source] reqwest::Error),
+    #[error("fetching `{url}` failed")]
+    Fetch {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("`{url}` answered with status {status}")]
+    Status { url: String, status: u16 },
+    #[error("`{url}` sent more than {limit} bytes")]
+    DocumentTooLarge { url: String, limit: usize },
+    #[error("`{url}` did not send valid json")]
+    Json {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("key set from `{url}` has no usable signing key")]
+    NoUsableKeys { url: String },
+    #[error("discovery document `{url}` names issuer `{found}`, expected `{expected}`")]
+    DiscoveryIssuer {
+        url: String,
+        found: String,
+        expected: String,
+    },
+    #[error("discovery document `{url}` has no acceptable `jwks_uri`")]
+    DiscoveryJwksUri { url: String },
+    #[error("issuer keys come from a secret and are never fetched")]
+    StaticKeys,
+    #[error("no issuer named `{name}`")]
+    UnknownIssuer { name: String },
+}
 
 /// Who is calling, as proven by their credential. Permissions are resolved later (`store/`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

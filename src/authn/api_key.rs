@@ -1,0 +1,333 @@
+//! Portcullis API keys: the `pcl_<env>_<id>_<secret>` format, generation, peppered SHA-256
+//! hashing and constant-time verification against a stored [`ApiKeyRecord`].
+//!
+//! The secret is 44 base62 characters (≈ 262 bits); the id (16 base62 characters) is the
+//! lookup key in the store, so verification never scans. Only the hash is ever stored.
+
+use chrono::{DateTime, Utc};
+use rand::distributions::{Alphanumeric, DistString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiKeyRecord, Principal, PrincipalKind, Subject};
+use crate::authz::{DenyReason, TokenProblem};
+
+/// The visible prefix that makes leaked keys recognisable by secret scanners.
+pub const PREFIX: &str = "pcl_";
+/// Length of the public key id (base62).
+pub const ID_LEN: usize = 16;
+/// Length of the secret (base62): 44 × log2(62) ≈ 262 bits.
+pub const SECRET_LEN: usize = 44;
+/// Longest accepted `<env>` segment.
+pub const MAX_ENV_LEN: usize = 16;
+
+/// A key as presented by a client, split into its parts. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresentedKey {
+    pub env: String,
+    /// The public id used to look the record up.
+    pub key_id: String,
+    secret: String,
+}
+
+impl PresentedKey {
+    /// The secret part (only for hashing; never log it).
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for PresentedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedKey")
+            .field("env", &self.env)
+            .field("key_id", &self.key_id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A freshly generated key: `full` is shown to its owner once; store `key_id` and `hash`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    pub full: String,
+    pub key_id: String,
+    pub hash: [u8; 32],
+}
+
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("key_id", &self.key_id)
+            .field("full", &"[redacted]")
+            .finish()
+    }
+}
+
+fn is_base62(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn env_is_valid(env: &str) -> bool {
+    !env.is_empty()
+        && env.len() <= MAX_ENV_LEN
+        && env
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Generates a new key for `env` from the OS random source. Returns the full key (show once),
+/// its id and `SHA-256(pepper || secret)`. Panics never; `env` must be `[a-z0-9]{1,16}`
+/// (validated by config), otherwise the key would not parse back and `None` is returned.
+pub fn generate(env: &str, pepper: &[u8]) -> Option<GeneratedKey> {
+    if !env_is_valid(env) {
+        return None;
+    }
+    let mut rng = rand::rngs::OsRng;
+    // Alphanumeric samples uniformly from the 62 characters (rejection sampling).
+    let key_id = Alphanumeric.sample_string(&mut rng, ID_LEN);
+    let secret = Alphanumeric.sample_string(&mut rng, SECRET_LEN);
+    let hash = hash_secret(pepper, &secret);
+    Some(GeneratedKey {
+        full: format!("{PREFIX}{env}_{key_id}_{secret}"),
+        key_id,
+        hash,
+    })
+}
+
+/// Splits a presented string into a key, or `None` when it is not exactly a Portcullis key.
+pub fn parse(s: &str) -> Option<PresentedKey> {
+    let rest = s.strip_prefix(PREFIX)?;
+    let mut parts = rest.split('_');
+    let (env, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || !env_is_valid(env)
+        || id.len() != ID_LEN
+        || !is_base62(id)
+        || secret.len() != SECRET_LEN
+        || !is_base62(secret)
+    {
+        return None;
+    }
+    Some(PresentedKey {
+        env: env.to_owned(),
+        key_id: id.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+/// Whether `s` contains something shaped like a Portcullis key (used to refuse keys in URLs).
+pub fn contains_key(s: &str) -> bool {
+    s.match_indices(PREFIX).any(|(i, _)| {
+        let tail = &s[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        parse(&tail[..end]).is_some()
+    })
+}
+
+/// `SHA-256(pepper || secret)`: the only form in which a secret is stored.
+pub fn hash_secret(pepper: &[u8], secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(pepper);
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+/// Checks a presented key against the record the store returned for its id (`None` when the
+/// id is unknown). The hash is compared in constant time and first, so a caller without the
+/// secret learns nothing about the key's state. Returns the key's principal or
+/// `InvalidToken(UnknownApiKey | Revoked | Expired)`.
+pub fn verify(
+    presented: &PresentedKey,
+    record: Option<&ApiKeyRecord>,
+    pepper: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Principal, DenyReason> {
+    let unknown = DenyReason::InvalidToken(TokenProblem::UnknownApiKey);
+    let Some(record) = record else {
+        return Err(unknown);
+    };
+    let hash = hash_secret(pepper, &presented.secret);
+    let hash_ok: bool = hash.ct_eq(&record.hash).into();
+    if !hash_ok || record.scope.key_id != presented.key_id {
+        return Err(unknown);
+    }
+    if record.revoked {
+        return Err(DenyReason::InvalidToken(TokenProblem::Revoked));
+    }
+    if record.expires_at.is_some_and(|at| at <= now) {
+        return Err(DenyReason::InvalidToken(TokenProblem::Expired));
+    }
+    Ok(Principal {
+        id: format!("key:{}", record.scope.key_id),
+        kind: PrincipalKind::ApiKey {
+            key_id: record.scope.key_id.clone(),
+        },
+        subject: Subject::ApiKey(record.scope.clone()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::authn::ApiKeyScope;
+    use crate::request::Api;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    const PEPPER: &[u8] = b"test-pepper-test-pepper-test-pepper!";
+
+    fn record_for(k: &GeneratedKey) -> ApiKeyRecord {
+        ApiKeyRecord {
+            scope: Arc::new(ApiKeyScope {
+                key_id: k.key_id.clone(),
+                name: "site".into(),
+                apis: vec![Api::Delivery],
+                subtree_roots: vec![],
+                cultures: vec![],
+                preview: false,
+                acts_as: None,
+                rate_limit_rps: None,
+            }),
+            hash: k.hash,
+            owner: "web team".into(),
+            expires_at: None,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn generated_key_parses_back_to_its_id_and_verifies() {
+        let k = generate("live", PEPPER).unwrap();
+        assert!(k.full.starts_with("pcl_live_"));
+        let p = parse(&k.full).unwrap();
+        assert_eq!(p.key_id, k.key_id);
+        assert_eq!(hash_secret(PEPPER, p.secret()), k.hash);
+        let principal = verify(&p, Some(&record_for(&k)), PEPPER, Utc::now()).unwrap();
+        assert_eq!(principal.id, format!("key:{}", k.key_id));
+        assert!(matches!(principal.subject, Subject::ApiKey(_)));
+    }
+
+    #[test]
+    fn generated_secrets_are_distinct_and_long_enough() {
+        let a = generate("dev", PEPPER).unwrap();
+        let b = generate("dev", PEPPER).unwrap();
+        assert_ne!(a.full, b.full);
+        assert_ne!(a.key_id, b.key_id);
+        // 44 base62 characters carry at least 256 bits.
+        assert!((SECRET_LEN as f64) * 62f64.log2() >= 256.0);
+    }
+
+    #[test]
+    fn generation_refuses_an_env_that_would_not_parse() {
+        assert!(generate("Live_1", PEPPER).is_none());
+        assert!(generate("", PEPPER).is_none());
+    }
+
+    #[test]
+    fn unknown_key_id_is_rejected() {
+        let k = generate("live", PEPPER).unwrap();
+        let p = parse(&k.full).unwrap();
+        assert_eq!(
+            verify(&p, None, PEPPER, Utc::now()),
+            Err(DenyReason::InvalidToken(TokenProblem::UnknownApiKey))
+        );
+    }
+
+    #[test]
+    fn wrong_secret_is_rejected_as_unknown() {
+        let k = generate("live", PEPPER).unwrap();
+        let other = generate("live", PEPPER).unwrap();
+        let forged = format!(
+            "pcl_live_{}_{}",
+            k.key_id,
+            &other.full[other.full.len() - 44..]
+        );
+        let p = parse(&forged).unwrap();
+        assert_eq!(
+            verify(&p, Some(&record_for(&k)), PEPPER, Utc::now()),
+            Err(DenyReason::InvalidToken(TokenProblem::UnknownApiKey))
+        );
+    }
+
+    #[test]
+    fn wrong_pepper_fails_verification() {
+        let k = generate("live", PEPPER).unwrap();
+        let p = parse(&k.full).unwrap();
+        assert!(verify(&p, Some(&record_for(&k)), b"other pepper", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn revoked_key_is_rejected() {
+        let k = generate("live", PEPPER).unwrap();
+        let mut r = record_for(&k);
+        r.revoked = true;
+        let p = parse(&k.full).unwrap();
+        assert_eq!(
+            verify(&p, Some(&r), PEPPER, Utc::now()),
+            Err(DenyReason::InvalidToken(TokenProblem::Revoked))
+        );
+    }
+
+    #[test]
+    fn expired_key_is_rejected_and_unexpired_key_passes() {
+        let k = generate("live", PEPPER).unwrap();
+        let p = parse(&k.full).unwrap();
+        let now = Utc::now();
+        let mut r = record_for(&k);
+        r.expires_at = Some(now);
+        assert_eq!(
+            verify(&p, Some(&r), PEPPER, now),
+            Err(DenyReason::InvalidToken(TokenProblem::Expired))
+        );
+        r.expires_at = Some(now + chrono::Duration::seconds(60));
+        assert!(verify(&p, Some(&r), PEPPER, now).is_ok());
+    }
+
+    #[test]
+    fn record_for_another_id_is_rejected() {
+        let k = generate("live", PEPPER).unwrap();
+        let mut r = record_for(&k);
+        Arc::make_mut(&mut r.scope).key_id = "AAAAAAAAAAAAAAAA".into();
+        let p = parse(&k.full).unwrap();
+        assert!(verify(&p, Some(&r), PEPPER, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn malformed_keys_do_not_parse() {
+        let k = generate("live", PEPPER).unwrap();
+        assert!(parse(&k.full[..k.full.len() - 1]).is_none());
+        assert!(parse(&format!("{}x", k.full)).is_none());
+        assert!(parse(&k.full.replacen("pcl_", "PCL_", 1)).is_none());
+        assert!(parse(&format!("{}_extra", k.full)).is_none());
+        assert!(parse(&k.full.replace("live", "Live")).is_none());
+        assert!(parse("pcl___").is_none());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let k = generate("live", PEPPER).unwrap();
+        let p = parse(&k.full).unwrap();
+        assert!(!format!("{p:?}").contains(p.secret()));
+        assert!(!format!("{k:?}").contains(&k.full));
+    }
+
+    #[test]
+    fn contains_key_finds_a_key_inside_text() {
+        let k = generate("live", PEPPER).unwrap();
+        assert!(contains_key(&format!("x={}&y", k.full)));
+        assert!(!contains_key("pcl_live_short"));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_only_the_exact_shape(s in ".{0,120}") {
+            if let Some(p) = parse(&s) {
+                prop_assert_eq!(s, format!("pcl_{}_{}_{}", p.env, p.key_id, p.secret()));
+            }
+        }
+    }
+}

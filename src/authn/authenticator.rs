@@ -1,0 +1,396 @@
+//! The [`Authenticator`]: built once from `[authn]`, it owns the issuers' key sets (start-up
+//! fetch, TTL refresh task, unknown-`kid` refetch), the verified-token cache and the API key
+//! pepper, and turns a presented credential into a [`Principal`] or a deny.
+
+use chrono::Utc;
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::api_key::{self, GeneratedKey, PresentedKey};
+use super::config::AuthnConfig;
+use super::jwks::{IssuerKeys, KeyEntry, KeyKind, KeySet, KeySource, Lookup};
+use super::jwt::{self, IssuerPolicy};
+use super::metrics::AuthnMetrics;
+use super::{ApiKeyRecord, AuthnError, Principal};
+use crate::authz::{DenyReason, TokenProblem};
+use crate::config::Problems;
+
+/// Smallest accepted pepper / HMAC secret.
+const MIN_SECRET_BYTES: usize = 32;
+/// How often the background task looks at each issuer's key set.
+const TICK: Duration = Duration::from_secs(1);
+
+struct Issuer {
+    policy: IssuerPolicy,
+    keys: IssuerKeys,
+}
+
+struct Cached {
+    principal: Principal,
+    exp: i64,
+}
+
+/// Cache entries live until the token's `exp`, never longer.
+struct UntilExp;
+
+impl moka::Expiry<[u8; 32], Arc<Cached>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<Cached>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        let left = value.exp.saturating_sub(unix_now());
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn read_secret(env: &str) -> Result<Vec<u8>, AuthnError> {
+    let value = std::env::var(env).map_err(|source| AuthnError::MissingEnv {
+        name: env.to_owned(),
+        source,
+    })?;
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(AuthnError::ShortSecret {
+            name: env.to_owned(),
+            min: MIN_SECRET_BYTES,
+        });
+    }
+    Ok(value.into_bytes())
+}
+
+struct Inner {
+    issuers: Vec<Issuer>,
+    cache: Cache<[u8; 32], Arc<Cached>>,
+    pepper: Vec<u8>,
+    key_env: String,
+    metrics: AuthnMetrics,
+    signature_verifications: AtomicU64,
+}
+
+/// Verifies bearer tokens and API keys. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl Authenticator {
+    /// Builds the authenticator: validates `cfg`, reads the pepper and HMAC secrets from the
+    /// environment and registers the metrics in `registry`. No network I/O (see [`start`]).
+    ///
+    /// [`start`]: Authenticator::start
+    pub fn new(cfg: &AuthnConfig, registry: &prometheus::Registry) -> Result<Self, AuthnError> {
+        let metrics = AuthnMetrics::register(registry)?;
+        Self::with_metrics(cfg, metrics)
+    }
+
+    /// Like [`new`](Authenticator::new) with metrics registered earlier: a config reload builds
+    /// a new authenticator with the same handles (a registry refuses a second registration).
+    pub fn with_metrics(cfg: &AuthnConfig, metrics: AuthnMetrics) -> Result<Self, AuthnError> {
+        let mut problems = Problems::default();
+        cfg.validate(&mut problems);
+        if !problems.is_empty() {
+            return Err(AuthnError::Config(problems.0.join("; ")));
+        }
+        let pepper = read_secret(&cfg.pepper_env)?;
+        let mut issuers = Vec::with_capacity(cfg.issuers.len());
+        for ic in &cfg.issuers {
+            let client = reqwest::Client::builder()
+                .timeout(ic.jwks_fetch_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(AuthnError::Client)?;
+            let source = match (&ic.jwks_url, &ic.discovery_url) {
+                (Some(url), _) => KeySource::Jwks(url.clone()),
+                (None, Some(url)) => KeySource::Discovery(url.clone()),
+                (None, None) => KeySource::Static,
+            };
+            let policy = IssuerPolicy::new(ic);
+            let keys = IssuerKeys::new(
+                policy.name.clone(),
+                ic.issuer.clone(),
+                source,
+                client,
+                ic.jwks_ttl,
+                ic.jwks_min_refetch_interval,
+            );
+            if let Some(env) = &ic.hs_secret_env {
+                let secret = read_secret(env)?;
+                keys.install(KeySet {
+                    keys: vec![KeyEntry {
+                        kid: None,
+                        kind: KeyKind::Hmac,
+                        alg: None,
+                        key: jsonwebtoken::DecodingKey::from_secret(&secret),
+                    }],
+                    fetched_at: Instant::now(),
+                });
+            }
+            issuers.push(Issuer { policy, keys });
+        }
+        let cache = Cache::builder()
+            .max_capacity(cfg.token_cache_capacity)
+            .expire_after(UntilExp)
+            .build();
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                issuers,
+                cache,
+                pepper,
+                key_env: cfg.key_env.clone(),
+                metrics,
+                signature_verifications: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Fetches every issuer's key set once (call inside a tokio runtime, before serving) (failures are logged and retried by the
+    /// background task) and spawns that task, which refreshes each set on its TTL and keeps
+    /// `portcullis_jwks_age_seconds` current. The task ends when the authenticator is dropped.
+    pub async fn start(&self) {
+        let inner = &self.inner;
+        let fetches = inner.issuers.iter().filter(|i| i.keys.is_remote()).map(|i| async {
+            if let Err(e) = i.keys.refresh(&inner.metrics).await {
+                tracing::warn!(authn.issuer = %i.policy.name, error = %e, "initial jwks fetch failed");
+            }
+        });
+        futures::future::join_all(fetches).await;
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(refresh_loop(weak));
+    }
+
+    /// Whether every issuer has a key set (readiness).
+    pub fn ready(&self) -> bool {
+        self.inner
+            .issuers
+            .iter()
+            .all(|i| i.keys.current().is_some())
+    }
+
+    /// Verifies a bearer token. A cached token (same bytes, before its `exp`) costs one hash
+    /// and no signature check. Errors: `KeysUnavailable` when the issuer's keys were never
+    /// fetched, otherwise `InvalidToken(problem)`.
+    pub async fn verify_bearer(&self, token: &str) -> Result<Principal, DenyReason> {
+        let (issuer, result) = self.verify_bearer_inner(token).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(reason) => reason.detail().unwrap_or(reason.as_str()),
+        };
+        self.inner
+            .metrics
+            .authn_total
+            .with_label_values(&["jwt", issuer.as_deref().unwrap_or("none"), outcome])
+            .inc();
+        if let Err(reason) = &result {
+            tracing::debug!(
+                authn.issuer = issuer.as_deref().unwrap_or("none"),
+                deny.reason = reason.as_str(),
+                deny.detail = reason.detail().unwrap_or(""),
+                "bearer token rejected"
+            );
+        }
+        result
+    }
+
+    async fn verify_bearer_inner(
+        &self,
+        token: &str,
+    ) -> (Option<Arc<str>>, Result<Principal, DenyReason>) {
+        let invalid = DenyReason::InvalidToken;
+        if token.len() > jwt::MAX_TOKEN_BYTES {
+            return (None, Err(invalid(TokenProblem::TooLarge)));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = unix_now();
+        if let Some(hit) = self.inner.cache.get(&digest) {
+            if hit.exp > now {
+                let issuer = match &hit.principal.kind {
+                    super::PrincipalKind::Jwt { issuer } => Some(issuer.clone()),
+                    _ => None,
+                };
+                return (issuer, Ok(hit.principal.clone()));
+            }
+        }
+        let parsed = match jwt::split(token) {
+            Ok(p) => p,
+            Err(problem) => return (None, Err(invalid(problem))),
+        };
+        let iss = match jwt::issuer_of(&parsed.claims) {
+            Ok(iss) => iss,
+            Err(problem) => return (None, Err(invalid(problem))),
+        };
+        let Some(issuer) = self.inner.issuers.iter().find(|i| i.policy.issuer == iss) else {
+            return (None, Err(invalid(TokenProblem::WrongIssuer)));
+        };
+        let name = Some(issuer.policy.name.clone());
+        if !issuer.policy.algorithms.contains(&parsed.alg) {
+            return (name, Err(invalid(TokenProblem::AlgNotAllowed)));
+        }
+        let key = match self
+            .key_for(issuer, parsed.kid.as_deref(), parsed.alg)
+            .await
+        {
+            Ok(k) => k,
+            Err(reason) => return (name, Err(reason)),
+        };
+        self.inner
+            .signature_verifications
+            .fetch_add(1, Ordering::Relaxed);
+        let signature_ok = match jsonwebtoken::crypto::verify(
+            parsed.signature,
+            parsed.signing_input.as_bytes(),
+            &key.key,
+            parsed.alg,
+        ) {
+            Ok(ok) => ok,
+            // An unusable key or undecodable signature: a failed verification either way.
+            Err(e) => {
+                tracing::debug!(authn.issuer = %issuer.policy.name, error = %e, "signature check error");
+                false
+            }
+        };
+        if !signature_ok {
+            return (name, Err(invalid(TokenProblem::BadSignature)));
+        }
+        match jwt::check_claims(&parsed.claims, &issuer.policy, now) {
+            Ok(accepted) => {
+                let principal = accepted.principal.clone();
+                if accepted.exp > now {
+                    self.inner.cache.insert(
+                        digest,
+                        Arc::new(Cached {
+                            principal: accepted.principal,
+                            exp: accepted.exp,
+                        }),
+                    );
+                }
+                (name, Ok(principal))
+            }
+            Err(problem) => (name, Err(invalid(problem))),
+        }
+    }
+
+    /// Finds the key for `kid` + `alg`, refetching the issuer's set once (rate-limited) when
+    /// the `kid` is unknown or no set was ever obtained.
+    async fn key_for(
+        &self,
+        issuer: &Issuer,
+        kid: Option<&str>,
+        alg: jsonwebtoken::Algorithm,
+    ) -> Result<KeyEntry, DenyReason> {
+        let mut refetched = false;
+        loop {
+            let Some(set) = issuer.keys.current() else {
+                if !refetched && issuer.keys.is_remote() {
+                    refetched = true;
+                    issuer.keys.refetch_if_allowed(&self.inner.metrics).await;
+                    continue;
+                }
+                return Err(DenyReason::KeysUnavailable);
+            };
+            match set.select(kid, alg) {
+                Lookup::Found(k) => return Ok(k.clone()),
+                Lookup::WrongType => {
+                    return Err(DenyReason::InvalidToken(TokenProblem::AlgNotAllowed))
+                }
+                Lookup::NotFound if !refetched && issuer.keys.is_remote() && kid.is_some() => {
+                    refetched = true;
+                    issuer.keys.refetch_if_allowed(&self.inner.metrics).await;
+                }
+                Lookup::NotFound => return Err(DenyReason::InvalidToken(TokenProblem::UnknownKey)),
+            }
+        }
+    }
+
+    /// Verifies a presented API key against the record the policy store returned for its id
+    /// (`None` when unknown). A key for another `<env>` is unknown here.
+    pub fn verify_api_key(
+        &self,
+        presented: &PresentedKey,
+        record: Option<&ApiKeyRecord>,
+    ) -> Result<Principal, DenyReason> {
+        let result = if presented.env == self.inner.key_env {
+            api_key::verify(presented, record, &self.inner.pepper, Utc::now())
+        } else {
+            Err(DenyReason::InvalidToken(TokenProblem::UnknownApiKey))
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(reason) => reason.detail().unwrap_or(reason.as_str()),
+        };
+        self.inner
+            .metrics
+            .authn_total
+            .with_label_values(&["api_key", "none", outcome])
+            .inc();
+        if result.is_err() {
+            tracing::debug!(authn.key_id = %presented.key_id, deny.detail = outcome, "api key rejected");
+        }
+        result
+    }
+
+    /// Generates a new API key for the configured env with the configured pepper (the admin
+    /// API stores `key_id` + `hash` and shows `full` once).
+    pub fn generate_api_key(&self) -> Option<GeneratedKey> {
+        api_key::generate(&self.inner.key_env, &self.inner.pepper)
+    }
+
+    /// Forgets every verified token (after a config change, and for cold-path benches); the
+    /// next request of each token verifies its signature again.
+    pub fn clear_token_cache(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
+    /// How many signature verifications ran (cache hits do none).
+    pub fn signature_verifications(&self) -> u64 {
+        self.inner.signature_verifications.load(Ordering::Relaxed)
+    }
+
+    /// Installs a key set from a JWKS document for issuer `name` (static key sets, tests and
+    /// benches); replaces any fetched set until the next refresh.
+    pub fn install_jwks(&self, name: &str, jwks: &[u8]) -> Result<(), AuthnError> {
+        let issuer = self
+            .inner
+            .issuers
+            .iter()
+            .find(|i| &*i.policy.name == name)
+            .ok_or_else(|| AuthnError::UnknownIssuer {
+                name: name.to_owned(),
+            })?;
+        issuer.keys.install(super::jwks::parse_jwks(jwks, name)?);
+        Ok(())
+    }
+}
+
+/// One loop for all issuers: refresh due sets and publish their age.
+async fn refresh_loop(weak: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        for issuer in inner.issuers.iter().filter(|i| i.keys.is_remote()) {
+            if issuer.keys.refresh_due().await {
+                if let Err(e) = issuer.keys.refresh(&inner.metrics).await {
+                    tracing::warn!(authn.issuer = %issuer.policy.name, error = %e, "jwks refresh failed, keeping the last good key set");
+                }
+            }
+            if let Some(set) = issuer.keys.current() {
+                inner
+                    .metrics
+                    .jwks_age_seconds
+                    .with_label_values(&[&issuer.policy.name])
+                    .set(set.fetched_at.elapsed().as_secs_f64());
+            }
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! Authenticator tests against the test IdP and a loopback JWKS server: acceptance, every
+//! rejection path that needs keys, rotation, refetch rate limit, the token cache, metrics and
+//! log hygiene.
+
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::config::{AuthnConfig, IssuerConfig};
+use super::testing::{idp, JwksServer};
+use super::Authenticator;
+use crate::authz::{DenyReason, TokenProblem};
+
+const ISS: &str = "https://idp.test";
+const PEPPER_ENV: &str = "PORTCULLIS_TEST_AUTHN_PEPPER";
+const HS_ENV: &str = "PORTCULLIS_TEST_AUTHN_HS_SECRET";
+const HS_SECRET: &str = "an-hmac-secret-for-tests-only-0123456789";
+
+fn set_env() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        std::env::set_var(PEPPER_ENV, "pepper-for-tests-only-0123456789abcdef");
+        std::env::set_var(HS_ENV, HS_SECRET);
+    });
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims() -> Value {
+    json!({"iss": ISS, "aud": "api", "sub": "user-1", "exp": now() + 600, "iat": now()})
+}
+
+fn with(extra: Value) -> Value {
+    let mut c = claims();
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+fn issuer(url: &str) -> IssuerConfig {
+    IssuerConfig {
+        name: "idp".into(),
+        issuer: ISS.into(),
+        jwks_url: Some(url.to_owned()),
+        audiences: vec!["api".into()],
+        algorithms: vec!["RS256".into(), "ES256".into()],
+        jwks_min_refetch_interval: Duration::ZERO,
+        ..IssuerConfig::default()
+    }
+}
+
+fn config(issuers: Vec<IssuerConfig>) -> AuthnConfig {
+    set_env();
+    AuthnConfig {
+        pepper_env: PEPPER_ENV.into(),
+        issuers,
+        ..AuthnConfig::default()
+    }
+}
+
+async fn started(server: &JwksServer) -> Authenticator {
+    started_with(issuer(&server.jwks_url())).await
+}
+
+async fn started_with(ic: IssuerConfig) -> Authenticator {
+    let a = Authenticator::new(&config(vec![ic]), &prometheus::Registry::new()).unwrap();
+    a.start().await;
+    a
+}
+
+fn b64_json(v: &Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn invalid(p: TokenProblem) -> Result<super::Principal, DenyReason> {
+    Err(DenyReason::InvalidToken(p))
+}
+
+#[tokio::test]
+async fn valid_rs256_and_es256_tokens_are_accepted() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a", "ec-a"])).await;
+    let a = started(&server).await;
+    assert!(a.ready());
+    let p = a
+        .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
+        .await
+        .unwrap();
+    assert_eq!(p.id, "jwt:idp#user-1");
+    let p = a
+        .verify_bearer(&idp().mint("ec-a", Algorithm::ES256, &claims()))
+        .await
+        .unwrap();
+    assert_eq!(p.id, "jwt:idp#user-1");
+}
+
+#[tokio::test]
+async fn algorithm_outside_the_issuer_allow_list_is_rejected() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let t = idp().mint("rsa-a", Algorithm::PS256, &claims());
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::AlgNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn alg_none_token_is_rejected() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let header = b64_json(&json!({"alg": "none", "kid": "rsa-a"}));
+    let t = format!("{header}.{}.", b64_json(&claims()));
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::AlgNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn key_type_must_match_the_alg() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a", "ec-a"])).await;
+    let a = started(&server).await;
+    // ES256 signature presented with the kid of the RSA key.
+    let header = json!({"alg": "ES256", "kid": "rsa-a"});
+    let t = idp().mint_with(
+        &idp().encoding_key("ec-a"),
+        Algorithm::ES256,
+        &header,
+        &claims(),
+    );
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::AlgNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn hmac_signed_with_the_public_key_is_rejected() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let public = idp().rsa_jwk("rsa-a").to_string();
+    let header = json!({"alg": "HS256", "kid": "rsa-a"});
+    let t = idp().mint_with(
+        &EncodingKey::from_secret(public.as_bytes()),
+        Algorithm::HS256,
+        &header,
+        &claims(),
+    );
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::AlgNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn embedded_jwk_and_jku_headers_are_never_followed() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let attacker = JwksServer::start(idp().jwks(&["rsa-b"])).await;
+    let a = started(&server).await;
+    let header = json!({"alg": "RS256", "kid": "rsa-a", "jku": attacker.jwks_url(),
+                        "x5u": attacker.jwks_url(), "jwk": idp().rsa_jwk("rsa-b")});
+    let t = idp().mint_with(
+        &idp().encoding_key("rsa-b"),
+        Algorithm::RS256,
+        &header,
+        &claims(),
+    );
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::BadSignature)
+    );
+    assert_eq!(attacker.hits(), 0);
+}
+
+#[tokio::test]
+async fn signature_by_another_key_is_rejected() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let header = json!({"alg": "RS256", "kid": "rsa-a"});
+    let t = idp().mint_with(
+        &idp().encoding_key("rsa-b"),
+        Algorithm::RS256,
+        &header,
+        &claims(),
+    );
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::BadSignature)
+    );
+    let mut tampered = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    let sig_start = tampered.rfind('.').unwrap() + 1;
+    let flipped = if &tampered[sig_start..sig_start + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    tampered.replace_range(sig_start..sig_start + 1, flipped);
+    assert_eq!(
+        a.verify_bearer(&tampered).await,
+        invalid(TokenProblem::BadSignature)
+    );
+}
+
+#[tokio::test]
+async fn unconfigured_issuer_and_issuer_array_are_rejected() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    for iss in [
+        json!("https://evil.test"),
+        json!([ISS]),
+        json!("https://idp.test/"),
+    ] {
+        let t = idp().mint("rsa-a", Algorithm::RS256, &with(json!({ "iss": iss })));
+        assert_eq!(
+            a.verify_bearer(&t).await,
+            invalid(TokenProblem::WrongIssuer),
+            "{iss}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn claim_rules_apply_after_the_signature() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let cases = [
+        (json!({"exp": now() - 31}), TokenProblem::Expired),
+        (json!({"nbf": now() + 60}), TokenProblem::NotYetValid),
+        (json!({"iat": now() + 60}), TokenProblem::IssuedInFuture),
+        (json!({"aud": ["other"]}), TokenProblem::WrongAudience),
+        (json!({"sub": null}), TokenProblem::MissingClaim),
+    ];
+    for (extra, problem) in cases {
+        let t = idp().mint("rsa-a", Algorithm::RS256, &with(extra.clone()));
+        assert_eq!(a.verify_bearer(&t).await, invalid(problem), "{extra}");
+    }
+    let mut no_exp = claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let t = idp().mint("rsa-a", Algorithm::RS256, &no_exp);
+    assert_eq!(
+        a.verify_bearer(&t).await,
+        invalid(TokenProblem::MissingClaim)
+    );
+}
+
+#[tokio::test]
+async fn issuer_without_keys_is_unavailable_and_not_ready() {
+    let server = JwksServer::start(String::new()).await;
+    server.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = started(&server).await;
+    assert!(!a.ready());
+    let t = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    assert_eq!(a.verify_bearer(&t).await, Err(DenyReason::KeysUnavailable));
+}
+
+#[tokio::test]
+async fn rotated_key_is_accepted_after_one_refetch() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let before = server.hits();
+    server.set_jwks(idp().jwks(&["rsa-a", "rsa-b"]));
+    let t = idp().mint("rsa-b", Algorithm::RS256, &claims());
+    assert!(a.verify_bearer(&t).await.is_ok());
+    assert_eq!(server.hits(), before + 1);
+}
+
+#[tokio::test]
+async fn failed_refresh_keeps_the_last_good_keys() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let registry = prometheus::Registry::new();
+    let a = Authenticator::new(&config(vec![issuer(&server.jwks_url())]), &registry).unwrap();
+    a.start().await;
+    server.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // An unknown kid forces a refetch, which fails.
+    let unknown = idp().mint("rsa-b", Algorithm::RS256, &claims());
+    assert_eq!(
+        a.verify_bearer(&unknown).await,
+        invalid(TokenProblem::UnknownKey)
+    );
+    let good = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    assert!(a.verify_bearer(&good).await.is_ok());
+    assert!(a.ready());
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.contains(r#"portcullis_jwks_refresh_total{issuer="idp",result="error"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"portcullis_jwks_refresh_total{issuer="idp",result="ok"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_kid_refetches_at_most_once_per_interval() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let mut ic = issuer(&server.jwks_url());
+    ic.jwks_min_refetch_interval = Duration::from_secs(60);
+    let a = started_with(ic).await;
+    let before = server.hits();
+    for kid in ["rsa-b1", "rsa-b2", "rsa-b3"] {
+        let t = idp().mint(kid, Algorithm::RS256, &claims());
+        assert_eq!(a.verify_bearer(&t).await, invalid(TokenProblem::UnknownKey));
+    }
+    // The start-up fetch just happened, so even the first unknown kid is inside the interval.
+    assert_eq!(server.hits(), before);
+}
+
+#[tokio::test]
+async fn second_verification_of_a_token_uses_the_cache() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let t = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    let first = a.verify_bearer(&t).await.unwrap();
+    assert_eq!(a.signature_verifications(), 1);
+    let second = a.verify_bearer(&t).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(a.signature_verifications(), 1);
+}
+
+#[tokio::test]
+async fn cached_token_is_not_accepted_after_its_exp() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let mut ic = issuer(&server.jwks_url());
+    ic.leeway = Duration::ZERO;
+    let a = started_with(ic).await;
+    let exp = now() + 1;
+    let t = idp().mint("rsa-a", Algorithm::RS256, &with(json!({ "exp": exp })));
+    let first = a.verify_bearer(&t).await;
+    assert!(first.is_ok(), "{first:?}");
+    for _ in 0..50 {
+        if now() > exp {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.verify_bearer(&t).await, invalid(TokenProblem::Expired));
+}
+
+#[tokio::test]
+async fn discovery_document_leads_to_the_jwks() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    *server.discovery.lock().unwrap() =
+        json!({"issuer": ISS, "jwks_uri": server.jwks_url()}).to_string();
+    let mut ic = issuer("");
+    ic.jwks_url = None;
+    ic.discovery_url = Some(format!("{}/.well-known/openid-configuration", server.base));
+    let a = started_with(ic).await;
+    assert!(a.ready());
+    assert!(a
+        .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn discovery_for_another_issuer_is_refused() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    *server.discovery.lock().unwrap() =
+        json!({"issuer": "https://evil.test", "jwks_uri": server.jwks_url()}).to_string();
+    let mut ic = issuer("");
+    ic.jwks_url = None;
+    ic.discovery_url = Some(format!("{}/.well-known/openid-configuration", server.base));
+    let a = started_with(ic).await;
+    assert!(!a.ready());
+}
+
+#[tokio::test]
+async fn hmac_issuer_uses_the_configured_secret_only() {
+    let mut ic = issuer("");
+    ic.jwks_url = None;
+    ic.hs_secret_env = Some(HS_ENV.into());
+    ic.algorithms = vec!["HS256".into()];
+    let a = started_with(ic).await;
+    assert!(a.ready());
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let good = idp().mint_with(
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+        Algorithm::HS256,
+        &header,
+        &claims(),
+    );
+    assert!(a.verify_bearer(&good).await.is_ok());
+    let bad = idp().mint_with(
+        &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+        Algorithm::HS256,
+        &header,
+        &claims(),
+    );
+    assert_eq!(
+        a.verify_bearer(&bad).await,
+        invalid(TokenProblem::BadSignature)
+    );
+    let rsa = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    assert_eq!(
+        a.verify_bearer(&rsa).await,
+        invalid(TokenProblem::AlgNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_outcomes_by_configured_issuer_name_and_publish_key_set_age() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let registry = prometheus::Registry::new();
+    let a = Authenticator::new(&config(vec![issuer(&server.jwks_url())]), &registry).unwrap();
+    a.start().await;
+    let _ = a
+        .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
+        .await;
+    let _ = a.verify_bearer("not-a-token").await;
+    let evil = idp().mint(
+        "rsa-a",
+        Algorithm::RS256,
+        &with(json!({"iss": "https://evil.test"})),
+    );
+    let _ = a.verify_bearer(&evil).await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        if text.contains("portcullis_jwks_age_seconds{issuer=\"idp\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        r#"portcullis_authn_total{issuer="idp",method="jwt",result="ok"} 1"#,
+        r#"portcullis_authn_total{issuer="none",method="jwt",result="malformed"} 1"#,
+        r#"portcullis_authn_total{issuer="none",method="jwt",result="wrong_issuer"} 1"#,
+        r#"portcullis_jwks_age_seconds{issuer="idp"}"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in {text}");
+    }
+    assert!(!text.contains("evil.test"));
+}
+
+#[tokio::test]
+async fn missing_pepper_env_is_a_build_error() {
+    let mut cfg = config(vec![]);
+    cfg.pepper_env = "PORTCULLIS_TEST_AUTHN_UNSET_PEPPER".into();
+    let err = Authenticator::new(&cfg, &prometheus::Registry::new())
+        .err()
+        .unwrap();
+    assert!(err
+        .to_string()
+        .contains("PORTCULLIS_TEST_AUTHN_UNSET_PEPPER"));
+}
+
+#[tokio::test]
+async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() {
+    let a = Authenticator::new(&config(vec![]), &prometheus::Registry::new()).unwrap();
+    let k = a.generate_api_key().unwrap();
+    let presented = super::api_key::parse(&k.full).unwrap();
+    let record = super::ApiKeyRecord {
+        scope: Arc::new(super::ApiKeyScope {
+            key_id: k.key_id.clone(),
+            name: "n".into(),
+            apis: vec![crate::request::Api::Delivery],
+            subtree_roots: vec![],
+            cultures: vec![],
+            preview: false,
+            acts_as: None,
+            rate_limit_rps: None,
+        }),
+        hash: k.hash,
+        owner: "o".into(),
+        expires_at: None,
+        revoked: false,
+    };
+    assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
+    let other_env = super::api_key::parse(&k.full.replacen("pcl_live_", "pcl_dev_", 1)).unwrap();
+    assert_eq!(
+        a.verify_api_key(&other_env, Some(&record)),
+        invalid(TokenProblem::UnknownApiKey)
+    );
+}
+
+/// A `tracing` writer that keeps everything written to it.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `tracing` caches callsite interest process-wide, so a scoped subscriber can miss events
+/// while other tests run in parallel; the capture therefore runs alone in a child process.
+#[test]
+fn tokens_and_key_secrets_never_appear_in_logs() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "authn::authenticator_tests::log_capture_in_child_process",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "run alone by tokens_and_key_secrets_never_appear_in_logs"]
+async fn log_capture_in_child_process() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let good = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    let expired = idp().mint(
+        "rsa-a",
+        Algorithm::RS256,
+        &with(json!({"exp": now() - 100})),
+    );
+    let unknown_kid = idp().mint("rsa-b", Algorithm::RS256, &claims());
+    for t in [&good, &expired, &unknown_kid] {
+        let _ = a.verify_bearer(t).await;
+    }
+    let k = a.generate_api_key().unwrap();
+    let presented = super::api_key::parse(&k.full).unwrap();
+    let _ = a.verify_api_key(&presented, None);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("bearer token rejected"),
+        "logging was not captured: {logs}"
+    );
+    assert!(
+        logs.contains("api key rejected"),
+        "logging was not captured: {logs}"
+    );
+    for secret in [
+        &good,
+        &expired,
+        &unknown_kid,
+        &k.full,
+        &presented.secret().to_owned(),
+    ] {
+        let signature = &secret[secret.len() - 20..];
+        assert!(!logs.contains(signature), "a secret leaked into the logs");
+    }
+}

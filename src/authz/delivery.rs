@@ -293,3 +293,7 @@ impl Ctx<'_, '_, '_> {
 fn pos(n: Arc<NodeInfo>) -> (NodeId, super::model::NodePath, Option<Arc<NodeInfo>>) {
     (n.id, n.path.clone(), Some(n))
 }
+
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;

@@ -133,3 +133,7 @@ pub fn explain(
         failed: trace.failed,
     }
 }
+
+#[cfg(test)]
+#[path = "explain_tests.rs"]
+mod tests;

@@ -3,10 +3,24 @@
 //!
 //! Nothing here does I/O or knows pingora; `store/` supplies the data, `proxy/` acts on the result.
 
+pub mod builtin;
+mod decide;
+mod delivery;
+pub mod explain;
+pub mod lookup;
 pub mod model;
+pub mod policy;
+pub mod resolve;
 pub mod start_nodes;
+#[cfg(test)]
+mod testkit;
 
+pub use builtin::builtin_groups;
+pub use decide::authorize;
+pub use explain::{explain, Explanation};
+pub use lookup::{next_refs, required_refs, Lookup, MemberRef, Resolved, UserFacts, Who};
 pub use model::*;
+pub use policy::{DecisionPolicy, UnknownNodeMode};
 pub use start_nodes::calculate_start_nodes;
 
 use serde::Serialize;
@@ -76,6 +90,12 @@ pub enum Grant {
     Passthrough,
     /// An unknown node forwarded because the API's unknown-node policy is `defer`.
     DeferredToUpstream { node: String },
+    /// Start-node path access to `node` through `start_node` (`-1` = root access).
+    StartNode { node: i64, start_node: i64 },
+    /// A user check passed: the target user is not an administrator.
+    UserTarget { user: String },
+    /// A user-group check passed: the caller is a member of the group.
+    GroupMember { group: String },
 }
 
 /// Why a request was refused. `as_str()` is the one stable vocabulary used by responses, audit
@@ -105,8 +125,10 @@ pub enum DenyReason {
     ApiNotAllowed,
     /// None of the route's sections.
     NoSection,
-    /// Route requires membership of the `admin` group.
+    /// Route requires membership of the `admin` group (also: a non-admin acting on an admin user).
     AdminRequired,
+    /// A non-admin acting on a user group they are not a member of.
+    UserGroupNotMember,
     /// A node outside the caller's calculated start nodes (or in the recycle bin).
     OutsideStartNodes,
     /// A required verb missing on a node.
@@ -194,6 +216,7 @@ impl DenyReason {
             DenyReason::ApiNotAllowed => "api_not_allowed",
             DenyReason::NoSection => "no_section",
             DenyReason::AdminRequired => "admin_required",
+            DenyReason::UserGroupNotMember => "user_group_not_member",
             DenyReason::OutsideStartNodes => "outside_start_nodes",
             DenyReason::MissingVerb => "missing_verb",
             DenyReason::CultureNotAllowed => "culture_not_allowed",

@@ -62,6 +62,57 @@ impl Verb {
     }
 }
 
+// Lets sets of verbs be searched by `&str` without allocating a `Verb`; `Ord`/`Eq` of `Verb`
+// are those of its string, so the `Borrow` contract holds.
+impl std::borrow::Borrow<str> for Verb {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The verb names Umbraco v14+ knows for documents (UMBRACO.md §3). Unknown names are still
+/// carried as [`Verb`]s; these constants only spare typos.
+pub mod verbs {
+    pub const READ: &str = "Umb.Document.Read";
+    pub const CREATE: &str = "Umb.Document.Create";
+    pub const UPDATE: &str = "Umb.Document.Update";
+    pub const DELETE: &str = "Umb.Document.Delete";
+    pub const MOVE: &str = "Umb.Document.Move";
+    pub const DUPLICATE: &str = "Umb.Document.Duplicate";
+    pub const SORT: &str = "Umb.Document.Sort";
+    pub const ROLLBACK: &str = "Umb.Document.Rollback";
+    pub const PUBLIC_ACCESS: &str = "Umb.Document.PublicAccess";
+    pub const CULTURE_AND_HOSTNAMES: &str = "Umb.Document.CultureAndHostnames";
+    pub const PUBLISH: &str = "Umb.Document.Publish";
+    pub const UNPUBLISH: &str = "Umb.Document.Unpublish";
+    pub const PERMISSIONS: &str = "Umb.Document.Permissions";
+    pub const NOTIFICATIONS: &str = "Umb.Document.Notifications";
+    pub const CREATE_BLUEPRINT: &str = "Umb.Document.CreateBlueprint";
+    pub const PROPERTY_VALUE_READ: &str = "Umb.Document.PropertyValue.Read";
+    pub const PROPERTY_VALUE_WRITE: &str = "Umb.Document.PropertyValue.Write";
+
+    /// Every document verb: the `admin` group's defaults.
+    pub const ALL_DOCUMENT: &[&str] = &[
+        READ,
+        CREATE,
+        UPDATE,
+        DELETE,
+        MOVE,
+        DUPLICATE,
+        SORT,
+        ROLLBACK,
+        PUBLIC_ACCESS,
+        CULTURE_AND_HOSTNAMES,
+        PUBLISH,
+        UNPUBLISH,
+        PERMISSIONS,
+        NOTIFICATIONS,
+        CREATE_BLUEPRINT,
+        PROPERTY_VALUE_READ,
+        PROPERTY_VALUE_WRITE,
+    ];
+}
+
 /// A set of verbs. An empty set is meaningful (an explicit "nothing here" entry).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -70,6 +121,14 @@ pub struct VerbSet(pub BTreeSet<Verb>);
 impl VerbSet {
     pub fn contains(&self, verb: &Verb) -> bool {
         self.0.contains(verb)
+    }
+    /// Whether the set holds the verb named `verb` (no allocation; names compare exactly).
+    pub fn contains_str(&self, verb: &str) -> bool {
+        self.0.contains(verb)
+    }
+    /// Number of verbs in the set.
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -1,0 +1,538 @@
+//! The decision: a classified request, who asks and the facts the store resolved → exactly one
+//! [`Decision`]. Pure and sync; deny by default. Management API rules here (UMBRACO.md §2–§7),
+//! Delivery API rules in `delivery.rs` (§8).
+//!
+//! Order of Management checks: credential kind → user state → section policy → every node,
+//! user and user-group check (path access first, then every verb) → cultures. The first
+//! failure is the deny reason.
+//!
+//! Documented choices where Portcullis is stricter than Umbraco:
+//! - `scope = "branch"` (publish with descendants): Umbraco checks only the descendants.
+//!   Portcullis checks the node itself and, without loading the subtree, requires one group
+//!   that holds the verb on the node *and* on every one of its own explicit entries below the
+//!   node (so no entry below can take the verb away for that group). This is sufficient for
+//!   "every descendant has the verb" and may refuse a subtree that only a mix of groups covers.
+//!   Entries on nodes the mirror does not know count as "below" under `deny`.
+//! - A node marked trashed is treated as inside the recycle bin even if its path says otherwise.
+//! - A node whose kind differs from the check's kind is treated as unknown.
+//! - A node check with no node ids (an empty list in the request) addresses nothing and passes.
+//! - User checks follow Umbraco `UserPermissionService`: an admin may act on any user; anyone
+//!   else may not act on an admin user (`admin_required`). User-group checks follow
+//!   `UserGroupPermissionService.AuthorizeAccessAsync`: an admin may act on any group; anyone
+//!   else only on groups they are a member of (`user_group_not_member`). Unknown target users
+//!   follow the unknown-node mode.
+
+use super::builtin::ADMIN_ALIAS;
+use super::explain::{GroupEvidence, NodeEvidence, Trace};
+use super::lookup::{Resolved, Who};
+use super::model::{
+    GroupPolicy, LanguageAccess, NodeId, NodeInfo, NodeKind, NodePath, UserAccess, UserState,
+    CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
+};
+use super::policy::{DecisionPolicy, UnknownNodeMode};
+use super::resolve::{granting_start_node, resolve_at, Resolution};
+use super::{Decision, DenyReason, Grant, Permit};
+use crate::authn::{PrincipalKind, Subject};
+use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
+use std::sync::{Arc, LazyLock};
+
+static ROOT_PATH: LazyLock<NodePath> = LazyLock::new(|| NodePath(Arc::from([ROOT_ID])));
+static CONTENT_BIN_PATH: LazyLock<NodePath> =
+    LazyLock::new(|| NodePath(Arc::from([ROOT_ID, CONTENT_RECYCLE_BIN_ID])));
+static MEDIA_BIN_PATH: LazyLock<NodePath> =
+    LazyLock::new(|| NodePath(Arc::from([ROOT_ID, MEDIA_RECYCLE_BIN_ID])));
+
+/// Decides one request. Call after [`next_refs`](super::next_refs) returned nothing more to
+/// fetch. Never panics, never does I/O.
+pub fn authorize(
+    target: &Target,
+    who: &Who<'_>,
+    resolved: &Resolved,
+    policy: &DecisionPolicy,
+) -> Decision {
+    decide(target, who, resolved, policy, None)
+}
+
+/// The one implementation behind `authorize` and `explain`: `trace` collects evidence.
+pub(crate) fn decide(
+    target: &Target,
+    who: &Who<'_>,
+    resolved: &Resolved,
+    policy: &DecisionPolicy,
+    trace: Option<&mut Trace>,
+) -> Decision {
+    let mut cx = Ctx {
+        target,
+        who,
+        resolved,
+        policy,
+        via: Vec::new(),
+        trace,
+    };
+    let outcome = match target.api {
+        Api::Management => cx.management(),
+        Api::Delivery => cx.delivery(),
+    };
+    match outcome {
+        Ok(()) => Decision::Allow(Permit {
+            route: target.route.to_string(),
+            principal: match who.principal.kind {
+                PrincipalKind::Anonymous => None,
+                _ => Some(who.principal.id.clone()),
+            },
+            via: cx.via,
+        }),
+        Err(reason) => Decision::Deny(reason),
+    }
+}
+
+/// A node located in the mirror (or the root / a recycle bin).
+pub(crate) struct Located {
+    pub id: NodeId,
+    pub path: NodePath,
+    pub trashed: bool,
+    pub info: Option<Arc<NodeInfo>>,
+}
+
+/// The state of one decision.
+pub(crate) struct Ctx<'r, 'w, 't> {
+    pub target: &'r Target,
+    pub who: &'r Who<'w>,
+    pub resolved: &'r Resolved,
+    pub policy: &'r DecisionPolicy,
+    pub via: Vec<Grant>,
+    pub trace: Option<&'t mut Trace>,
+}
+
+impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
+    /// Records what failed (explain only) and returns the reason.
+    pub(crate) fn fail(&mut self, reason: DenyReason, why: impl FnOnce() -> String) -> DenyReason {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.failed = Some(why());
+        }
+        reason
+    }
+
+    /// Records node evidence (explain only).
+    pub(crate) fn note(&mut self, ev: impl FnOnce() -> NodeEvidence) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.nodes.push(ev());
+        }
+    }
+
+    /// Handles a node the mirror does not know: deny, or defer with a grant.
+    pub(crate) fn unknown(
+        &mut self,
+        mode: UnknownNodeMode,
+        check: &str,
+        kind: CheckKind,
+        r: &NodeRef,
+    ) -> Result<(), DenyReason> {
+        let label = describe(r);
+        self.note(|| NodeEvidence {
+            note: Some(format!("unknown to the content mirror ({mode:?})").to_lowercase()),
+            ..evidence(check, kind, r)
+        });
+        match mode {
+            UnknownNodeMode::Deny => Err(self.fail(DenyReason::UnknownNode, || {
+                format!("node {label} is unknown")
+            })),
+            UnknownNodeMode::Defer => {
+                self.via.push(Grant::DeferredToUpstream { node: label });
+                Ok(())
+            }
+        }
+    }
+
+    /// Finds the node a reference points at. `Ok(None)`: unknown to the mirror;
+    /// `Err(StoreUnavailable)`: never looked up.
+    pub(crate) fn locate(
+        &self,
+        kind: CheckKind,
+        r: &NodeRef,
+    ) -> Result<Option<Located>, DenyReason> {
+        let fixed = |path: &NodePath| {
+            Ok(Some(Located {
+                id: path.node(),
+                path: path.clone(),
+                trashed: false,
+                info: None,
+            }))
+        };
+        let info = match r {
+            NodeRef::Root => return fixed(&ROOT_PATH),
+            NodeRef::RecycleBin if kind == CheckKind::Media => return fixed(&MEDIA_BIN_PATH),
+            NodeRef::RecycleBin => return fixed(&CONTENT_BIN_PATH),
+            NodeRef::Key(k) => {
+                let key = match kind {
+                    CheckKind::DocumentVersion | CheckKind::ElementVersion => {
+                        match self.resolved.version_owners.get(k) {
+                            None => return Err(DenyReason::StoreUnavailable),
+                            Some(None) => return Ok(None),
+                            Some(Some(owner)) => *owner,
+                        }
+                    }
+                    _ => *k,
+                };
+                self.resolved.nodes.get(&key)
+            }
+            NodeRef::Path(p) => self.resolved.paths.get(p),
+        };
+        let info = match info {
+            None => return Err(DenyReason::StoreUnavailable),
+            Some(None) => return Ok(None),
+            Some(Some(info)) => info,
+        };
+        if !kind_matches(kind, info.kind) {
+            return Ok(None);
+        }
+        Ok(Some(Located {
+            id: info.id,
+            path: info.path.clone(),
+            trashed: info.trashed,
+            info: Some(info.clone()),
+        }))
+    }
+
+    fn management(&mut self) -> Result<(), DenyReason> {
+        if self.target.sections == SectionPolicy::Anonymous {
+            self.via.push(Grant::Anonymous);
+            return Ok(());
+        }
+        let access = self.user_access()?;
+        if access.state != UserState::Active {
+            return Err(self.fail(DenyReason::UserDisabled, || {
+                format!("user state is {:?}", access.state).to_lowercase()
+            }));
+        }
+        self.sections(access)?;
+        for check in &self.target.checks {
+            match check.kind {
+                CheckKind::User => self.user_check(access, check)?,
+                CheckKind::UserGroup => self.group_check(access, check)?,
+                _ => self.node_check(access, check)?,
+            }
+        }
+        self.cultures(access)
+    }
+
+    /// The back-office access behind the principal, or why there is none.
+    fn user_access(&mut self) -> Result<&'r UserAccess, DenyReason> {
+        let access = self.who.access;
+        match &self.who.principal.subject {
+            Subject::Anonymous => Err(self.fail(DenyReason::Unauthenticated, || {
+                "the route needs a back-office user".into()
+            })),
+            Subject::Member { .. } => Err(self.fail(DenyReason::ApiNotAllowed, || {
+                "members may not call the management api".into()
+            })),
+            Subject::ApiKey(scope)
+                if !scope.apis.contains(&Api::Management) || scope.acts_as.is_none() =>
+            {
+                Err(self.fail(DenyReason::ApiNotAllowed, || {
+                    "the key may not call the management api (needs `management` and acts_as)"
+                        .into()
+                }))
+            }
+            Subject::ApiKey(_) | Subject::User { .. } => match access {
+                Some(a) => Ok(a),
+                None => Err(self.fail(DenyReason::UnknownPrincipal, || {
+                    "the user is not registered in the policy store".into()
+                })),
+            },
+        }
+    }
+
+    fn sections(&mut self, access: &UserAccess) -> Result<(), DenyReason> {
+        match &self.target.sections {
+            SectionPolicy::Anonymous => self.via.push(Grant::Anonymous),
+            SectionPolicy::Backoffice => self.via.push(Grant::Backoffice),
+            SectionPolicy::Admin => match admin_group(access) {
+                Some(g) => self.via.push(Grant::Admin {
+                    group: g.alias.clone(),
+                }),
+                None => {
+                    return Err(self.fail(DenyReason::AdminRequired, || {
+                        "the route needs membership of the `admin` group".into()
+                    }))
+                }
+            },
+            SectionPolicy::AnyOf(wanted) => {
+                let found = access.groups.iter().find_map(|g| {
+                    g.sections
+                        .iter()
+                        .find(|s| wanted.iter().any(|w| w.eq_ignore_ascii_case(s.as_str())))
+                        .map(|s| (s, g))
+                });
+                match found {
+                    Some((s, g)) => self.via.push(Grant::Section {
+                        section: s.as_str().to_string(),
+                        group: g.alias.clone(),
+                    }),
+                    None => {
+                        return Err(self.fail(DenyReason::NoSection, || {
+                            format!("none of the sections {wanted:?}")
+                        }))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn node_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
+        let mode = self.policy.unknown_node(self.target.api);
+        for r in &check.nodes {
+            let Some(loc) = self.locate(check.kind, r)? else {
+                self.unknown(mode, &check.source, check.kind, r)?;
+                continue;
+            };
+            let start = if check.kind == CheckKind::Media {
+                &access.media_start_nodes
+            } else {
+                &access.content_start_nodes
+            };
+            let Some(start_node) = granting_start_node(start, &loc.path, loc.trashed) else {
+                self.note(|| located_evidence(check, r, &loc, None, None, &[]));
+                return Err(self.fail(DenyReason::OutsideStartNodes, || {
+                    format!("path {} is outside the calculated start nodes", loc.path)
+                }));
+            };
+            self.via.push(Grant::StartNode {
+                node: loc.id,
+                start_node,
+            });
+            // Media has no verbs: path access is the whole check.
+            if check.kind == CheckKind::Media || check.verbs.is_empty() {
+                self.note(|| located_evidence(check, r, &loc, Some(start_node), None, &[]));
+                continue;
+            }
+            let res = resolve_at(&access.groups, &loc.path);
+            let mut missing: Option<&str> = None;
+            for verb in &check.verbs {
+                let granted = if check.scope == CheckScope::Branch {
+                    self.branch_grant(&res, &loc, verb, mode)?
+                } else {
+                    res.grant_for(verb).map(|g| (g.group, g.entry_on))
+                };
+                match granted {
+                    Some((group, entry_on)) => self.via.push(Grant::Verb {
+                        node: loc.id,
+                        verb: verb.clone(),
+                        group: group.alias.clone(),
+                        entry_on,
+                    }),
+                    None => {
+                        missing = Some(verb);
+                        break;
+                    }
+                }
+            }
+            if self.trace.is_some() {
+                let missing: Vec<String> = check
+                    .verbs
+                    .iter()
+                    .filter(|v| res.grant_for(v).is_none() || Some(v.as_str()) == missing)
+                    .cloned()
+                    .collect();
+                self.note(|| {
+                    located_evidence(check, r, &loc, Some(start_node), Some(&res), &missing)
+                });
+            }
+            if let Some(verb) = missing {
+                let scope = if check.scope == CheckScope::Branch {
+                    " and every descendant"
+                } else {
+                    ""
+                };
+                return Err(self.fail(DenyReason::MissingVerb, || {
+                    format!("`{verb}` is missing on node {}{scope}", loc.id)
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// A group that holds `verb` on the node and on each of its own explicit entries below it.
+    fn branch_grant<'g>(
+        &self,
+        res: &Resolution<'g>,
+        loc: &Located,
+        verb: &str,
+        mode: UnknownNodeMode,
+    ) -> Result<Option<(&'g GroupPolicy, Option<NodeId>)>, DenyReason> {
+        for g in &res.per_group {
+            if !g.verbs.contains_str(verb) {
+                continue;
+            }
+            let mut ok = true;
+            for (id, set) in &g.group.granular {
+                if *id == loc.id || set.contains_str(verb) {
+                    continue;
+                }
+                let below = match self.resolved.nodes_by_id.get(id) {
+                    None => return Err(DenyReason::StoreUnavailable),
+                    Some(None) => mode == UnknownNodeMode::Deny,
+                    Some(Some(n)) => n.path.contains(loc.id),
+                };
+                if below {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                return Ok(Some((g.group, g.entry_on)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn user_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
+        if let Some(g) = admin_group(access) {
+            self.via.push(Grant::Admin {
+                group: g.alias.clone(),
+            });
+            return Ok(());
+        }
+        let mode = self.policy.unknown_node(self.target.api);
+        for r in &check.nodes {
+            let NodeRef::Key(k) = r else {
+                return Err(self.fail(DenyReason::Malformed, || "a user id is not a key".into()));
+            };
+            match self.resolved.users.get(k) {
+                None => return Err(DenyReason::StoreUnavailable),
+                Some(None) => self.unknown(mode, &check.source, check.kind, r)?,
+                Some(Some(u)) if u.is_admin => {
+                    return Err(self.fail(DenyReason::AdminRequired, || {
+                        format!("user {k} is an administrator; only administrators may act on it")
+                    }))
+                }
+                Some(Some(_)) => self.via.push(Grant::UserTarget {
+                    user: k.to_string(),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn group_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
+        if let Some(g) = admin_group(access) {
+            self.via.push(Grant::Admin {
+                group: g.alias.clone(),
+            });
+            return Ok(());
+        }
+        for r in &check.nodes {
+            let NodeRef::Key(k) = r else {
+                return Err(self.fail(DenyReason::Malformed, || "a group id is not a key".into()));
+            };
+            match access.groups.iter().find(|g| g.key == *k) {
+                Some(g) => self.via.push(Grant::GroupMember {
+                    group: g.alias.clone(),
+                }),
+                None => {
+                    return Err(self.fail(DenyReason::UserGroupNotMember, || {
+                        format!("the user is not a member of group {k}")
+                    }))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cultures(&mut self, access: &UserAccess) -> Result<(), DenyReason> {
+        if self.target.cultures.is_empty()
+            || access
+                .groups
+                .iter()
+                .any(|g| g.languages == LanguageAccess::All)
+        {
+            return Ok(());
+        }
+        for c in &self.target.cultures {
+            let allowed = access.groups.iter().any(|g| match &g.languages {
+                LanguageAccess::All => true,
+                LanguageAccess::Only(set) => set.iter().any(|l| l.eq_ignore_ascii_case(c)),
+            });
+            if !allowed {
+                return Err(self.fail(DenyReason::CultureNotAllowed, || {
+                    format!("culture `{c}` is not allowed")
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The user's `admin` group, if any (Umbraco `IsAdmin`: alias `admin`, exact).
+fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
+    access
+        .groups
+        .iter()
+        .map(|g| &**g)
+        .find(|g| g.alias == ADMIN_ALIAS)
+}
+
+fn kind_matches(check: CheckKind, node: NodeKind) -> bool {
+    match check {
+        CheckKind::Document | CheckKind::DocumentVersion => node == NodeKind::Document,
+        CheckKind::Media => node == NodeKind::Media,
+        CheckKind::Element | CheckKind::ElementFolder | CheckKind::ElementVersion => {
+            node == NodeKind::Element
+        }
+        CheckKind::User | CheckKind::UserGroup => false,
+    }
+}
+
+/// A node reference as text for grants and evidence.
+pub(crate) fn describe(r: &NodeRef) -> String {
+    match r {
+        NodeRef::Key(k) => k.to_string(),
+        NodeRef::Root => "root".into(),
+        NodeRef::RecycleBin => "recycle-bin".into(),
+        NodeRef::Path(p) => p.clone(),
+    }
+}
+
+/// Evidence for a node before anything is known of it.
+pub(crate) fn evidence(check: &str, kind: CheckKind, r: &NodeRef) -> NodeEvidence {
+    NodeEvidence {
+        check: check.to_string(),
+        kind,
+        node: r.clone(),
+        id: None,
+        path: None,
+        trashed: false,
+        start_node: None,
+        groups: Vec::new(),
+        required: Vec::new(),
+        missing: Vec::new(),
+        note: None,
+    }
+}
+
+fn located_evidence(
+    check: &NodeCheck,
+    r: &NodeRef,
+    loc: &Located,
+    start_node: Option<NodeId>,
+    res: Option<&Resolution<'_>>,
+    missing: &[String],
+) -> NodeEvidence {
+    NodeEvidence {
+        id: Some(loc.id),
+        path: Some(loc.path.to_string()),
+        trashed: loc.trashed,
+        start_node,
+        groups: res.map(GroupEvidence::from_resolution).unwrap_or_default(),
+        required: check.verbs.clone(),
+        missing: missing.to_vec(),
+        note: (check.scope == CheckScope::Branch)
+            .then(|| "branch: the verb must also hold below the node".to_string()),
+        ..evidence(&check.source, check.kind, r)
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

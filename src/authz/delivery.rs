@@ -1,0 +1,299 @@
+//! Delivery API rules (UMBRACO.md §8): API keys, key scope, preview, expand, cultures and
+//! member protection. Part of the one decision path in `decide.rs`.
+//!
+//! Documented choices:
+//! - Callers without a Portcullis key (anonymous, members, back-office users) may read only
+//!   when `delivery_public` says the upstream API is public, and never with `Preview: true`
+//!   (`unauthenticated`: preview needs a key). A member token alone does not unlock a private
+//!   API, as in Umbraco.
+//! - A key whose `apis` lacks `delivery` → `api_not_allowed`. Preview needs `key.preview` and
+//!   is refused to subtree-scoped keys (`preview_not_allowed`); `expand` is refused to them
+//!   (`expand_not_allowed`): linked nodes may lie anywhere.
+//! - Subtree-scoped keys: every addressed node (item id, item path, `items?id=`, the `fetch=`
+//!   target, `Start-Item`) must have one of the key's subtree roots as a whole segment of its
+//!   path (`outside_key_scope`). `fetch=ancestors:` is refused (ancestors of a subtree root lie
+//!   outside it). A query that names no node (no `fetch=`, no `Start-Item`, no item) is refused:
+//!   the upstream would search the whole tree; with `Start-Item` it is limited to that item's
+//!   descendants. Unknown nodes and unknown subtree roots never defer for these keys.
+//! - Culture-limited keys: every language tag of `Accept-Language` (q-values ignored, `*`
+//!   never matches) must be one of the key's cultures (`culture_not_allowed`); without the
+//!   header the upstream serves its default culture, allowed only when
+//!   `delivery_default_culture` is one of the key's cultures.
+//! - Member protection: the nearest node on an item's path (itself first, then ancestors) with
+//!   a public-access entry decides: no member → `member_required` (401); a member whose
+//!   username or one of whose groups the entry names (case-insensitive, as Umbraco's
+//!   `InvariantEquals`) passes; otherwise `member_not_allowed`. Query results are filtered by
+//!   the upstream itself.
+
+use super::decide::{describe, evidence, Ctx};
+use super::explain::NodeEvidence;
+use super::lookup::ancestors;
+use super::model::{NodeId, NodeInfo, PublicAccess};
+use super::policy::UnknownNodeMode;
+use super::{DenyReason, Grant};
+use crate::authn::{ApiKeyScope, Subject};
+use crate::request::{Api, CheckKind, DeliveryQuery, FetchAxis, NodeRef};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+static NO_QUERY: DeliveryQuery = DeliveryQuery {
+    preview: false,
+    start_item: None,
+    fetch: None,
+    expand: false,
+    culture: None,
+};
+
+impl Ctx<'_, '_, '_> {
+    pub(crate) fn delivery(&mut self) -> Result<(), DenyReason> {
+        let q = self.target.delivery.as_ref().unwrap_or(&NO_QUERY);
+        let key: Option<&ApiKeyScope> = match &self.who.principal.subject {
+            Subject::ApiKey(scope) => Some(scope),
+            _ => None,
+        };
+        let Some(key) = key else {
+            return self.keyless(q);
+        };
+        if !key.apis.contains(&Api::Delivery) {
+            return Err(self.fail(DenyReason::ApiNotAllowed, || {
+                "the key may not call the delivery api".into()
+            }));
+        }
+        let scoped = !key.subtree_roots.is_empty();
+        if q.preview && (scoped || !key.preview) {
+            return Err(self.fail(DenyReason::PreviewNotAllowed, || {
+                "the key may not preview (no preview permission, or subtree-scoped)".into()
+            }));
+        }
+        if q.expand && scoped {
+            return Err(self.fail(DenyReason::ExpandNotAllowed, || {
+                "expand is refused to subtree-scoped keys".into()
+            }));
+        }
+        self.key_cultures(key, q)?;
+        let roots = if scoped {
+            self.scope_roots(key)?
+        } else {
+            SmallVec::new()
+        };
+        if scoped {
+            if matches!(q.fetch, Some((FetchAxis::Ancestors, _))) {
+                return Err(self.fail(DenyReason::OutsideKeyScope, || {
+                    "fetch=ancestors: leaves the key's subtree".into()
+                }));
+            }
+            let names_a_node = q.fetch.is_some()
+                || q.start_item.is_some()
+                || self.target.checks.iter().any(|c| !c.nodes.is_empty());
+            if !names_a_node {
+                return Err(self.fail(DenyReason::OutsideKeyScope, || {
+                    "a query without fetch= or Start-Item would search the whole tree".into()
+                }));
+            }
+        }
+        let scope = scoped.then_some(&roots[..]);
+        self.addressed(scope)?;
+        self.via.push(Grant::KeyScope {
+            key_id: key.key_id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Anonymous, member and user callers: only a public API, never preview.
+    fn keyless(&mut self, q: &DeliveryQuery) -> Result<(), DenyReason> {
+        if q.preview {
+            return Err(self.fail(DenyReason::Unauthenticated, || {
+                "preview needs an api key".into()
+            }));
+        }
+        if !self.policy.delivery_public {
+            return Err(self.fail(DenyReason::Unauthenticated, || {
+                "the delivery api is not public: an api key is needed".into()
+            }));
+        }
+        self.addressed(None)?;
+        self.via.push(Grant::Anonymous);
+        Ok(())
+    }
+
+    fn key_cultures(&mut self, key: &ApiKeyScope, q: &DeliveryQuery) -> Result<(), DenyReason> {
+        if key.cultures.is_empty() {
+            return Ok(());
+        }
+        let allowed = |c: &str| key.cultures.iter().any(|k| k.eq_ignore_ascii_case(c));
+        let header = q
+            .culture
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        let ok = match header {
+            Some(h) => h.split(',').all(|part| {
+                let tag = part.split(';').next().unwrap_or("").trim();
+                tag != "*" && !tag.is_empty() && allowed(tag)
+            }),
+            None => self
+                .policy
+                .delivery_default_culture
+                .as_deref()
+                .is_some_and(allowed),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(DenyReason::CultureNotAllowed, || match header {
+                Some(h) => format!("Accept-Language `{h}` is outside the key's cultures"),
+                None => "no Accept-Language and the default culture is not the key's".into(),
+            }))
+        }
+    }
+
+    /// Ids of the key's subtree roots that the mirror knows (unknown roots grant nothing).
+    fn scope_roots(&mut self, key: &ApiKeyScope) -> Result<SmallVec<[NodeId; 4]>, DenyReason> {
+        let mut ids = SmallVec::new();
+        for k in &key.subtree_roots {
+            match self.resolved.nodes.get(k) {
+                None => return Err(DenyReason::StoreUnavailable),
+                Some(None) => {}
+                Some(Some(n)) => ids.push(n.id),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Every node the request addresses: scope (when `roots` is `Some`) and member protection.
+    fn addressed(&mut self, roots: Option<&[NodeId]>) -> Result<(), DenyReason> {
+        let target = self.target;
+        let q = target.delivery.as_ref().unwrap_or(&NO_QUERY);
+        for check in &target.checks {
+            for r in &check.nodes {
+                self.address(check.kind, &check.source, r, roots, true)?;
+            }
+        }
+        if let Some(r) = &q.start_item {
+            self.address(CheckKind::Document, "header:start-item", r, roots, false)?;
+        }
+        if let Some((_, r)) = &q.fetch {
+            self.address(CheckKind::Document, "query:fetch", r, roots, false)?;
+        }
+        Ok(())
+    }
+
+    fn address(
+        &mut self,
+        kind: CheckKind,
+        source: &str,
+        r: &NodeRef,
+        roots: Option<&[NodeId]>,
+        item: bool,
+    ) -> Result<(), DenyReason> {
+        let mode = match roots {
+            Some(_) => UnknownNodeMode::Deny,
+            None => self.policy.unknown_node(Api::Delivery),
+        };
+        // A Start-Item or fetch target may be any content node; items must match their kind.
+        let located = match (item, r) {
+            (false, NodeRef::Key(k)) => self.resolved.nodes.get(k).map(|n| n.clone().map(pos)),
+            (false, NodeRef::Path(p)) => self.resolved.paths.get(p).map(|n| n.clone().map(pos)),
+            _ => self
+                .locate(kind, r)
+                .map(|l| l.map(|l| (l.id, l.path, l.info)))
+                .map(Some)?,
+        };
+        let (id, path, info) = match located {
+            None => return Err(DenyReason::StoreUnavailable),
+            Some(None) => return self.unknown(mode, source, kind, r),
+            Some(Some(found)) => found,
+        };
+        if let Some(roots) = roots {
+            if !roots.iter().any(|root| path.contains(*root)) {
+                self.note(|| NodeEvidence {
+                    id: Some(id),
+                    path: Some(path.to_string()),
+                    note: Some(format!("outside the key's subtree roots {roots:?}")),
+                    ..evidence(source, kind, r)
+                });
+                return Err(self.fail(DenyReason::OutsideKeyScope, || {
+                    format!("node {} is outside the key's subtree", describe(r))
+                }));
+            }
+        }
+        if item && kind != CheckKind::Media {
+            if let Some(info) = info {
+                self.member_protection(source, kind, r, &info)?;
+            }
+        }
+        self.note(|| NodeEvidence {
+            id: Some(id),
+            path: Some(path.to_string()),
+            ..evidence(source, kind, r)
+        });
+        Ok(())
+    }
+
+    fn member_protection(
+        &mut self,
+        source: &str,
+        kind: CheckKind,
+        r: &NodeRef,
+        node: &NodeInfo,
+    ) -> Result<(), DenyReason> {
+        let mut entry: Option<(NodeId, Arc<PublicAccess>)> =
+            node.public_access.clone().map(|pa| (node.id, pa));
+        if entry.is_none() {
+            let ids: SmallVec<[NodeId; 16]> = ancestors(node).collect();
+            for id in ids.iter().rev() {
+                match self.resolved.nodes_by_id.get(id) {
+                    None => return Err(DenyReason::StoreUnavailable),
+                    Some(None) => {
+                        // An ancestor the mirror lost: its protection cannot be known.
+                        let mode = self.policy.unknown_node(Api::Delivery);
+                        return self.unknown(mode, source, kind, r);
+                    }
+                    Some(Some(a)) => {
+                        if let Some(pa) = &a.public_access {
+                            entry = Some((a.id, pa.clone()));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let Some((on, pa)) = entry else {
+            return Ok(());
+        };
+        let Some(member) = self.who.member() else {
+            return Err(self.fail(DenyReason::MemberRequired, || {
+                format!("node {} is member-protected (entry on {on})", node.id)
+            }));
+        };
+        let by_name = pa
+            .member_usernames
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(member.username));
+        let by_group = pa
+            .member_groups
+            .iter()
+            .any(|g| member.groups.iter().any(|m| m.eq_ignore_ascii_case(g)));
+        if by_name || by_group {
+            self.via.push(Grant::Member {
+                member: member.username.to_string(),
+            });
+            Ok(())
+        } else {
+            Err(self.fail(DenyReason::MemberNotAllowed, || {
+                format!(
+                    "the entry on {on} does not name member `{}`",
+                    member.username
+                )
+            }))
+        }
+    }
+}
+
+fn pos(n: Arc<NodeInfo>) -> (NodeId, super::model::NodePath, Option<Arc<NodeInfo>>) {
+    (n.id, n.path.clone(), Some(n))
+}
+
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;

@@ -1,0 +1,245 @@
+//! What `authorize` needs besides the principal: the request-scoped facts the lead fetches from
+//! the store ([`Resolved`]), the list of what to fetch ([`Lookup`], [`required_refs`],
+//! [`next_refs`]) and who is asking ([`Who`]).
+//!
+//! The lead's pipeline is a bounded loop (at most three rounds):
+//! ```text
+//! let mut resolved = Resolved::default();
+//! let mut todo = required_refs(&target, &principal);
+//! while !todo.is_empty() {
+//!     for l in todo { resolved.fill(l, store_answer) }     // see `Lookup` for each answer
+//!     todo = next_refs(&target, &who, &resolved);
+//! }
+//! let decision = authorize(&target, &who, &resolved, &policy);
+//! ```
+//! A lookup the lead never answered makes the decision `StoreUnavailable` (fail closed); an
+//! answer "not known to the mirror" (`None`) follows the API's unknown-node mode.
+
+use super::model::{
+    NodeId, NodeInfo, UserAccess, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
+};
+use crate::authn::{Principal, Subject};
+use crate::request::{Api, CheckKind, CheckScope, NodeRef, Target};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Who is asking, as the decision sees it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Who<'a> {
+    pub principal: &'a Principal,
+    /// The resolved back-office access: `Some` for a registered user, or for an API key that
+    /// acts as a user (`ApiKeyScope::acts_as`, resolved to that user). `None` otherwise.
+    pub access: Option<&'a UserAccess>,
+    /// A member presented alongside an API key (member bearer token on the Delivery API). A
+    /// principal whose subject is `Subject::Member` counts as a member without this.
+    pub member: Option<MemberRef<'a>>,
+}
+
+/// A Delivery API member: username and member group names.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemberRef<'a> {
+    pub username: &'a str,
+    pub groups: &'a [String],
+}
+
+impl<'a> Who<'a> {
+    /// A principal with no user access and no member (anonymous, plain API key).
+    pub fn new(principal: &'a Principal) -> Self {
+        Who {
+            principal,
+            access: None,
+            member: None,
+        }
+    }
+
+    /// Adds the resolved user access.
+    pub fn with_access(mut self, access: &'a UserAccess) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// The member making the request, from `member` or from a member principal.
+    pub fn member(&self) -> Option<MemberRef<'a>> {
+        if let Some(m) = self.member {
+            return Some(m);
+        }
+        match &self.principal.subject {
+            Subject::Member { username, groups } => Some(MemberRef { username, groups }),
+            _ => None,
+        }
+    }
+}
+
+/// A fact about a user that a user check needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserFacts {
+    /// Member of the group with alias `admin`.
+    pub is_admin: bool,
+}
+
+/// One thing to fetch from the store, and where its answer goes in [`Resolved`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "lookup", content = "value", rename_all = "snake_case")]
+pub enum Lookup {
+    /// Node by key → `Resolved::nodes` (`None` when the mirror does not know it).
+    Node(Uuid),
+    /// Delivery route path → `Resolved::paths`, resolved as the upstream would (relative to the
+    /// request's `Start-Item` when it sends one).
+    RoutePath(String),
+    /// Document/element version key → the owning node's key in `Resolved::version_owners`.
+    VersionOwner(Uuid),
+    /// Node by integer id → `Resolved::nodes_by_id`: ancestors of Delivery items (their
+    /// `public_access`) and the nodes of the user's granular entries (their paths, for
+    /// branch checks).
+    NodeById(NodeId),
+    /// A user by key → `Resolved::users`, for user checks.
+    User(Uuid),
+}
+
+/// The request-scoped facts fetched for one decision. Every map answers one [`Lookup`] kind;
+/// a value of `None` means "the store/mirror does not know it", a missing key means "never
+/// looked up" (a wiring error: the decision fails closed with `store_unavailable`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Resolved {
+    pub nodes: HashMap<Uuid, Option<Arc<NodeInfo>>>,
+    pub paths: HashMap<String, Option<Arc<NodeInfo>>>,
+    pub version_owners: HashMap<Uuid, Option<Uuid>>,
+    pub nodes_by_id: HashMap<NodeId, Option<Arc<NodeInfo>>>,
+    pub users: HashMap<Uuid, Option<UserFacts>>,
+}
+
+impl Resolved {
+    /// Whether `lookup` has an answer (known or unknown).
+    pub fn has(&self, lookup: &Lookup) -> bool {
+        match lookup {
+            Lookup::Node(k) => self.nodes.contains_key(k),
+            Lookup::RoutePath(p) => self.paths.contains_key(p),
+            Lookup::VersionOwner(k) => self.version_owners.contains_key(k),
+            Lookup::NodeById(id) => self.nodes_by_id.contains_key(id),
+            Lookup::User(k) => self.users.contains_key(k),
+        }
+    }
+
+    /// Records a node answer for `Lookup::Node`, `RoutePath` or `NodeById`; also indexes a
+    /// known node by key and id so later rounds need not fetch it again.
+    pub fn put_node(&mut self, lookup: &Lookup, node: Option<Arc<NodeInfo>>) {
+        match lookup {
+            Lookup::Node(k) => {
+                self.nodes.insert(*k, node.clone());
+            }
+            Lookup::RoutePath(p) => {
+                self.paths.insert(p.clone(), node.clone());
+            }
+            Lookup::NodeById(id) => {
+                self.nodes_by_id.insert(*id, node.clone());
+            }
+            Lookup::VersionOwner(_) | Lookup::User(_) => return,
+        }
+        if let Some(n) = node {
+            self.nodes_by_id
+                .entry(n.id)
+                .or_insert_with(|| Some(n.clone()));
+            self.nodes.entry(n.key).or_insert(Some(n));
+        }
+    }
+}
+
+/// What must be looked up first for `target`, before anything is known. Includes the key
+/// scope's subtree roots for an API-key principal.
+pub fn required_refs(target: &Target, principal: &Principal) -> Vec<Lookup> {
+    collect(target, principal, None, &Resolved::default())
+}
+
+/// What is still missing once `resolved` holds earlier answers: version owners' nodes,
+/// ancestors of Delivery items (member protection) and, for branch checks, the nodes of the
+/// user's granular entries. Empty when the decision has everything it needs.
+pub fn next_refs(target: &Target, who: &Who<'_>, resolved: &Resolved) -> Vec<Lookup> {
+    collect(target, who.principal, who.access, resolved)
+}
+
+fn collect(
+    target: &Target,
+    principal: &Principal,
+    access: Option<&UserAccess>,
+    resolved: &Resolved,
+) -> Vec<Lookup> {
+    let mut out: Vec<Lookup> = Vec::new();
+    let mut want = |l: Lookup| {
+        if !resolved.has(&l) && !out.contains(&l) {
+            out.push(l);
+        }
+    };
+    let delivery = target.api == Api::Delivery;
+    for check in &target.checks {
+        for r in &check.nodes {
+            match (check.kind, r) {
+                (CheckKind::UserGroup, _) => {}
+                (CheckKind::User, NodeRef::Key(k)) => want(Lookup::User(*k)),
+                (CheckKind::DocumentVersion | CheckKind::ElementVersion, NodeRef::Key(k)) => {
+                    match resolved.version_owners.get(k) {
+                        None => want(Lookup::VersionOwner(*k)),
+                        Some(Some(owner)) => want(Lookup::Node(*owner)),
+                        Some(None) => {}
+                    }
+                }
+                (_, NodeRef::Key(k)) => want(Lookup::Node(*k)),
+                (_, NodeRef::Path(p)) => want(Lookup::RoutePath(p.clone())),
+                (_, NodeRef::Root | NodeRef::RecycleBin) => {}
+            }
+            if delivery {
+                // Member protection: every ancestor's public-access entry.
+                if let Some(node) = known(resolved, r) {
+                    for id in ancestors(&node) {
+                        want(Lookup::NodeById(id));
+                    }
+                }
+            }
+            if check.scope == CheckScope::Branch && !check.verbs.is_empty() {
+                if let (Some(access), Some(_)) = (access, known(resolved, r)) {
+                    for g in &access.groups {
+                        for id in g.granular.keys() {
+                            want(Lookup::NodeById(*id));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(q) = &target.delivery {
+        for r in q.start_item.iter().chain(q.fetch.as_ref().map(|(_, r)| r)) {
+            match r {
+                NodeRef::Key(k) => want(Lookup::Node(*k)),
+                NodeRef::Path(p) => want(Lookup::RoutePath(p.clone())),
+                NodeRef::Root | NodeRef::RecycleBin => {}
+            }
+        }
+    }
+    if delivery {
+        if let Subject::ApiKey(scope) = &principal.subject {
+            for k in &scope.subtree_roots {
+                want(Lookup::Node(*k));
+            }
+        }
+    }
+    out
+}
+
+/// The known node a reference points at, if already resolved.
+pub(crate) fn known(resolved: &Resolved, r: &NodeRef) -> Option<Arc<NodeInfo>> {
+    match r {
+        NodeRef::Key(k) => resolved.nodes.get(k).cloned().flatten(),
+        NodeRef::Path(p) => resolved.paths.get(p).cloned().flatten(),
+        NodeRef::Root | NodeRef::RecycleBin => None,
+    }
+}
+
+/// Ids of the real ancestors of a node (not the root or the recycle bins, not the node).
+pub(crate) fn ancestors(node: &NodeInfo) -> impl Iterator<Item = NodeId> + '_ {
+    let ids = node.path.ids();
+    ids[..ids.len().saturating_sub(1)]
+        .iter()
+        .copied()
+        .filter(|id| *id != ROOT_ID && *id != CONTENT_RECYCLE_BIN_ID && *id != MEDIA_RECYCLE_BIN_ID)
+}

@@ -146,3 +146,6 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
         UserState::Invited => "invited",
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

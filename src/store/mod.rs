@@ -148,4 +148,6 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
 }
 
 #[cfg(test)]
+mod pg_tests;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -91,14 +91,19 @@ async fn setup() -> PgPool {
         .execute(&admin)
         .await
         .expect("creates");
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b).to_owned();
+    let base = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(b, _)| b)
+        .to_owned();
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .connect(&format!("{base}/{DB}"))
         .await
         .expect("connects");
     migrate(&pool).await.expect("migrates");
-    apply_policy(&pool, &policy(), false).await.expect("applies");
+    apply_policy(&pool, &policy(), false)
+        .await
+        .expect("applies");
     pool
 }
 
@@ -155,7 +160,8 @@ fn bench(c: &mut Criterion) {
     c.bench_function("store/cold_node_postgres", |b| {
         b.iter(|| {
             let cache = cold_cache(&pool);
-            rt.block_on(cache.node(Uuid::from_u128(10_100))).expect("loads")
+            rt.block_on(cache.node(Uuid::from_u128(10_100)))
+                .expect("loads")
         })
     });
 }

@@ -450,6 +450,23 @@ impl PolicyCache {
         })
     }
 
+    /// Refreshes `portcullis_cache_entries{cache}` for every cache (call before a scrape).
+    pub fn update_entry_gauges(&self) {
+        let i = &self.inner;
+        let g = &i.metrics.cache_entries;
+        let set = |name: &str, n: u64| {
+            g.with_label_values(&[name])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        set("users", i.users.entry_count());
+        set("groups", i.groups.entry_count());
+        set("group_aliases", i.aliases.entry_count());
+        set("nodes", i.nodes.entry_count());
+        set("node_ids", i.node_ids.entry_count());
+        set("routes", i.routes.entry_count());
+        set("api_keys", i.api_keys.entry_count());
+    }
+
     /// Evicts every entry of every cache (file reload, listener reconnect).
     pub fn invalidate_all(&self) {
         let i = &self.inner;

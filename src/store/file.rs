@@ -215,6 +215,18 @@ impl FileStore {
         })
     }
 
+    /// Wires this store to `cache`: reloads evict the whole cache, so the cache may trust its
+    /// entries for the full `ttl` (push invalidation counts as up). Polls every `every`.
+    pub fn spawn_watch(
+        self: Arc<Self>,
+        cache: &super::PolicyCache,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        cache.set_push_invalidation(true);
+        let cache = cache.clone();
+        self.watch(every, move || cache.invalidate_all())
+    }
+
     fn snap(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.current.load()
     }

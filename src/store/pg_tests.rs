@@ -326,7 +326,8 @@ async fn a_lost_listener_is_reported_and_reconnects(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .expect("reads");
-    // Block reconnects, then kill the listening backend.
+    // Block reconnects, then kill every backend of the test database (the listening one and
+    // the pool's idle ones, which a reconnect would otherwise reuse).
     let admin_url = std::env::var("DATABASE_URL").expect("DATABASE_URL is set");
     let admin = PgPool::connect(&admin_url)
         .await
@@ -337,14 +338,11 @@ async fn a_lost_listener_is_reported_and_reconnects(pool: PgPool) {
     .execute(&admin)
     .await
     .expect("alters");
-    sqlx::query(
-        "select pg_terminate_backend(pid) from pg_stat_activity \
-         where datname = $1 and query ilike 'listen%'",
-    )
-    .bind(&db)
-    .execute(&admin)
-    .await
-    .expect("terminates");
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&db)
+        .execute(&admin)
+        .await
+        .expect("terminates");
     wait_for("listener down", Duration::from_secs(5), || {
         !cache.listener_up()
     })

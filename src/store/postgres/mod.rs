@@ -181,7 +181,10 @@ impl PolicyStore for PostgresStore {
             "select g.key, g.alias, g.name, g.sections, g.default_verbs, g.all_languages, \
              g.languages, g.content_start_root, cn.path as content_path, \
              cn.trashed as content_trashed, g.media_start_root, mn.path as media_path, \
-             mn.trashed as media_trashed \
+             mn.trashed as media_trashed, \
+             coalesce((select json_agg(json_build_array(n.id, p.verbs)) \
+                       from group_permissions p join content_nodes n on n.key = p.node_key \
+                       where p.group_key = g.key), '[]') as granular \
              from user_groups g \
              left join content_nodes cn on cn.key = g.content_start_key \
              left join content_nodes mn on mn.key = g.media_start_key \
@@ -192,17 +195,14 @@ impl PolicyStore for PostgresStore {
         let Some(r) = self.timed("group", q).await? else {
             return Ok(None);
         };
-        let entries = sqlx::query(
-            "select n.id, p.verbs from group_permissions p \
-             join content_nodes n on n.key = p.node_key where p.group_key = $1",
-        )
-        .bind(key)
-        .fetch_all(&self.pool);
-        let mut granular: HashMap<NodeId, VerbSet> = HashMap::new();
-        for e in self.timed("group_permissions", entries).await? {
-            let verbs: Vec<String> = e.try_get("verbs").map_err(row_err)?;
-            granular.insert(e.try_get("id").map_err(row_err)?, verbs.iter().collect());
-        }
+        // Granular entries come in the same round trip, as `[[id, [verbs]], …]`.
+        let entries: sqlx::types::Json<Vec<(NodeId, Vec<String>)>> =
+            r.try_get("granular").map_err(row_err)?;
+        let granular: HashMap<NodeId, VerbSet> = entries
+            .0
+            .into_iter()
+            .map(|(id, verbs)| (id, verbs.iter().collect()))
+            .collect();
         let sections: Vec<String> = r.try_get("sections").map_err(row_err)?;
         let verbs: Vec<String> = r.try_get("default_verbs").map_err(row_err)?;
         let languages: Vec<String> = r.try_get("languages").map_err(row_err)?;

@@ -1,1 +1,153 @@
-//! Placeholder module: built by its own issue (see ARCHITECTURE.md).
+//! The policy store: what may a principal do? Owns the data half of authorization — users,
+//! groups, granular entries, the content tree mirror, public access and API keys — behind the
+//! [`PolicyStore`] I/O seam, and the in-memory [`PolicyCache`] the hot path reads from.
+//!
+//! - [`postgres`]: `PostgresStore`, migrations, `policy apply/export` (the only SQL in the crate).
+//! - [`file`]: `FileStore`, the embedded default, read from a TOML policy file ([`policy_file`]).
+//! - [`cache`]: moka caches with coalesced misses, serve-stale and fail-closed errors.
+//! - [`listen`]: `LISTEN portcullis_policy` push invalidation with reconnect and TTL fallback.
+
+pub mod cache;
+pub mod config;
+pub mod file;
+pub mod listen;
+pub mod metrics;
+mod policy_check;
+pub mod policy_file;
+pub mod postgres;
+
+pub use cache::PolicyCache;
+pub use config::{CacheConfig, StoreConfig, StoreKind};
+pub use file::FileStore;
+pub use listen::{Invalidation, Listener};
+pub use metrics::StoreMetrics;
+pub use policy_file::PolicyFile;
+pub use postgres::{apply_policy, connect, export_policy, migrate, ApplyReport, PostgresStore};
+
+use crate::authn::ApiKeyRecord;
+use crate::authz::{GroupPolicy, NodeId, NodeInfo, UserState};
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Why the store could not answer. The lead maps any of these on the request path to
+/// `DenyReason::StoreUnavailable` (503); the text is for logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A query failed (connection, timeout, SQL error).
+    #[error("database query `{query}` failed")]
+    Database {
+        query: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrations could not be applied.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A stored row cannot be turned into the model (bad enum text, broken path).
+    #[error("stored {what} `{value}` is invalid")]
+    Corrupt { what: &'static str, value: String },
+    /// The policy file cannot be read.
+    #[error("cannot read policy file `{path}`")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy file is not valid TOML for the schema.
+    #[error("cannot parse policy file `{path}`")]
+    ParseFile {
+        path: String,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// The policy file parses but is inconsistent; every problem is listed.
+    #[error("policy file is invalid: {}", .0.join("; "))]
+    InvalidPolicy(Vec<String>),
+    /// The environment variable naming the database URL is not set.
+    #[error("environment variable `{name}` with the database url is not usable")]
+    MissingDatabaseUrl {
+        name: String,
+        #[source]
+        source: std::env::VarError,
+    },
+    /// A cached load failed and nothing usable was cached (shared by coalesced callers).
+    #[error("policy store unavailable")]
+    Unavailable(#[source] Arc<StoreError>),
+}
+
+/// One back-office user as stored: identity, state, group keys and own start node keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub key: Uuid,
+    pub external_id: String,
+    pub name: String,
+    pub state: UserState,
+    pub group_keys: Vec<Uuid>,
+    pub group_aliases: Vec<String>,
+    /// The user's own content start nodes (node keys); resolved to paths by the cache.
+    pub content_start_keys: Vec<Uuid>,
+    pub media_start_keys: Vec<Uuid>,
+}
+
+/// The I/O seam between the gateway and its policy data. `PostgresStore` and `FileStore`
+/// implement it; the hot path never calls it directly, only through [`PolicyCache`].
+///
+/// Every method returns `Ok(None)` for "does not exist" and `Err` only when the store cannot
+/// answer; callers fail closed on `Err`.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// The user mapped from a token (external id, e.g. `sub`), with group keys and aliases.
+    async fn user_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// One group with its granular entries keyed by node int id. The group's start nodes come
+    /// as paths; a trashed or unknown start node is `None` (the group contributes nothing).
+    async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError>;
+    /// The key of the group with this alias (for tokens mapped to groups by alias).
+    async fn group_key_by_alias(&self, alias: &str) -> Result<Option<Uuid>, StoreError>;
+    /// A node of the content mirror by key, with its own public-access entry.
+    async fn node(&self, key: Uuid) -> Result<Option<NodeInfo>, StoreError>;
+    /// A node by Umbraco int id.
+    async fn node_by_id(&self, id: NodeId) -> Result<Option<NodeInfo>, StoreError>;
+    /// A node by Delivery route path (`/en/blog/post-1/`), exact match.
+    async fn node_by_route(&self, route_path: &str) -> Result<Option<NodeInfo>, StoreError>;
+    /// A gateway API key by its public id (revoked and expired keys are returned as stored).
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Records that these keys were used (`last_used_at`); called off the hot path, batched.
+    async fn touch_api_keys(
+        &self,
+        key_ids: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Parses a stored user state (`active`, `disabled`, `locked`, `invited`).
+pub(crate) fn parse_state(s: &str) -> Result<UserState, StoreError> {
+    match s {
+        "active" => Ok(UserState::Active),
+        "disabled" => Ok(UserState::Disabled),
+        "locked" => Ok(UserState::Locked),
+        "invited" => Ok(UserState::Invited),
+        other => Err(StoreError::Corrupt {
+            what: "user state",
+            value: other.to_owned(),
+        }),
+    }
+}
+
+/// The stored text of a user state.
+pub(crate) fn state_str(s: UserState) -> &'static str {
+    match s {
+        UserState::Active => "active",
+        UserState::Disabled => "disabled",
+        UserState::Locked => "locked",
+        UserState::Invited => "invited",
+    }
+}
+
+#[cfg(test)]
+mod pg_tests;
+#[cfg(test)]
+pub(crate) mod tests;

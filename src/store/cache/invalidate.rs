@@ -1,0 +1,136 @@
+//! Evicting exactly what changed. Each [`Invalidation`] (parsed from a `NOTIFY` payload by
+//! `listen.rs`) removes the affected entries and everything derived from them: a group change
+//! also evicts the users holding that group; a node move evicts its whole cached subtree, the
+//! groups whose start node lies on it and the users whose start nodes do.
+
+use super::PolicyCache;
+use crate::authz::{NodeId, StartNodes};
+use crate::store::Invalidation;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use uuid::Uuid;
+
+fn starts_touch(s: &StartNodes, ids: &[NodeId]) -> bool {
+    s.0.iter().any(|p| ids.iter().any(|id| p.contains(*id)))
+}
+
+impl PolicyCache {
+    /// Applies one invalidation to every cache. Counted in `portcullis_invalidations_total`.
+    pub async fn apply(&self, inv: &Invalidation) {
+        let i = &self.inner;
+        i.generation.fetch_add(1, Ordering::AcqRel);
+        i.metrics
+            .invalidations
+            .with_label_values(&[inv.table()])
+            .inc();
+        match inv {
+            Invalidation::All => self.invalidate_all(),
+            Invalidation::User { key, external_ids } => {
+                for ext in external_ids {
+                    i.users.invalidate(ext).await;
+                }
+                self.evict_users_where(|a| a.user_key == *key).await;
+            }
+            Invalidation::Membership { user_key } => {
+                self.evict_users_where(|a| a.user_key == *user_key).await;
+            }
+            Invalidation::Group { key } => {
+                i.groups.invalidate(key).await;
+                // An alias may have been renamed or freed.
+                i.aliases.invalidate_all();
+                self.evict_users_where(|a| a.groups.iter().any(|g| g.key == *key))
+                    .await;
+            }
+            Invalidation::PublicAccess { node_key } => {
+                i.nodes.invalidate(node_key).await;
+            }
+            Invalidation::ApiKey { key_ids } => {
+                for k in key_ids {
+                    i.api_keys.invalidate(k).await;
+                }
+            }
+            Invalidation::Node { key, ids, routes } => self.evict_node(*key, ids, routes).await,
+            Invalidation::NodesFlush => {
+                i.nodes.invalidate_all();
+                i.node_ids.invalidate_all();
+                i.routes.invalidate_all();
+                // Start node paths are embedded in groups and users.
+                i.groups.invalidate_all();
+                i.users.invalidate_all();
+            }
+        }
+    }
+
+    async fn evict_node(&self, key: Uuid, ids: &[NodeId], routes: &[String]) {
+        let i = &self.inner;
+        i.nodes.invalidate(&key).await;
+        // The whole cached subtree: every node whose path passes through a changed id.
+        let below: Vec<Uuid> = i
+            .nodes
+            .iter()
+            .filter(|(_, e)| {
+                e.value
+                    .as_ref()
+                    .is_some_and(|n| ids.iter().any(|id| n.path.contains(*id)))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in below {
+            i.nodes.invalidate(&k).await;
+        }
+        for id in ids {
+            i.node_ids.invalidate(id).await;
+        }
+        for r in routes {
+            i.routes.invalidate(r).await;
+        }
+        // Groups whose start node is on the moved branch, and the users holding them.
+        let groups: HashSet<Uuid> = i
+            .groups
+            .iter()
+            .filter(|(_, e)| {
+                e.value.as_ref().is_some_and(|g| {
+                    [&g.content_start, &g.media_start]
+                        .into_iter()
+                        .flatten()
+                        .any(|p| ids.iter().any(|id| p.contains(*id)))
+                })
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for g in &groups {
+            i.groups.invalidate(g).await;
+        }
+        let unresolved: HashSet<String> =
+            std::mem::take(&mut *i.unresolved_users.lock().unwrap_or_else(|p| p.into_inner()));
+        let stale_users: Vec<String> = i
+            .users
+            .iter()
+            .filter(|(ext, e)| {
+                unresolved.contains(ext.as_str())
+                    || e.value.as_ref().is_some_and(|a| {
+                        a.groups.iter().any(|g| groups.contains(&g.key))
+                            || starts_touch(&a.content_start_nodes, ids)
+                            || starts_touch(&a.media_start_nodes, ids)
+                    })
+            })
+            .map(|(k, _)| k.as_ref().clone())
+            .collect();
+        for u in stale_users {
+            i.users.invalidate(&u).await;
+        }
+    }
+
+    async fn evict_users_where(&self, pred: impl Fn(&crate::authz::UserAccess) -> bool) {
+        let i = &self.inner;
+        let keys: Vec<String> = i
+            .users
+            .iter()
+            .filter(|(_, e)| e.value.as_ref().is_some_and(|a| pred(a)))
+            .map(|(k, _)| k.as_ref().clone())
+            .collect();
+        for k in keys {
+            i.users.invalidate(&k).await;
+        }
+    }
+}

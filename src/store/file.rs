@@ -1,0 +1,279 @@
+//! `FileStore`: the embedded default policy store, read from a TOML policy file. The file is
+//! validated as a whole (every problem reported), compiled into indexed maps and swapped in
+//! atomically (arc-swap) when it changes; a file that fails to load keeps the previous policy.
+
+use super::policy_file::{PolicyFile, StartRef};
+use super::{PolicyStore, StoreError, UserRecord};
+use crate::authn::{ApiKeyRecord, ApiKeyScope};
+use crate::authz::{
+    GroupPolicy, LanguageAccess, NodeId, NodeInfo, NodePath, PublicAccess, Section, VerbSet,
+};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use uuid::Uuid;
+
+/// A compiled policy: the file's model indexed for lookups.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    users: HashMap<String, UserRecord>,
+    groups: HashMap<Uuid, GroupPolicy>,
+    aliases: HashMap<String, Uuid>,
+    nodes: HashMap<Uuid, NodeInfo>,
+    ids: HashMap<NodeId, Uuid>,
+    routes: HashMap<String, Uuid>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+}
+
+impl Snapshot {
+    /// Validates `file` and builds the indexes; `Err(InvalidPolicy)` lists every problem.
+    pub fn compile(file: &PolicyFile) -> Result<Snapshot, StoreError> {
+        file.validate()?;
+        let paths = file.node_paths();
+        let path_of = |k: &Uuid| paths.get(k).map(|p| NodePath(p.as_slice().into()));
+        let mut s = Snapshot::default();
+        let access: HashMap<Uuid, &super::policy_file::PublicAccessEntry> =
+            file.public_access.iter().map(|a| (a.node, a)).collect();
+        for n in &file.nodes {
+            let Some(path) = path_of(&n.key) else {
+                continue;
+            };
+            let info = NodeInfo {
+                key: n.key,
+                id: n.id,
+                kind: n.kind,
+                // A trashed subtree hangs below the recycle bin; its descendants are trashed too.
+                trashed: path.in_recycle_bin(),
+                path,
+                route_path: n.route_path.clone(),
+                public_access: access.get(&n.key).map(|a| {
+                    Arc::new(PublicAccess {
+                        member_groups: a.member_groups.clone(),
+                        member_usernames: a.member_usernames.clone(),
+                    })
+                }),
+            };
+            s.ids.insert(n.id, n.key);
+            if let Some(r) = &n.route_path {
+                s.routes.insert(r.clone(), n.key);
+            }
+            s.nodes.insert(n.key, info);
+        }
+        let start = |r: Option<StartRef>, nodes: &HashMap<Uuid, NodeInfo>| match r {
+            None => None,
+            Some(StartRef::Root) => Some(NodePath(Arc::from([crate::authz::ROOT_ID]))),
+            // A trashed start node is ignored: the group contributes nothing (UMBRACO.md §6).
+            Some(StartRef::Node(k)) => nodes.get(&k).filter(|n| !n.trashed).map(|n| n.path.clone()),
+        };
+        for g in file.groups_with_builtins() {
+            let mut granular = HashMap::new();
+            for e in file.permissions.iter().filter(|e| e.group == g.alias) {
+                if let Some(n) = s.nodes.get(&e.node) {
+                    granular.insert(n.id, e.verbs.iter().collect::<VerbSet>());
+                }
+            }
+            let policy = GroupPolicy {
+                key: g.key,
+                alias: g.alias.clone(),
+                name: g.name.clone(),
+                sections: g.sections.iter().map(|x| Section::new(x)).collect(),
+                default_verbs: g.default_verbs.iter().collect(),
+                content_start: start(g.content_start, &s.nodes),
+                media_start: start(g.media_start, &s.nodes),
+                languages: languages(g.all_languages, &g.languages),
+                granular,
+            };
+            s.aliases.insert(g.alias.clone(), g.key);
+            s.groups.insert(g.key, policy);
+        }
+        for u in &file.users {
+            let group_keys: Vec<Uuid> = u
+                .groups
+                .iter()
+                .filter_map(|a| s.aliases.get(a))
+                .copied()
+                .collect();
+            s.users.insert(
+                u.external_id.clone(),
+                UserRecord {
+                    key: u.key,
+                    external_id: u.external_id.clone(),
+                    name: u.name.clone(),
+                    state: u.state,
+                    group_keys,
+                    group_aliases: u.groups.clone(),
+                    content_start_keys: u.content_start.clone(),
+                    media_start_keys: u.media_start.clone(),
+                },
+            );
+        }
+        for k in &file.api_keys {
+            let mut hash = [0u8; 32];
+            // `validate` already rejected malformed hashes.
+            let Ok(()) = hex::decode_to_slice(&k.hash, &mut hash) else {
+                continue;
+            };
+            s.api_keys.insert(k.key_id.clone(), api_key_record(k, hash));
+        }
+        Ok(s)
+    }
+}
+
+/// `all_languages` wins; otherwise the listed ISO codes, lowercased.
+pub(crate) fn languages(all: bool, list: &[String]) -> LanguageAccess {
+    if all {
+        LanguageAccess::All
+    } else {
+        LanguageAccess::Only(list.iter().map(|l| l.to_ascii_lowercase()).collect())
+    }
+}
+
+pub(crate) fn api_key_record(k: &super::policy_file::ApiKeyEntry, hash: [u8; 32]) -> ApiKeyRecord {
+    ApiKeyRecord {
+        scope: Arc::new(ApiKeyScope {
+            key_id: k.key_id.clone(),
+            name: k.name.clone(),
+            apis: k.apis.clone(),
+            subtree_roots: k.subtree_roots.clone(),
+            cultures: k.cultures.iter().map(|c| c.to_ascii_lowercase()).collect(),
+            preview: k.preview,
+            acts_as: k.acts_as.clone(),
+            rate_limit_rps: k.rate_limit_rps,
+        }),
+        hash,
+        owner: k.owner.clone(),
+        expires_at: k.expires_at,
+        revoked: k.revoked,
+    }
+}
+
+/// The file-backed store. Cheap to share (`Arc`); lookups read the current snapshot.
+pub struct FileStore {
+    path: PathBuf,
+    current: ArcSwap<Snapshot>,
+    modified: std::sync::Mutex<Option<SystemTime>>,
+}
+
+impl FileStore {
+    /// Loads and validates `path`; fails with every problem when the file is invalid.
+    pub fn open(path: &Path) -> Result<FileStore, StoreError> {
+        let (snapshot, modified) = load(path)?;
+        Ok(FileStore {
+            path: path.to_owned(),
+            current: ArcSwap::from_pointee(snapshot),
+            modified: std::sync::Mutex::new(modified),
+        })
+    }
+
+    /// Reloads when the file's modification time changed. `Ok(true)` when a new policy was
+    /// swapped in; on `Err` the previous policy stays in force.
+    pub fn reload_if_changed(&self) -> Result<bool, StoreError> {
+        let now = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        {
+            let mut seen = self.modified.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == now {
+                return Ok(false);
+            }
+            // Remember the attempt either way: a broken file is reported once, not every poll.
+            *seen = now;
+        }
+        let result = load(&self.path);
+        let (snapshot, _) = result?;
+        self.current.store(Arc::new(snapshot));
+        Ok(true)
+    }
+
+    /// Polls the file every `every`; after each successful reload calls `on_reload` (the cache
+    /// evicts everything). Runs until the returned handle is aborted.
+    pub fn watch(
+        self: Arc<Self>,
+        every: Duration,
+        on_reload: impl Fn() + Send + Sync + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.reload_if_changed() {
+                    Ok(true) => {
+                        tracing::info!(policy.file = %self.path.display(), "policy file reloaded");
+                        on_reload();
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(
+                        policy.file = %self.path.display(), error = %e,
+                        "policy file reload failed; keeping the previous policy"
+                    ),
+                }
+            }
+        })
+    }
+
+    /// Wires this store to `cache`: reloads evict the whole cache, so the cache may trust its
+    /// entries for the full `ttl` (push invalidation counts as up). Polls every `every`.
+    pub fn spawn_watch(
+        self: Arc<Self>,
+        cache: &super::PolicyCache,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        cache.set_push_invalidation(true);
+        let cache = cache.clone();
+        self.watch(every, move || cache.invalidate_all())
+    }
+
+    fn snap(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+}
+
+fn load(path: &Path) -> Result<(Snapshot, Option<SystemTime>), StoreError> {
+    let shown = path.display().to_string();
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let text = std::fs::read_to_string(path).map_err(|source| StoreError::ReadFile {
+        path: shown.clone(),
+        source,
+    })?;
+    let file = PolicyFile::parse(&text, &shown)?;
+    Ok((Snapshot::compile(&file)?, modified))
+}
+
+#[async_trait]
+impl PolicyStore for FileStore {
+    async fn user_by_external_id(&self, ext: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.snap().users.get(ext).cloned())
+    }
+    async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
+        Ok(self.snap().groups.get(&key).cloned())
+    }
+    async fn group_key_by_alias(&self, alias: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(self.snap().aliases.get(alias).copied())
+    }
+    async fn node(&self, key: Uuid) -> Result<Option<NodeInfo>, StoreError> {
+        Ok(self.snap().nodes.get(&key).cloned())
+    }
+    async fn node_by_id(&self, id: NodeId) -> Result<Option<NodeInfo>, StoreError> {
+        let s = self.snap();
+        Ok(s.ids.get(&id).and_then(|k| s.nodes.get(k)).cloned())
+    }
+    async fn node_by_route(&self, route: &str) -> Result<Option<NodeInfo>, StoreError> {
+        let s = self.snap();
+        Ok(s.routes.get(route).and_then(|k| s.nodes.get(k)).cloned())
+    }
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.snap().api_keys.get(key_id).cloned())
+    }
+    async fn touch_api_keys(
+        &self,
+        _key_ids: &[String],
+        _at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        // The file is the operator's declaration; usage is not written back to it.
+        Ok(())
+    }
+}

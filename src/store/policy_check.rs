@@ -1,0 +1,168 @@
+//! Consistency checks of a [`PolicyFile`]: duplicates, dangling references, broken trees and
+//! malformed hashes. Every problem is collected; nothing stops at the first.
+
+use super::policy_file::{PolicyFile, StartRef};
+use crate::authz::NodeKind;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Lists every problem of `f`, each prefixed with where it is (`nodes[3]`, `users[0].groups`).
+/// `known` holds nodes that exist outside the file (the database's mirror) and may be named.
+pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<String> {
+    let mut p = Vec::new();
+    let groups = f.groups_with_builtins();
+    let mut group_keys = HashSet::new();
+    let mut aliases = HashSet::new();
+    for (i, g) in f.groups.iter().enumerate() {
+        if !group_keys.insert(g.key) {
+            p.push(format!("groups[{i}]: duplicate key `{}`", g.key));
+        }
+        if g.alias.is_empty() || !aliases.insert(g.alias.clone()) {
+            p.push(format!(
+                "groups[{i}]: duplicate or empty alias `{}`",
+                g.alias
+            ));
+        }
+    }
+    let alias_set: HashSet<&str> = groups.iter().map(|g| g.alias.as_str()).collect();
+
+    let mut kinds: HashMap<Uuid, NodeKind> = known.clone();
+    kinds.extend(f.nodes.iter().map(|n| (n.key, n.kind)));
+    let paths = f.node_paths();
+    let mut node_keys = HashSet::new();
+    let mut node_ids = HashSet::new();
+    for (i, n) in f.nodes.iter().enumerate() {
+        if !node_keys.insert(n.key) {
+            p.push(format!("nodes[{i}]: duplicate key `{}`", n.key));
+        }
+        if n.id <= 0 || !node_ids.insert(n.id) {
+            p.push(format!(
+                "nodes[{i}]: id `{}` is duplicate or not positive",
+                n.id
+            ));
+        }
+        if let Some(parent) = n.parent {
+            match kinds.get(&parent) {
+                None => p.push(format!("nodes[{i}]: unknown parent `{parent}`")),
+                Some(k) if *k != n.kind => {
+                    p.push(format!("nodes[{i}]: parent `{parent}` is a {}", k.as_str()));
+                }
+                Some(_) => {
+                    if !paths.contains_key(&n.key) {
+                        p.push(format!(
+                            "nodes[{i}]: parent chain of `{}` is a cycle",
+                            n.key
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(r) = &n.route_path {
+            if !r.starts_with('/') {
+                p.push(format!("nodes[{i}]: route_path `{r}` must start with `/`"));
+            }
+        }
+    }
+
+    for (i, g) in f.groups.iter().enumerate() {
+        for (field, start, want) in [
+            ("content_start", g.content_start, NodeKind::Document),
+            ("media_start", g.media_start, NodeKind::Media),
+        ] {
+            if let Some(StartRef::Node(k)) = start {
+                match kinds.get(&k) {
+                    None => p.push(format!("groups[{i}].{field}: unknown node `{k}`")),
+                    Some(kind) if *kind != want => {
+                        p.push(format!("groups[{i}].{field}: `{k}` is a {}", kind.as_str()));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    let mut user_keys = HashSet::new();
+    let mut ext_ids = HashSet::new();
+    for (i, u) in f.users.iter().enumerate() {
+        if !user_keys.insert(u.key) {
+            p.push(format!("users[{i}]: duplicate key `{}`", u.key));
+        }
+        if u.external_id.is_empty() || !ext_ids.insert(u.external_id.as_str()) {
+            p.push(format!(
+                "users[{i}]: duplicate or empty external_id `{}`",
+                u.external_id
+            ));
+        }
+        for a in &u.groups {
+            if !alias_set.contains(a.as_str()) {
+                p.push(format!("users[{i}].groups: unknown group `{a}`"));
+            }
+        }
+        for k in u.content_start.iter().chain(&u.media_start) {
+            if !kinds.contains_key(k) {
+                p.push(format!("users[{i}]: unknown start node `{k}`"));
+            }
+        }
+    }
+
+    let mut entries = HashSet::new();
+    for (i, e) in f.permissions.iter().enumerate() {
+        if !alias_set.contains(e.group.as_str()) {
+            p.push(format!("permissions[{i}]: unknown group `{}`", e.group));
+        }
+        if !kinds.contains_key(&e.node) {
+            p.push(format!("permissions[{i}]: unknown node `{}`", e.node));
+        }
+        if !entries.insert((e.group.as_str(), e.node)) {
+            p.push(format!(
+                "permissions[{i}]: duplicate entry for `{}` on `{}`",
+                e.group, e.node
+            ));
+        }
+    }
+
+    let mut protected = HashSet::new();
+    for (i, a) in f.public_access.iter().enumerate() {
+        if !kinds.contains_key(&a.node) {
+            p.push(format!("public_access[{i}]: unknown node `{}`", a.node));
+        }
+        if !protected.insert(a.node) {
+            p.push(format!("public_access[{i}]: duplicate node `{}`", a.node));
+        }
+    }
+
+    let mut key_ids = HashSet::new();
+    for (i, k) in f.api_keys.iter().enumerate() {
+        if k.key_id.is_empty() || !key_ids.insert(k.key_id.as_str()) {
+            p.push(format!(
+                "api_keys[{i}]: duplicate or empty key_id `{}`",
+                k.key_id
+            ));
+        }
+        let hash_ok = hex::decode(&k.hash).is_ok_and(|h| h.len() == 32);
+        if !hash_ok {
+            p.push(format!(
+                "api_keys[{i}]: hash must be 64 hex characters (sha-256)"
+            ));
+        }
+        if k.apis.is_empty() {
+            p.push(format!("api_keys[{i}]: apis must name at least one api"));
+        }
+        if k.rate_limit_rps == Some(0) {
+            p.push(format!("api_keys[{i}]: rate_limit_rps must be at least 1"));
+        }
+        for r in &k.subtree_roots {
+            if !kinds.contains_key(r) {
+                p.push(format!("api_keys[{i}]: unknown subtree root `{r}`"));
+            }
+        }
+        if let Some(a) = &k.acts_as {
+            if !ext_ids.contains(a.as_str()) {
+                p.push(format!(
+                    "api_keys[{i}]: acts_as `{a}` is not a user external_id"
+                ));
+            }
+        }
+    }
+    p
+}

@@ -1,0 +1,515 @@
+//! Unit tests of the policy file, the file store and the cache (no database).
+
+use super::*;
+use crate::authn::ApiKeyRecord;
+use crate::authz::{GroupPolicy, NodeId, NodeInfo, ROOT_ID};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub(crate) fn dev_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml")
+}
+
+pub(crate) fn node_key(id: u128) -> Uuid {
+    Uuid::from_u128(id)
+}
+
+/// Wraps a store, counting loads; can be made to fail or to slow down.
+pub(crate) struct CountingStore {
+    pub inner: Arc<dyn PolicyStore>,
+    pub user_loads: AtomicUsize,
+    pub loads: AtomicUsize,
+    pub failing: AtomicBool,
+    pub delay: Duration,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn PolicyStore>, delay: Duration) -> Arc<Self> {
+        Arc::new(CountingStore {
+            inner,
+            user_loads: AtomicUsize::new(0),
+            loads: AtomicUsize::new(0),
+            failing: AtomicBool::new(false),
+            delay,
+        })
+    }
+    async fn step(&self) -> Result<(), StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Corrupt {
+                what: "test store",
+                value: "down".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl PolicyStore for CountingStore {
+    async fn user_by_external_id(&self, ext: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.user_loads.fetch_add(1, Ordering::SeqCst);
+        self.step().await?;
+        self.inner.user_by_external_id(ext).await
+    }
+    async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
+        self.step().await?;
+        self.inner.group(key).await
+    }
+    async fn group_key_by_alias(&self, alias: &str) -> Result<Option<Uuid>, StoreError> {
+        self.step().await?;
+        self.inner.group_key_by_alias(alias).await
+    }
+    async fn node(&self, key: Uuid) -> Result<Option<NodeInfo>, StoreError> {
+        self.step().await?;
+        self.inner.node(key).await
+    }
+    async fn node_by_id(&self, id: NodeId) -> Result<Option<NodeInfo>, StoreError> {
+        self.step().await?;
+        self.inner.node_by_id(id).await
+    }
+    async fn node_by_route(&self, route: &str) -> Result<Option<NodeInfo>, StoreError> {
+        self.step().await?;
+        self.inner.node_by_route(route).await
+    }
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.step().await?;
+        self.inner.api_key(key_id).await
+    }
+    async fn touch_api_keys(
+        &self,
+        ids: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.touch_api_keys(ids, at).await
+    }
+}
+
+fn metrics() -> StoreMetrics {
+    StoreMetrics::unregistered().expect("metrics")
+}
+
+fn counting_cache(delay: Duration, cfg: CacheConfig) -> (Arc<CountingStore>, PolicyCache) {
+    let file = Arc::new(FileStore::open(&dev_file()).expect("dev policy loads"));
+    let counting = CountingStore::new(file, delay);
+    let cache = PolicyCache::new(counting.clone(), cfg, metrics());
+    cache.set_push_invalidation(true);
+    (counting, cache)
+}
+
+#[test]
+fn the_dev_policy_file_is_valid() {
+    let text = std::fs::read_to_string(dev_file()).expect("readable");
+    let f = PolicyFile::parse(&text, "dev.toml").expect("parses");
+    f.validate().expect("valid");
+    assert_eq!(f.groups.len(), 5);
+    assert_eq!(f.normalized().groups, {
+        let mut b = policy_file::builtin_groups();
+        b.sort_by(|x, y| x.alias.cmp(&y.alias));
+        b
+    });
+}
+
+#[test]
+fn built_in_groups_are_umbracos_five() {
+    let g = policy_file::builtin_groups();
+    let find = |a: &str| g.iter().find(|x| x.alias == a).expect("group exists");
+    assert_eq!(
+        find("admin").key.to_string(),
+        "e5e7f6c8-7f9c-4b5b-8d5d-9e1e5a4f7e4d"
+    );
+    assert_eq!(find("admin").default_verbs.len(), 17);
+    let editor = find("editor");
+    assert!(!editor
+        .default_verbs
+        .iter()
+        .any(|v| v == "Umb.Document.Permissions"));
+    assert!(!editor
+        .default_verbs
+        .iter()
+        .any(|v| v == "Umb.Document.CultureAndHostnames"));
+    assert_eq!(editor.default_verbs.len(), 15);
+    assert_eq!(find("writer").sections, ["content", "library"]);
+    assert_eq!(find("translator").sections, ["translation"]);
+    let s = find("sensitiveData");
+    assert!(s.sections.is_empty() && s.default_verbs.is_empty());
+    assert!(s.content_start.is_none() && !s.all_languages);
+    assert!(g
+        .iter()
+        .filter(|x| x.alias != "sensitiveData")
+        .all(|x| x.all_languages && x.content_start == Some(policy_file::StartRef::Root)));
+}
+
+#[test]
+fn every_problem_in_a_policy_file_is_reported_at_once() {
+    let f = PolicyFile::parse(
+        r#"
+        [[nodes]]
+        key = "00000000-0000-0000-0000-000000000001"
+        id = 1
+        parent = "00000000-0000-0000-0000-000000000002"
+        kind = "document"
+        [[nodes]]
+        key = "00000000-0000-0000-0000-000000000002"
+        id = 2
+        parent = "00000000-0000-0000-0000-000000000001"
+        kind = "document"
+        [[nodes]]
+        key = "00000000-0000-0000-0000-000000000003"
+        id = 3
+        parent = "00000000-0000-0000-0000-000000000009"
+        kind = "document"
+        [[users]]
+        key = "00000000-0000-0000-0000-0000000000a1"
+        external_id = "u"
+        name = "U"
+        groups = ["nope"]
+        [[permissions]]
+        group = "writer"
+        node = "00000000-0000-0000-0000-000000000099"
+        verbs = []
+        [[api_keys]]
+        key_id = "k"
+        hash = "abc"
+        name = "k"
+        owner = "o"
+        apis = []
+        "#,
+        "t",
+    )
+    .expect("parses");
+    let Err(StoreError::InvalidPolicy(p)) = f.validate() else {
+        panic!("must be invalid");
+    };
+    let joined = p.join("\n");
+    for needle in [
+        "cycle",
+        "unknown parent",
+        "unknown group `nope`",
+        "unknown node",
+        "64 hex",
+        "at least one api",
+    ] {
+        assert!(joined.contains(needle), "missing `{needle}` in:\n{joined}");
+    }
+}
+
+#[test]
+fn paths_follow_parents_and_trashed_nodes_sit_in_the_recycle_bin() {
+    let text = std::fs::read_to_string(dev_file()).expect("readable");
+    let f = PolicyFile::parse(&text, "dev.toml").expect("parses");
+    let paths = f.node_paths();
+    assert_eq!(paths[&node_key(0x1063)], vec![ROOT_ID, 1051, 1062, 1063]);
+    assert_eq!(paths[&node_key(0x1090)], vec![ROOT_ID, -20, 1090]);
+    assert_eq!(paths[&node_key(0x2002)], vec![ROOT_ID, 2001, 2002]);
+}
+
+#[tokio::test]
+async fn the_writer_is_narrowed_to_the_blog_by_an_own_start_node() {
+    let (_, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    let a = cache
+        .user_access("dev-writer")
+        .await
+        .expect("loads")
+        .expect("exists");
+    let ids: Vec<_> = a.content_start_nodes.0.iter().map(|p| p.node()).collect();
+    assert_eq!(ids, vec![1062]);
+    assert!(a.media_start_nodes.has_root());
+    let writer = &a.groups[0];
+    assert!(
+        writer.granular[&1070].is_empty(),
+        "an empty entry is a real entry"
+    );
+    let admin = cache
+        .user_access("dev-admin")
+        .await
+        .expect("loads")
+        .expect("exists");
+    assert!(admin.content_start_nodes.has_root());
+    assert!(cache.user_access("nobody").await.expect("loads").is_none());
+}
+
+#[tokio::test]
+async fn nodes_resolve_by_key_id_and_route_with_public_access() {
+    let (_, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    let n = cache
+        .node_by_route("/members/lounge/")
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(n.id, 1071);
+    let pa = cache.public_access_on_path(&n.path).await.expect("ok");
+    assert_eq!(pa.len(), 1);
+    assert_eq!(pa[0].0, 1070);
+    assert_eq!(pa[0].1.member_usernames, ["ann"]);
+    let trashed = cache.node_by_id(1090).await.expect("ok").expect("found");
+    assert!(trashed.trashed && trashed.path.in_recycle_bin());
+    assert!(cache.node(node_key(0xdead)).await.expect("ok").is_none());
+    let key = cache
+        .api_key("dev-delivery")
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(key.scope.subtree_roots, vec![node_key(0x1062)]);
+}
+
+#[tokio::test]
+async fn concurrent_misses_for_one_user_share_one_load() {
+    let (store, cache) = counting_cache(Duration::from_millis(50), CacheConfig::default());
+    let calls = (0..32).map(|_| {
+        let c = cache.clone();
+        tokio::spawn(async move { c.user_access("dev-editor").await })
+    });
+    for r in futures::future::join_all(calls).await {
+        assert!(r.expect("task").expect("loads").is_some());
+    }
+    assert_eq!(store.user_loads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_warm_cache_makes_no_store_call() {
+    let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    cache.user_access("dev-writer").await.expect("loads");
+    cache.node(node_key(0x1063)).await.expect("loads");
+    cache.api_key("dev-delivery").await.expect("loads");
+    let before = store.loads.load(Ordering::SeqCst);
+    for _ in 0..100 {
+        cache.user_access("dev-writer").await.expect("hit");
+        cache.node(node_key(0x1063)).await.expect("hit");
+        cache.api_key("dev-delivery").await.expect("hit");
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn a_store_error_with_nothing_cached_fails_closed() {
+    let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let r = cache.user_access("dev-writer").await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(
+        cache.api_key("dev-delivery").await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+fn short(serve_stale_max: Duration) -> CacheConfig {
+    CacheConfig {
+        ttl: Duration::from_millis(40),
+        listener_fallback_ttl: Duration::from_millis(40),
+        serve_stale_max,
+        ..CacheConfig::default()
+    }
+}
+
+async fn wait_until_expired(cache: &PolicyCache, store: &CountingStore) {
+    // Expiry is by age; poll (bounded) until a lookup goes back to the store.
+    let before = store.loads.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while store.loads.load(Ordering::SeqCst) == before {
+        assert!(Instant::now() < deadline, "entry never expired");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let _ = cache.api_key("dev-delivery").await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_entry_is_served_stale_during_an_outage_and_counted() {
+    let file = Arc::new(FileStore::open(&dev_file()).expect("loads"));
+    let store = CountingStore::new(file, Duration::ZERO);
+    let m = metrics();
+    let cache = PolicyCache::new(store.clone(), short(Duration::from_secs(60)), m.clone());
+    cache.set_push_invalidation(true);
+    cache.api_key("dev-delivery").await.expect("loads");
+    store.failing.store(true, Ordering::SeqCst);
+    wait_until_expired(&cache, &store).await;
+    let k = cache
+        .api_key("dev-delivery")
+        .await
+        .expect("stale is served");
+    assert!(k.is_some());
+    assert!(m.stale_served.get() >= 1);
+}
+
+#[tokio::test]
+async fn without_serve_stale_an_outage_fails_closed_once_entries_expire() {
+    let file = Arc::new(FileStore::open(&dev_file()).expect("loads"));
+    let store = CountingStore::new(file, Duration::ZERO);
+    let cache = PolicyCache::new(store.clone(), short(Duration::ZERO), metrics());
+    cache.set_push_invalidation(true);
+    cache.api_key("dev-delivery").await.expect("loads");
+    store.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(matches!(
+        cache.api_key("dev-delivery").await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn with_push_invalidation_down_entries_use_the_fallback_ttl() {
+    let cfg = CacheConfig {
+        listener_fallback_ttl: Duration::from_millis(30),
+        ..CacheConfig::default()
+    };
+    let (store, cache) = counting_cache(Duration::ZERO, cfg);
+    cache.api_key("dev-delivery").await.expect("loads");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = store.loads.load(Ordering::SeqCst);
+    cache
+        .api_key("dev-delivery")
+        .await
+        .expect("hit: push is up, ttl is long");
+    assert_eq!(store.loads.load(Ordering::SeqCst), before);
+    cache.set_push_invalidation(false);
+    assert!(!cache.listener_up());
+    cache.api_key("dev-delivery").await.expect("reloads");
+    assert_eq!(store.loads.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn a_group_change_evicts_the_group_and_the_users_holding_it() {
+    let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    cache.user_access("dev-writer").await.expect("loads");
+    cache.user_access("dev-editor").await.expect("loads");
+    let writer = Uuid::from_u128(0x9fc2a16f_528c_46d6_a014_75bf4ec2480c);
+    cache.apply(&Invalidation::Group { key: writer }).await;
+    let before = store.user_loads.load(Ordering::SeqCst);
+    cache.user_access("dev-editor").await.expect("hit");
+    assert_eq!(
+        store.user_loads.load(Ordering::SeqCst),
+        before,
+        "editor untouched"
+    );
+    cache.user_access("dev-writer").await.expect("reload");
+    assert_eq!(
+        store.user_loads.load(Ordering::SeqCst),
+        before + 1,
+        "writer evicted"
+    );
+}
+
+#[tokio::test]
+async fn a_node_move_evicts_its_cached_subtree_and_dependent_users() {
+    let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    for id in [0x1062, 0x1063, 0x1064, 0x1080] {
+        cache.node(node_key(id)).await.expect("loads");
+    }
+    cache.user_access("dev-writer").await.expect("loads");
+    cache.user_access("dev-editor").await.expect("loads");
+    let (nodes0, users0) = (
+        store.loads.load(Ordering::SeqCst),
+        store.user_loads.load(Ordering::SeqCst),
+    );
+    cache
+        .apply(&Invalidation::Node {
+            key: node_key(0x1062),
+            ids: vec![1062],
+            routes: vec![],
+        })
+        .await;
+    cache.node(node_key(0x1080)).await.expect("hit");
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        nodes0,
+        "1080 is not below 1062"
+    );
+    for id in [0x1062, 0x1063, 0x1064] {
+        cache.node(node_key(id)).await.expect("reload");
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), nodes0 + 3);
+    cache.user_access("dev-editor").await.expect("hit");
+    assert_eq!(
+        store.user_loads.load(Ordering::SeqCst),
+        users0,
+        "editor starts at root"
+    );
+    cache.user_access("dev-writer").await.expect("reload");
+    assert_eq!(
+        store.user_loads.load(Ordering::SeqCst),
+        users0 + 1,
+        "writer starts at 1062"
+    );
+}
+
+#[tokio::test]
+async fn an_invalidation_during_a_load_does_not_leave_a_fresh_entry() {
+    let (store, cache) = counting_cache(Duration::from_millis(80), CacheConfig::default());
+    let c = cache.clone();
+    let load = tokio::spawn(async move { c.api_key("dev-delivery").await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    cache
+        .apply(&Invalidation::ApiKey {
+            key_ids: vec!["dev-delivery".into()],
+        })
+        .await;
+    load.await.expect("task").expect("loads");
+    let before = store.loads.load(Ordering::SeqCst);
+    cache.api_key("dev-delivery").await.expect("reloads");
+    assert_eq!(store.loads.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn mapped_groups_give_an_unregistered_user_their_start_nodes() {
+    let (_, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    let a = cache
+        .mapped_access("jwt:idp#x", &["writer".into(), "unknown".into()])
+        .await
+        .expect("loads");
+    assert_eq!(a.groups.len(), 1);
+    assert!(a.content_start_nodes.has_root());
+}
+
+#[tokio::test]
+async fn the_file_store_reloads_on_change_and_keeps_the_old_policy_when_broken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.toml");
+    let original = std::fs::read_to_string(dev_file()).expect("readable");
+    std::fs::write(&path, &original).expect("write");
+    let store = Arc::new(FileStore::open(&path).expect("opens"));
+    let cache = PolicyCache::new(store.clone(), CacheConfig::default(), metrics());
+    cache.set_push_invalidation(true);
+    let c = cache.clone();
+    let watch = store
+        .clone()
+        .watch(Duration::from_millis(20), move || c.invalidate_all());
+    let writer = cache
+        .user_access("dev-writer")
+        .await
+        .expect("ok")
+        .expect("exists");
+    assert_eq!(writer.content_start_nodes.0[0].node(), 1062);
+
+    // Broken file: reported, previous policy kept.
+    std::fs::write(&path, "[[users]]\nkey = 1").expect("write");
+    assert!(store.reload_if_changed().is_err());
+    assert!(store
+        .user_by_external_id("dev-writer")
+        .await
+        .expect("ok")
+        .is_some());
+
+    let edited = original.replace(
+        "content_start = [\"00000000-0000-0000-0000-000000001062\"]",
+        "content_start = [\"00000000-0000-0000-0000-000000001080\"]",
+    );
+    std::fs::write(&path, edited).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let a = cache
+            .user_access("dev-writer")
+            .await
+            .expect("ok")
+            .expect("exists");
+        if a.content_start_nodes.0[0].node() == 1080 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    watch.abort();
+}

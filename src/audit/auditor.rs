@@ -29,7 +29,7 @@ pub struct Auditor {
 
 struct Inner {
     sinks: Vec<Arc<SinkShared>>,
-    /// Allows are kept when the low 62 random bits of the event id are below this.
+    /// Allows are kept when the low 62 bits of the event id's hash are below this.
     sample_below: u64,
     instance_id: String,
     queue_depth: IntGauge,
@@ -272,15 +272,21 @@ impl SinkShared {
     }
 }
 
-/// Deterministic per event id: a v7 UUID's last 62 bits are random.
+/// Deterministic per event id: the same id is always kept or always sampled out.
 fn sampled(id: uuid::Uuid, below: u64) -> bool {
     if below == u64::MAX {
         return true;
     }
-    let b = id.as_bytes();
-    let mut tail = [0u8; 8];
-    tail.copy_from_slice(&b[8..16]);
-    (u64::from_be_bytes(tail) & LOW_62) < below
+    // v7 ids from one process share counter bits, so mix all 128 bits before comparing.
+    let (hi, lo) = id.as_u64_pair();
+    (splitmix64(lo ^ splitmix64(hi)) & LOW_62) < below
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 fn build_sink(sc: &SinkConfig, cfg: &AuditConfig) -> Result<Box<dyn AuditSink>, AuditError> {

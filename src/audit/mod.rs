@@ -118,8 +118,9 @@ impl RequestMeta {
     ) -> Self {
         let user_agent = headers
             .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| truncate(ua, MAX_USER_AGENT).to_owned());
+            // Lossy: a non-ASCII agent is still worth recording, as far as it is text.
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .map(|ua| truncate(&ua, MAX_USER_AGENT).to_owned());
         RequestMeta {
             event_id: Uuid::now_v7(),
             request_id: request_id.into(),

@@ -266,10 +266,14 @@ impl Spool {
             let p = seg_path(&self.dir, id);
             fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
             self.segments.pop_front();
-            self.head = Cursor {
-                segment: self.segments.front().map_or(self.next_id, |s| s.0),
-                offset: 0,
-            };
+            let front = self.segments.front().map_or(self.next_id, |s| s.0);
+            if front > self.head.segment || (front == self.head.segment && self.segments.is_empty())
+            {
+                self.head = Cursor {
+                    segment: front,
+                    offset: 0,
+                };
+            }
         }
         self.write_cursor()
     }

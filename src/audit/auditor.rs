@@ -152,7 +152,9 @@ impl Auditor {
                 inner.queue_depth.dec();
                 // Full queue or stopped writer: the spool keeps it rather than dropping it.
                 let ev = match e {
-                    mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
+                    mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => {
+                        ev
+                    }
                 };
                 sink.spill(&[ev]);
             }
@@ -309,9 +311,10 @@ fn build_sink(sc: &SinkConfig, cfg: &AuditConfig) -> Result<Box<dyn AuditSink>, 
         }
         SinkConfig::Webhook { url, token_env, .. } => {
             let token = match token_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| {
-                    AuditError::Config(format!("env var `{var}` is not set"))
-                })?),
+                Some(var) => Some(
+                    std::env::var(var)
+                        .map_err(|_| AuditError::Config(format!("env var `{var}` is not set")))?,
+                ),
                 None => None,
             };
             Box::new(WebhookSink::new(name, url, token, cfg.write_timeout)?)

@@ -47,8 +47,20 @@ async fn every_sink_receives_every_event_in_order_with_the_instance_id() {
     assert!(wait_for(5, || a.ids().len() == 300 && b.ids().len() == 300).await);
     assert_eq!(a.ids(), sent);
     assert_eq!(b.ids(), sent);
-    assert!(a.events.lock().expect("lock").iter().all(|e| e.instance_id == "test-1"));
-    assert_eq!(metric(&reg, "portcullis_audit_events_written_total", &[("sink", "a")]), 300.0);
+    assert!(a
+        .events
+        .lock()
+        .expect("lock")
+        .iter()
+        .all(|e| e.instance_id == "test-1"));
+    assert_eq!(
+        metric(
+            &reg,
+            "portcullis_audit_events_written_total",
+            &[("sink", "a")]
+        ),
+        300.0
+    );
     auditor.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -68,24 +80,41 @@ async fn failing_sink_spools_and_replays_in_order_when_it_returns() {
         if i == 500 {
             // Down long enough that the spool must hold the events.
             assert!(
-                wait_for(5, || metric(&reg, "portcullis_audit_spool_bytes", &[("sink", "pg")])
-                    > 0.0)
+                wait_for(5, || metric(
+                    &reg,
+                    "portcullis_audit_spool_bytes",
+                    &[("sink", "pg")]
+                ) > 0.0)
                 .await
             );
-            assert_eq!(metric(&reg, "portcullis_audit_sink_up", &[("sink", "pg")]), 0.0);
+            assert_eq!(
+                metric(&reg, "portcullis_audit_sink_up", &[("sink", "pg")]),
+                0.0
+            );
             sink.up.store(true, Ordering::SeqCst);
         }
         let e = fresh_deny();
         sent.push(e.event_id);
         auditor.record(e);
     }
-    assert!(wait_for(10, || sink.ids().len() >= 600).await, "got {}", sink.ids().len());
+    assert!(
+        wait_for(10, || sink.ids().len() >= 600).await,
+        "got {}",
+        sink.ids().len()
+    );
     assert_eq!(sink.ids(), sent, "replay must keep order and lose nothing");
     assert!(
-        wait_for(5, || metric(&reg, "portcullis_audit_spool_bytes", &[("sink", "pg")]) == 0.0)
-            .await
+        wait_for(5, || metric(
+            &reg,
+            "portcullis_audit_spool_bytes",
+            &[("sink", "pg")]
+        ) == 0.0)
+        .await
     );
-    assert_eq!(metric(&reg, "portcullis_audit_sink_up", &[("sink", "pg")]), 1.0);
+    assert_eq!(
+        metric(&reg, "portcullis_audit_sink_up", &[("sink", "pg")]),
+        1.0
+    );
     auditor.shutdown(Duration::from_secs(2)).await;
     let left: Vec<_> = std::fs::read_dir(dir.path().join("pg"))
         .expect("spool dir")
@@ -118,7 +147,11 @@ async fn full_spool_drops_are_counted_per_sink_and_reason() {
     assert!(dropped > 0.0, "a full spool must count drops");
     let spool = spool::Spool::open(&cfg.spool, "down").expect("reopen");
     let kept = spool.read(1000).expect("read").events.len() as f64;
-    assert_eq!(kept + dropped, 200.0, "every event is either spooled or counted");
+    assert_eq!(
+        kept + dropped,
+        200.0,
+        "every event is either spooled or counted"
+    );
     assert!(report.spooled_bytes > 0 && report.spooled_bytes <= 8192);
 }
 
@@ -178,13 +211,23 @@ async fn a_full_queue_spills_to_the_spool_instead_of_dropping() {
             id
         })
         .collect();
-    assert!(wait_for(10, || sink.ids().len() >= 2000).await, "got {}", sink.ids().len());
+    assert!(
+        wait_for(10, || sink.ids().len() >= 2000).await,
+        "got {}",
+        sink.ids().len()
+    );
     let got: std::collections::HashSet<_> = sink.ids().into_iter().collect();
     assert_eq!(got, sent);
     assert_eq!(sink.ids().len(), 2000, "no duplicates");
     let dropped: f64 = ["spool_full", "spool_error"]
         .iter()
-        .map(|r| metric(&reg, "portcullis_audit_events_dropped_total", &[("reason", r)]))
+        .map(|r| {
+            metric(
+                &reg,
+                "portcullis_audit_events_dropped_total",
+                &[("reason", r)],
+            )
+        })
         .sum();
     assert_eq!(dropped, 0.0);
     auditor.shutdown(Duration::from_secs(2)).await;
@@ -226,7 +269,10 @@ async fn file_and_spool_output_never_contain_credentials() {
     for e in std::fs::read_dir(dir.path().join("spool/down")).expect("spool") {
         spooled.push_str(&std::fs::read_to_string(e.expect("entry").path()).expect("read"));
     }
-    assert!(spooled.contains("document.publish"), "the spool holds the events");
+    assert!(
+        spooled.contains("document.publish"),
+        "the spool holds the events"
+    );
     for out in [&written, &spooled] {
         assert!(!out.contains("SECRET"), "credential leaked: {out}");
     }

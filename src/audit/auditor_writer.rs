@@ -125,7 +125,8 @@ impl Writer {
                 match self.write(&batch, deadline).await {
                     Ok(()) => {}
                     Err(e) if e.is_permanent() => {
-                        self.shared.count_drop("rejected", batch.len() as u64, Some(&e));
+                        self.shared
+                            .count_drop("rejected", batch.len() as u64, Some(&e));
                     }
                     Err(_) => self.shared.spill(&batch),
                 }
@@ -251,7 +252,8 @@ impl Writer {
                 match self.write(&batch, Some(deadline)).await {
                     Ok(()) => {}
                     Err(e) if e.is_permanent() => {
-                        self.shared.count_drop("rejected", batch.len() as u64, Some(&e));
+                        self.shared
+                            .count_drop("rejected", batch.len() as u64, Some(&e));
                     }
                     Err(_) => {
                         self.shared.spill(&batch);

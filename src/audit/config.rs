@@ -164,7 +164,10 @@ impl AuditConfig {
             }
         }
         if self.max_retry_backoff < self.retry_backoff {
-            p.push("audit.max_retry_backoff", "must not be below `retry_backoff`");
+            p.push(
+                "audit.max_retry_backoff",
+                "must not be below `retry_backoff`",
+            );
         }
         if !(0.0..=1.0).contains(&self.sample_allow) {
             p.push(
@@ -182,7 +185,10 @@ impl AuditConfig {
             p.push("audit.spool.max_bytes", "must not be below `segment_bytes`");
         }
         if self.enabled && self.sinks.is_empty() {
-            p.push("audit.sinks", "at least one sink is needed when audit is enabled");
+            p.push(
+                "audit.sinks",
+                "at least one sink is needed when audit is enabled",
+            );
         }
         let mut seen = HashSet::new();
         for (i, sink) in self.sinks.iter().enumerate() {
@@ -256,7 +262,10 @@ impl AuditConfig {
         }
         match std::env::var("HOSTNAME") {
             Ok(h) if !h.is_empty() => h,
-            _ => format!("portcullis-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            _ => format!(
+                "portcullis-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
         }
     }
 }

@@ -36,7 +36,12 @@ impl JsonlSink {
     }
 
     /// Lines appended to `path`, rotated once it would pass `max_bytes`, keeping `keep` old files.
-    pub fn file(name: String, path: PathBuf, max_bytes: u64, keep: u32) -> Result<Self, AuditError> {
+    pub fn file(
+        name: String,
+        path: PathBuf,
+        max_bytes: u64,
+        keep: u32,
+    ) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io_err(&name, e))?;
         }

@@ -200,8 +200,7 @@ impl AuditEvent {
                     }
                 }
             }
-            if let Some(NodeRef::Key(k)) = t.delivery.as_ref().and_then(|d| d.start_item.as_ref())
-            {
+            if let Some(NodeRef::Key(k)) = t.delivery.as_ref().and_then(|d| d.start_item.as_ref()) {
                 if !node_keys.contains(k) {
                     node_keys.push(*k);
                 }
@@ -250,7 +249,8 @@ impl AuditEvent {
     /// Fills the upstream outcome (allowed requests that reached the upstream).
     pub fn with_upstream(mut self, status: Option<u16>, latency: Option<Duration>) -> Self {
         self.upstream_status = status;
-        self.upstream_latency_us = latency.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self.upstream_latency_us =
+            latency.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
         self
     }
 

@@ -105,7 +105,15 @@ pub fn format_json(events: &[AuditEvent]) -> Result<String, AuditError> {
 /// A fixed-column text table for terminals.
 pub fn format_table(events: &[AuditEvent]) -> String {
     let header = [
-        "TIME", "DECISION", "REASON", "METHOD", "PATH", "ROUTE", "PRINCIPAL", "STATUS", "EVENT",
+        "TIME",
+        "DECISION",
+        "REASON",
+        "METHOD",
+        "PATH",
+        "ROUTE",
+        "PRINCIPAL",
+        "STATUS",
+        "EVENT",
     ];
     let rows: Vec<[String; 9]> = events
         .iter()
@@ -137,10 +145,7 @@ pub fn format_table(events: &[AuditEvent]) -> String {
     }
     let mut out = String::new();
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let parts: Vec<String> = cells
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let parts: Vec<String> = cells.zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out.push_str(parts.join("  ").trim_end());
         out.push('\n');
     };

@@ -68,7 +68,10 @@ impl Spool {
             else {
                 continue;
             };
-            let len = entry.metadata().map_err(|e| io_err(&entry.path(), e))?.len();
+            let len = entry
+                .metadata()
+                .map_err(|e| io_err(&entry.path(), e))?
+                .len();
             ids.push((id, len));
         }
         ids.sort_unstable();
@@ -86,7 +89,10 @@ impl Spool {
                 segments.push_back((id, len));
             }
         }
-        let next_id = segments.back().map_or(head.segment, |s| s.0 + 1).max(head.segment);
+        let next_id = segments
+            .back()
+            .map_or(head.segment, |s| s.0 + 1)
+            .max(head.segment);
         let mut spool = Spool {
             dir,
             cfg: cfg.clone(),
@@ -195,7 +201,8 @@ impl Spool {
     /// Flushes appended data to disk now (shutdown, `fsync = "always"`).
     pub fn sync(&mut self) -> Result<(), AuditError> {
         if let Some((id, f)) = &self.active {
-            f.sync_data().map_err(|e| io_err(&seg_path(&self.dir, *id), e))?;
+            f.sync_data()
+                .map_err(|e| io_err(&seg_path(&self.dir, *id), e))?;
         }
         self.unsynced_since = None;
         Ok(())

@@ -44,7 +44,10 @@ fn spool_returns_events_in_append_order_across_segments() {
     for chunk in evs.chunks(7) {
         assert_eq!(s.append(chunk).expect("append").stored, chunk.len() as u64);
     }
-    assert!(segment_files(&dir.path().join("pg")) > 1, "small segments rotate");
+    assert!(
+        segment_files(&dir.path().join("pg")) > 1,
+        "small segments rotate"
+    );
     let mut got = Vec::new();
     while !s.is_empty() {
         let b = s.read(9).expect("read");
@@ -53,7 +56,11 @@ fn spool_returns_events_in_append_order_across_segments() {
         s.commit(b.end).expect("commit");
     }
     assert_eq!(got, ids(&evs));
-    assert_eq!(segment_files(&dir.path().join("pg")), 0, "drained segments are deleted");
+    assert_eq!(
+        segment_files(&dir.path().join("pg")),
+        0,
+        "drained segments are deleted"
+    );
 }
 
 #[test]

@@ -59,8 +59,14 @@ pub(crate) fn meta_with_secrets() -> RequestMeta {
     let bearer = format!("Bearer {SECRET_TOKEN}");
     h.insert(http::header::AUTHORIZATION, bearer.parse().expect("header"));
     h.insert("api-key", SECRET_KEY.parse().expect("header"));
-    h.insert(http::header::COOKIE, format!("s={SECRET_TOKEN}").parse().expect("header"));
-    h.insert(http::header::USER_AGENT, "curl/8.5".parse().expect("header"));
+    h.insert(
+        http::header::COOKIE,
+        format!("s={SECRET_TOKEN}").parse().expect("header"),
+    );
+    h.insert(
+        http::header::USER_AGENT,
+        "curl/8.5".parse().expect("header"),
+    );
     RequestMeta::new(
         "req-1",
         &http::Method::PUT,

@@ -304,21 +304,21 @@ fn build_sink(sc: &SinkConfig, cfg: &AuditConfig) -> Result<Box<dyn AuditSink>, 
         SinkConfig::Postgres {
             database_url_env, ..
         } => {
-            let url = std::env::var(database_url_env).map_err(|_| {
-                AuditError::Config(format!("env var `{database_url_env}` is not set"))
-            })?;
+            let url = env(database_url_env)?;
             Box::new(PostgresSink::connect_lazy(name, &url, cfg.write_timeout)?)
         }
         SinkConfig::Webhook { url, token_env, .. } => {
-            let token = match token_env {
-                Some(var) => Some(
-                    std::env::var(var)
-                        .map_err(|_| AuditError::Config(format!("env var `{var}` is not set")))?,
-                ),
-                None => None,
-            };
+            let token = token_env.as_deref().map(env).transpose()?;
             Box::new(WebhookSink::new(name, url, token, cfg.write_timeout)?)
         }
+    })
+}
+
+/// A secret from the environment; the error names the variable, never a value.
+fn env(var: &str) -> Result<String, AuditError> {
+    std::env::var(var).map_err(|source| AuditError::Env {
+        var: var.to_owned(),
+        source,
     })
 }
 

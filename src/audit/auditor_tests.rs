@@ -277,3 +277,43 @@ async fn file_and_spool_output_never_contain_credentials() {
         assert!(!out.contains("SECRET"), "credential leaked: {out}");
     }
 }
+
+#[tokio::test]
+async fn start_from_config_names_a_missing_secret_env_var_without_a_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.sinks = vec![SinkConfig::Postgres {
+        name: None,
+        database_url_env: "PORTCULLIS_TEST_AUDIT_URL_THAT_IS_NOT_SET".into(),
+    }];
+    match Auditor::start(&cfg, &Registry::new()) {
+        Err(AuditError::Env { var, .. }) => {
+            assert_eq!(var, "PORTCULLIS_TEST_AUDIT_URL_THAT_IS_NOT_SET")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("started without a database url"),
+    }
+}
+
+#[tokio::test]
+async fn start_from_config_writes_file_sink_lines_and_disabled_audit_records_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.jsonl");
+    let mut cfg = test_config(&dir.path().join("spool"));
+    cfg.sinks = vec![SinkConfig::File {
+        name: None,
+        path: path.clone(),
+        max_bytes: 1 << 20,
+        keep: 2,
+    }];
+    let auditor = Auditor::start(&cfg, &Registry::new()).expect("start");
+    assert!(auditor.record(sample_deny()));
+    auditor.shutdown(Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&path).expect("file");
+    let back: AuditEvent = serde_json::from_str(text.trim_end()).expect("json line");
+    assert_eq!(back.instance_id, "test-1");
+
+    cfg.enabled = false;
+    let off = Auditor::start(&cfg, &Registry::new()).expect("start disabled");
+    assert!(!off.record(sample_deny()));
+}

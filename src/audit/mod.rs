@@ -71,8 +71,18 @@ pub enum AuditError {
     Metrics(#[source] prometheus::Error),
     #[error("audit query")]
     Query(#[source] sqlx::Error),
-    #[error("audit configuration: {0}")]
-    Config(String),
+    #[error("env var `{var}` for the audit sinks is not usable")]
+    Env {
+        var: String,
+        #[source]
+        source: std::env::VarError,
+    },
+    #[error("audit sink `{sink}` has an invalid url")]
+    InvalidUrl {
+        sink: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl AuditError {

@@ -56,7 +56,10 @@ impl PostgresSink {
             .max_connections(2)
             .acquire_timeout(timeout)
             .connect_lazy(url)
-            .map_err(|e| AuditError::Config(format!("postgres sink `{name}`: {e}")))?;
+            .map_err(|e| AuditError::InvalidUrl {
+                sink: name.clone(),
+                source: Box::new(e),
+            })?;
         Ok(PostgresSink { name, pool })
     }
 }

@@ -120,3 +120,37 @@ fn appends_past_max_bytes_are_refused_and_reported() {
     assert_eq!(a.stored + a.full, 100);
     assert!(s.waiting_bytes() <= 4096);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any interleaving of appends, partial reads and commits (with reopen) yields every event
+    /// exactly once, in append order.
+    #[test]
+    fn interleaved_appends_reads_and_reopens_keep_order(
+        ops in proptest::collection::vec((1usize..12, 1usize..10, proptest::bool::ANY), 1..12)
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = SpoolConfig { fsync: FsyncPolicy::Never, ..cfg(dir.path(), 1 << 20, 4096) };
+        let mut s = Spool::open(&c, "p").expect("open");
+        let (mut sent, mut got) = (Vec::new(), Vec::new());
+        for (append, read, reopen) in ops {
+            let evs = events(append);
+            sent.extend(ids(&evs));
+            s.append(&evs).expect("append");
+            let b = s.read(read).expect("read");
+            got.extend(ids(&b.events));
+            s.commit(b.end).expect("commit");
+            if reopen {
+                s.persist().expect("persist");
+                s = Spool::open(&c, "p").expect("reopen");
+            }
+        }
+        while !s.is_empty() {
+            let b = s.read(7).expect("read");
+            got.extend(ids(&b.events));
+            s.commit(b.end).expect("commit");
+        }
+        proptest::prop_assert_eq!(got, sent);
+    }
+}

@@ -363,3 +363,14 @@ fn fresh_deny() -> AuditEvent {
 
 #[path = "auditor_tests.rs"]
 mod auditor_tests;
+
+proptest::proptest! {
+    #[test]
+    fn truncate_never_splits_a_char_and_keeps_a_prefix(s in "\\PC{0,80}", max in 0usize..64) {
+        let t = truncate(&s, max);
+        proptest::prop_assert!(t.len() <= max);
+        proptest::prop_assert!(s.starts_with(t));
+        // A char is at most 4 bytes, so at most 3 bytes of budget go unused.
+        proptest::prop_assert!(max.saturating_sub(3) <= t.len() || t == s);
+    }
+}

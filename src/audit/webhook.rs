@@ -27,8 +27,10 @@ impl WebhookSink {
         token: Option<String>,
         timeout: Duration,
     ) -> Result<Self, AuditError> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|e| AuditError::Config(format!("webhook sink `{name}` url: {e}")))?;
+        let url = reqwest::Url::parse(url).map_err(|e| AuditError::InvalidUrl {
+            sink: name.clone(),
+            source: Box::new(e),
+        })?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -242,6 +242,12 @@ impl Spool {
                     .read_until(b'\n', &mut line)
                     .map_err(|e| io_err(&p, e))?;
                 if n == 0 {
+                    // Shorter than recorded (truncated behind our back): skip the missing tail
+                    // rather than spin on it.
+                    if batch.end.offset < len {
+                        batch.end.offset = len;
+                        batch.corrupt += 1;
+                    }
                     break;
                 }
                 batch.end.offset += n as u64;

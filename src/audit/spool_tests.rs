@@ -154,3 +154,22 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, sent);
     }
 }
+
+#[test]
+fn a_segment_truncated_behind_the_spools_back_is_skipped_not_spun_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = cfg(dir.path(), 1 << 20, 1 << 20);
+    let mut s = Spool::open(&c, "pg").expect("open");
+    s.append(&events(3)).expect("append");
+    let seg = fs::read_dir(dir.path().join("pg"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("segment");
+    fs::write(&seg, b"").expect("truncate");
+    let b = s.read(10).expect("read");
+    assert!(b.events.is_empty());
+    assert_eq!(b.corrupt, 1);
+    s.commit(b.end).expect("commit");
+    assert!(s.is_empty());
+}

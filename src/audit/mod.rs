@@ -1,1 +1,309 @@
-//! Placeholder module: built by its own issue (see ARCHITECTURE.md).
+//! Audit trail: one [`AuditEvent`] per decided request, recorded without blocking the request and
+//! without silent loss.
+//!
+//! The proxy builds one event at the end of the request (pingora's logging phase) with
+//! [`AuditEvent::new`] and hands it to [`Auditor::record`], which only enqueues. Per-sink writer
+//! tasks ([`auditor`]) batch events to the configured [`AuditSink`]s (JSON lines to stdout or a
+//! rotating file, Postgres, an HTTP webhook). A sink that is down or slow gets its events in an
+//! on-disk [`spool`] that is replayed in order when it returns; only when the spool is full too is
+//! an event dropped, and every drop is counted and logged.
+//!
+//! The event type has no field that could carry a credential: it is built from the verified
+//! [`Principal`] (ids only), the classified [`Target`] and [`RequestMeta`] (no headers but the
+//! user agent).
+
+pub mod auditor;
+mod auditor_writer;
+pub mod config;
+pub mod jsonl;
+pub mod metrics;
+pub mod postgres;
+pub mod query;
+pub mod spool;
+pub mod webhook;
+
+pub use auditor::{Auditor, ShutdownReport};
+pub use config::{AuditConfig, FsyncPolicy, SinkConfig, SpoolConfig};
+pub use metrics::AuditMetrics;
+pub use query::{format_json, format_table, query, AuditFilter};
+
+use crate::authn::{Principal, PrincipalKind};
+use crate::authz::{Decision, Grant};
+use crate::request::{NodeRef, Target};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Longest user agent kept; longer ones are cut (on a char boundary) to bound row size.
+pub const MAX_USER_AGENT: usize = 512;
+
+/// Everything that can go wrong in the audit module. Never reaches a client.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit sink `{sink}` is unavailable")]
+    SinkUnavailable {
+        sink: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("audit sink `{sink}` rejected the batch permanently")]
+    Rejected {
+        sink: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("audit sink `{sink}` timed out after {after:?}")]
+    Timeout { sink: String, after: Duration },
+    #[error("audit spool i/o at `{path}`")]
+    Spool {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit spool for sink `{sink}` is full")]
+    SpoolFull { sink: String },
+    #[error("audit event encoding")]
+    Encode(#[source] serde_json::Error),
+    #[error("audit metric registration")]
+    Metrics(#[source] prometheus::Error),
+    #[error("audit query")]
+    Query(#[source] sqlx::Error),
+    #[error("env var `{var}` for the audit sinks is not usable")]
+    Env {
+        var: String,
+        #[source]
+        source: std::env::VarError,
+    },
+    #[error("audit sink `{sink}` has an invalid url")]
+    InvalidUrl {
+        sink: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl AuditError {
+    /// True when retrying the same batch cannot succeed (the batch is dropped, counted).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, AuditError::Rejected { .. } | AuditError::Encode(_))
+    }
+}
+
+/// A destination for audit events. Implementations write a whole batch or fail; a failed batch
+/// is spooled and retried, so `write` must be idempotent per `event_id` where it can be.
+#[async_trait::async_trait]
+pub trait AuditSink: Send + Sync {
+    /// The sink's stable name: metric label and spool directory.
+    fn name(&self) -> &str;
+    /// Writes the batch in order. `Err(e)` with `e.is_permanent()` drops the batch.
+    async fn write(&self, batch: &[Arc<AuditEvent>]) -> Result<(), AuditError>;
+}
+
+/// Request facts the proxy knows from the start. Create it when the request arrives so that
+/// `event_id` can be sent back as `X-Portcullis-Decision-Id` before the event is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// UUID v7: time-ordered, unique per request.
+    pub event_id: Uuid,
+    pub request_id: String,
+    pub method: String,
+    /// The canonical path (after `normalize`), never the raw one.
+    pub path: String,
+    pub client_addr: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// New metadata with a fresh v7 event id. Only the `User-Agent` header is read: credentials
+    /// (`Authorization`, `Api-Key`, cookies) never enter audit data.
+    pub fn new(
+        request_id: impl Into<String>,
+        method: &http::Method,
+        canonical_path: impl Into<String>,
+        client_addr: Option<IpAddr>,
+        headers: &http::HeaderMap,
+    ) -> Self {
+        let user_agent = headers
+            .get(http::header::USER_AGENT)
+            // Lossy: a non-ASCII agent is still worth recording, as far as it is text.
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .map(|ua| truncate(&ua, MAX_USER_AGENT).to_owned());
+        RequestMeta {
+            event_id: Uuid::now_v7(),
+            request_id: request_id.into(),
+            method: method.as_str().to_owned(),
+            path: canonical_path.into(),
+            client_addr,
+            user_agent,
+        }
+    }
+}
+
+/// One decided request. Serialised as one JSON line / one row; field names are stable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub event_id: Uuid,
+    /// Microsecond precision, so a replayed event equals its stored row.
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: String,
+    pub instance_id: String,
+    /// `management` / `delivery`; `None` when the request was refused before classification.
+    pub api: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub route_id: Option<String>,
+    /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `anonymous`; `None` before authentication.
+    pub principal_id: Option<String>,
+    /// `jwt`, `api_key`, `anonymous` or `none` (refused before authentication).
+    pub principal_kind: String,
+    /// The token issuer (jwt) or the public key id (api_key). Never a secret.
+    pub principal_issuer: Option<String>,
+    pub groups: Vec<String>,
+    /// Node keys the request's checks named (GUIDs only; root / recycle bin are not keys).
+    pub node_keys: Vec<Uuid>,
+    /// Verbs the route required, deduplicated, in route order.
+    pub verbs: Vec<String>,
+    /// `allow` / `deny`.
+    pub decision: String,
+    /// The stable deny reason id (`DenyReason::as_str`); `None` for allows.
+    pub reason: Option<String>,
+    /// The finer id (`expired`, …) where the reason has one.
+    pub reason_detail: Option<String>,
+    /// What granted an allow, one compact entry per `Permit.via` grant
+    /// (`verb:Umb.Document.Update@1234 by editor (entry on 1200)`).
+    pub granted_via: Vec<String>,
+    pub client_addr: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub upstream_status: Option<u16>,
+    pub upstream_latency_us: Option<i64>,
+}
+
+impl AuditEvent {
+    /// Builds the event for one request from the shared types: one call in the proxy's logging
+    /// phase. `target` / `principal` are `None` when the request was refused before that stage.
+    /// `groups` are the resolved group aliases (empty when unknown). `instance_id` is filled by
+    /// [`Auditor::record`].
+    pub fn new(
+        meta: &RequestMeta,
+        target: Option<&Target>,
+        principal: Option<&Principal>,
+        groups: &[String],
+        decision: &Decision,
+    ) -> Self {
+        let mut node_keys = Vec::new();
+        let mut verbs: Vec<String> = Vec::new();
+        if let Some(t) = target {
+            for check in &t.checks {
+                for node in &check.nodes {
+                    if let NodeRef::Key(k) = node {
+                        if !node_keys.contains(k) {
+                            node_keys.push(*k);
+                        }
+                    }
+                }
+                for v in &check.verbs {
+                    if !verbs.contains(v) {
+                        verbs.push(v.clone());
+                    }
+                }
+            }
+            if let Some(NodeRef::Key(k)) = t.delivery.as_ref().and_then(|d| d.start_item.as_ref()) {
+                if !node_keys.contains(k) {
+                    node_keys.push(*k);
+                }
+            }
+        }
+        let (principal_kind, principal_issuer) = match principal.map(|p| &p.kind) {
+            None => ("none", None),
+            Some(PrincipalKind::Anonymous) => ("anonymous", None),
+            Some(PrincipalKind::Jwt { issuer }) => ("jwt", Some(issuer.to_string())),
+            Some(PrincipalKind::ApiKey { key_id }) => ("api_key", Some(key_id.clone())),
+        };
+        let (reason, reason_detail, granted_via) = match decision {
+            Decision::Allow(permit) => (None, None, permit.via.iter().map(grant_text).collect()),
+            Decision::Deny(r) => (
+                Some(r.as_str().to_owned()),
+                r.detail().map(str::to_owned),
+                Vec::new(),
+            ),
+        };
+        AuditEvent {
+            event_id: meta.event_id,
+            occurred_at: Utc::now().trunc_subsecs(6),
+            request_id: meta.request_id.clone(),
+            instance_id: String::new(),
+            api: target.map(|t| t.api.as_str().to_owned()),
+            method: meta.method.clone(),
+            path: meta.path.clone(),
+            route_id: target.map(|t| t.route.to_string()),
+            principal_id: principal.map(|p| p.id.clone()),
+            principal_kind: principal_kind.to_owned(),
+            principal_issuer,
+            groups: groups.to_vec(),
+            node_keys,
+            verbs,
+            decision: decision.as_str().to_owned(),
+            reason,
+            reason_detail,
+            granted_via,
+            client_addr: meta.client_addr,
+            user_agent: meta.user_agent.clone(),
+            upstream_status: None,
+            upstream_latency_us: None,
+        }
+    }
+
+    /// Fills the upstream outcome (allowed requests that reached the upstream).
+    pub fn with_upstream(mut self, status: Option<u16>, latency: Option<Duration>) -> Self {
+        self.upstream_status = status;
+        self.upstream_latency_us =
+            latency.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// True for a deny (always recorded, never sampled out).
+    pub fn is_deny(&self) -> bool {
+        self.decision == "deny"
+    }
+}
+
+/// One `Grant` as a short, human readable and greppable string.
+fn grant_text(g: &Grant) -> String {
+    match g {
+        Grant::Anonymous => "anonymous".to_owned(),
+        Grant::Backoffice => "backoffice".to_owned(),
+        Grant::Section { section, group } => format!("section:{section} by {group}"),
+        Grant::Admin { group } => format!("admin by {group}"),
+        Grant::Verb {
+            node,
+            verb,
+            group,
+            entry_on,
+        } => match entry_on {
+            Some(on) => format!("verb:{verb}@{node} by {group} (entry on {on})"),
+            None => format!("verb:{verb}@{node} by {group} (default)"),
+        },
+        Grant::KeyScope { key_id } => format!("key_scope:{key_id}"),
+        Grant::Member { member } => format!("member:{member}"),
+        Grant::Passthrough => "passthrough".to_owned(),
+        Grant::DeferredToUpstream { node } => format!("deferred:{node}"),
+    }
+}
+
+/// `s` cut to at most `max` bytes on a char boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! The one integration test binary: real gateway processes on free loopback ports in front of
-//! a recording upstream.
+//! a recording upstream, plus Postgres-backed sink tests.
 
 mod harness;
 
+mod audit;
+mod dashboards;
 mod foundation;

@@ -290,6 +290,9 @@ fn grant_text(g: &Grant) -> String {
         Grant::Member { member } => format!("member:{member}"),
         Grant::Passthrough => "passthrough".to_owned(),
         Grant::DeferredToUpstream { node } => format!("deferred:{node}"),
+        Grant::StartNode { node, start_node } => format!("start_node:{start_node} covers {node}"),
+        Grant::UserTarget { user } => format!("user_target:{user}"),
+        Grant::GroupMember { group } => format!("group_member:{group}"),
     }
 }
 

@@ -16,7 +16,9 @@ pub fn status(reason: DenyReason) -> StatusCode {
         Unauthenticated | InvalidToken(_) | MemberRequired => StatusCode::UNAUTHORIZED,
         UserDisabled | UnknownPrincipal | ApiNotAllowed | NoSection | AdminRequired
         | OutsideStartNodes | MissingVerb | CultureNotAllowed | UnknownNode | OutsideKeyScope
-        | PreviewNotAllowed | ExpandNotAllowed | MemberNotAllowed => StatusCode::FORBIDDEN,
+        | PreviewNotAllowed | ExpandNotAllowed | MemberNotAllowed | UserGroupNotMember => {
+            StatusCode::FORBIDDEN
+        }
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         StoreUnavailable | KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -3,9 +3,14 @@
 //! Only this file knows the wiring.
 
 use crate::admin::AdminApp;
+use crate::audit::Auditor;
+use crate::authn::Authenticator;
 use crate::config::{env_overrides, Config};
-use crate::gate::Gate;
+use crate::gate::{Gate, Services};
 use crate::proxy::Gateway;
+use crate::store::{
+    FileStore, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind, StoreMetrics,
+};
 use crate::telemetry::Metrics;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -24,9 +29,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the request pipeline for `config`.
-    pub fn build(config: Config) -> Runtime {
-        let gate = Gate::new(&config);
+    /// Builds the request pipeline for `config` over the long-lived services.
+    pub fn build(config: Config, services: Arc<Services>) -> Runtime {
+        let gate = Gate::new(&config, services);
         Runtime { config, gate }
     }
 }
@@ -63,20 +68,18 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub metrics: Metrics,
     pub health: Health,
+    pub services: Arc<Services>,
+    pub auditor: Auditor,
+    /// Postgres store: push invalidation state is reported by readiness.
+    push_invalidation: bool,
 }
 
 impl Shared {
-    pub fn new(runtime: Runtime, metrics: Metrics) -> Arc<Shared> {
-        Arc::new(Shared {
-            runtime: ArcSwap::from_pointee(runtime),
-            metrics,
-            health: Health::default(),
-        })
-    }
-
-    /// Readiness: not draining, and the upstream reached at least once.
+    /// Readiness: not draining, upstream reached at least once, every issuer's key set
+    /// fetched; the invalidation listener's state is reported (not blocking: the cache falls
+    /// back to short TTLs without it).
     pub fn readiness(&self) -> Vec<Check> {
-        vec![
+        let mut checks = vec![
             Check {
                 name: "draining",
                 ok: !self.health.is_draining(),
@@ -87,7 +90,26 @@ impl Shared {
                 ok: self.health.upstream_seen.load(Ordering::SeqCst),
                 detail: Some(self.runtime.load().config.management_upstream.to_string()),
             },
-        ]
+            Check {
+                name: "jwks",
+                ok: self.services.authn.ready(),
+                detail: None,
+            },
+        ];
+        if self.push_invalidation {
+            let up = self.services.cache.listener_up();
+            let detail = if up {
+                "listening"
+            } else {
+                "down: short ttl fallback"
+            };
+            checks.push(Check {
+                name: "policy_listener",
+                ok: true,
+                detail: Some(detail.into()),
+            });
+        }
+        checks
     }
 
     /// Re-reads the config file; a bad config is rejected and logged, the old one keeps serving.
@@ -107,7 +129,8 @@ impl Shared {
                         );
                     }
                 }
-                self.runtime.store(Arc::new(Runtime::build(new)));
+                self.runtime
+                    .store(Arc::new(Runtime::build(new, self.services.clone())));
                 self.metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(config.path = %path.display(), "config reloaded");
                 true
@@ -131,6 +154,53 @@ pub enum AppError {
     Server(#[source] Box<pingora::Error>),
     #[error("cannot start the background thread")]
     Thread(#[source] std::io::Error),
+    #[error("cannot set up authentication")]
+    Authn(#[source] crate::authn::AuthnError),
+    #[error("cannot open the policy store")]
+    Store(#[source] crate::store::StoreError),
+    #[error("cannot start the audit trail")]
+    Audit(#[source] crate::audit::AuditError),
+    #[error("cannot register metrics")]
+    Metrics(#[source] prometheus::Error),
+}
+
+/// Builds the long-lived services on the background runtime: key sets (fetched now, so
+/// readiness waits for them), the policy store with its cache and invalidation, the auditor.
+async fn build_services(
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<(Arc<Services>, Auditor, bool), AppError> {
+    let f = &config.file;
+    let authn = Authenticator::new(&f.authn, &metrics.registry).map_err(AppError::Authn)?;
+    authn.start().await;
+    let store_metrics = StoreMetrics::register(&metrics.registry).map_err(AppError::Metrics)?;
+    let (cache, push) = match f.store.kind {
+        StoreKind::File => {
+            let rel = f.store.policy_file.clone().unwrap_or_default();
+            let path = config.base_dir().join(rel);
+            let file = Arc::new(FileStore::open(&path).map_err(AppError::Store)?);
+            let store: Arc<dyn PolicyStore> = file.clone();
+            let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
+            file.spawn_watch(&cache, f.store.policy_file_poll);
+            (cache, false)
+        }
+        StoreKind::Postgres => {
+            let pool = crate::store::connect(&f.store).map_err(AppError::Store)?;
+            if f.store.migrate_on_start {
+                crate::store::migrate(&pool)
+                    .await
+                    .map_err(AppError::Store)?;
+            }
+            let store: Arc<dyn PolicyStore> =
+                Arc::new(PostgresStore::new(pool.clone(), store_metrics.clone()));
+            let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
+            Listener::new(pool, cache.clone()).spawn();
+            cache.spawn_api_key_use_flusher(Duration::from_secs(10));
+            (cache, true)
+        }
+    };
+    let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
+    Ok((Arc::new(Services { authn, cache }), auditor, push))
 }
 
 /// Extra services for `portcullis dev` (the bundled demo upstream).
@@ -150,7 +220,30 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let threads = config.file.listen.threads;
     let keepalive = config.file.upstream.keepalive_pool;
     let grace = config.file.lifecycle.grace_period;
-    let shared = Shared::new(Runtime::build(config), metrics);
+    let real_key = config
+        .file
+        .upstream
+        .delivery_api_key_env
+        .as_ref()
+        .and_then(|v| std::env::var(v).ok());
+    let _ = crate::proxy::DELIVERY_API_KEY.set(real_key);
+    // Background tasks (key refresh, invalidation, audit writers) run on their own runtime,
+    // independent of pingora's per-service runtimes; it lives as long as `run`.
+    let bg = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("portcullis-bg")
+        .enable_all()
+        .build()
+        .map_err(AppError::Thread)?;
+    let (services, auditor, push_invalidation) = bg.block_on(build_services(&config, &metrics))?;
+    let shared = Arc::new(Shared {
+        runtime: ArcSwap::from_pointee(Runtime::build(config, services.clone())),
+        metrics,
+        health: Health::default(),
+        services,
+        auditor,
+        push_invalidation,
+    });
 
     let conf = ServerConf {
         threads,

@@ -4,7 +4,7 @@
 use crate::config::{env_overrides, Config, ConfigError};
 use crate::telemetry::{init_logging, LogFormat};
 use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit code for configuration errors (sysexits EX_USAGE).
@@ -102,6 +102,26 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 }
 
 fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
+    // DEV-ONLY secrets unless the environment provides its own.
+    for (var, value) in [
+        ("PORTCULLIS_KEY_PEPPER", crate::dev::DEV_PEPPER),
+        ("PORTCULLIS_DEV_HS_SECRET", crate::dev::DEV_HS_SECRET),
+    ] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, value);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("portcullis-dev-{}", std::process::id()));
+    let path = match crate::dev::materialise(&dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "portcullis: cannot write the dev config to `{}`: {e}",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let mut env = env_overrides();
     env.push(("PORTCULLIS_LISTEN__ADDRESS".into(), format!("\"{listen}\"")));
     env.push(("PORTCULLIS_ADMIN__ADDRESS".into(), format!("\"{admin}\"")));
@@ -109,11 +129,12 @@ fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
         "PORTCULLIS_UPSTREAM__MANAGEMENT".into(),
         format!("\"{upstream}\""),
     ));
-    let config = match Config::from_str(
-        Path::new("<built-in dev config>"),
-        crate::dev::DEV_CONFIG,
-        &env,
-    ) {
+    let spool = dir.join("audit-spool");
+    env.push((
+        "PORTCULLIS_AUDIT__SPOOL__DIR".into(),
+        format!("{:?}", spool.display().to_string()),
+    ));
+    let config = match Config::load(&path, &env) {
         Ok(c) => c,
         Err(e) => return config_error(&e),
     };

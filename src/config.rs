@@ -76,6 +76,10 @@ pub struct FileConfig {
     pub headers: HeadersConfig,
     pub lifecycle: LifecycleConfig,
     pub routes: crate::request::route::RoutesConfig,
+    pub authn: crate::authn::AuthnConfig,
+    pub authz: crate::authz::DecisionPolicy,
+    pub store: crate::store::StoreConfig,
+    pub audit: crate::audit::AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +136,9 @@ pub struct UpstreamConfig {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     pub keepalive_pool: usize,
+    /// Environment variable holding Umbraco's one real Delivery API key, injected upstream only
+    /// for allowed Delivery requests made with a Portcullis key.
+    pub delivery_api_key_env: Option<String>,
 }
 
 impl Default for UpstreamConfig {
@@ -146,6 +153,7 @@ impl Default for UpstreamConfig {
             write_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             keepalive_pool: 128,
+            delivery_api_key_env: None,
         }
     }
 }
@@ -193,6 +201,10 @@ impl FileConfig {
                 "headers" => section(&key, value, p, &mut f.headers),
                 "lifecycle" => section(&key, value, p, &mut f.lifecycle),
                 "routes" => section(&key, value, p, &mut f.routes),
+                "authn" => section(&key, value, p, &mut f.authn),
+                "authz" => section(&key, value, p, &mut f.authz),
+                "store" => section(&key, value, p, &mut f.store),
+                "audit" => section(&key, value, p, &mut f.audit),
                 _ => p.push(&key, "unknown key"),
             }
         }
@@ -335,6 +347,10 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
         }
     }
     file.routes.validate(p);
+    file.authn.validate(p);
+    file.authz.validate(p);
+    file.store.validate(p);
+    file.audit.validate(p);
     let base = path.parent().unwrap_or(Path::new("."));
     let classifier = match crate::request::Classifier::from_config(&file.routes, base) {
         Ok(c) => Some(std::sync::Arc::new(c)),
@@ -432,7 +448,9 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_str(Path::new("/etc/portcullis/portcullis.toml"), text, &env)
+        // Every config needs a store; these tests are about the other sections.
+        let text = format!("{text}\n[store]\nkind = \"postgres\"\n");
+        Config::from_str(Path::new("/etc/portcullis/portcullis.toml"), &text, &env)
     }
 
     #[test]

@@ -10,29 +10,63 @@ use serde_json::{json, Value};
 
 /// The built-in dev configuration (`config/dev.toml`).
 pub const DEV_CONFIG: &str = include_str!("../config/dev.toml");
+/// The demo policy it serves (`config/policy/dev.toml`).
+pub const DEV_POLICY: &str = include_str!("../config/policy/dev.toml");
+/// DEV-ONLY secrets, set for `portcullis dev` when the environment has none.
+pub const DEV_PEPPER: &str = "portcullis-dev-pepper-DO-NOT-USE-IN-PRODUCTION";
+pub const DEV_HS_SECRET: &str = "portcullis-dev-hs256-secret-DO-NOT-USE-IN-PROD";
+/// The DEV-ONLY Delivery API key of `config/policy/dev.toml` (scoped to the blog).
+pub const DEV_API_KEY: &str =
+    "pcl_dev_DevBlogKey000001_DEVONLYsecretDoNotUseInProduction00000000000";
 
-/// Sample content: (key, id, name, route path, parent key).
+/// Sample content, matching `config/policy/dev.toml`: (key, id, name, route path).
 pub const SAMPLE_NODES: &[(&str, i64, &str, &str)] = &[
-    ("1f6c7c3e-3d5b-4c36-9a43-0d0b8e0c1051", 1051, "Home", "/"),
+    ("00000000-0000-0000-0000-000000001051", 1051, "Home", "/"),
     (
-        "2a0b9f4d-6e1c-4b7a-8f35-1c2d3e4f1062",
+        "00000000-0000-0000-0000-000000001062",
         1062,
         "Blog",
         "/blog/",
     ),
     (
-        "3b1cae5e-7f2d-4c8b-9a46-2d3e4f501063",
+        "00000000-0000-0000-0000-000000001063",
         1063,
-        "Hello world",
-        "/blog/hello-world/",
+        "Post 1",
+        "/blog/post-1/",
     ),
     (
-        "4c2dbf6f-8a3e-4d9c-8b57-3e4f50611070",
+        "00000000-0000-0000-0000-000000001070",
         1070,
-        "Members area",
+        "Members",
         "/members/",
     ),
+    (
+        "00000000-0000-0000-0000-000000001080",
+        1080,
+        "About",
+        "/about/",
+    ),
 ];
+
+/// Writes the dev config and policy into `dir` and returns the config path.
+pub fn materialise(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir.join("policy"))?;
+    std::fs::write(dir.join("policy/dev.toml"), DEV_POLICY)?;
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, DEV_CONFIG)?;
+    Ok(path)
+}
+
+/// A DEV-ONLY bearer token for `user` from the dev issuer, valid for 12 hours.
+pub fn mint_dev_token(user: &str) -> Option<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "https://dev.portcullis.invalid", "aud": "portcullis-dev", "sub": user,
+        "iat": now, "exp": now + 12 * 3600,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(DEV_HS_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).ok()
+}
 
 /// The demo upstream: a stand-in for Umbraco.
 pub struct DemoUpstream;
@@ -73,7 +107,8 @@ impl DemoUpstream {
             );
         }
         if let Some(rest) = lower.strip_prefix("/umbraco/management/api/v1/document/") {
-            return match find(rest.trim_end_matches('/')) {
+            let id = rest.split('/').next().unwrap_or_default();
+            return match find(id) {
                 Some(n) => (
                     StatusCode::OK,
                     json!({"id": n.0, "variants": [{"name": n.2, "culture": null}], "method": method}),
@@ -117,14 +152,21 @@ impl ServeHttp for DemoUpstream {
 
 /// The banner `portcullis dev` prints: addresses and ready-to-paste curl lines.
 pub fn banner(proxy: &str, admin: &str, upstream: &str) -> String {
-    let node = SAMPLE_NODES[2].0;
+    let post = SAMPLE_NODES[2].0;
+    let about = SAMPLE_NODES[4].0;
+    let editor = mint_dev_token("dev-editor").unwrap_or_default();
+    let writer = mint_dev_token("dev-writer").unwrap_or_default();
     format!(
-        "\nportcullis dev — development mode, do not expose\n\
+        "\nportcullis dev — development mode, dev-only secrets, do not expose\n\
          \n  proxy     http://{proxy}\n  admin     http://{admin}\n  upstream  http://{upstream} (bundled demo)\n\
-         \nTry:\n  curl -i http://{proxy}/umbraco/delivery/api/v2/content/item/{node}\n  \
-         curl -i http://{proxy}/umbraco/delivery/api/v2/content\n  \
-         curl -i http://{proxy}/umbraco/management/api/v1/document/{node}\n  \
-         curl -s http://{admin}/metrics | grep portcullis_requests_total\n  \
-         curl -s http://{admin}/readyz\n\nCtrl-C stops.\n"
+         \nDelivery API (public reads; the dev key is scoped to /blog/):\n  \
+         curl -i http://{proxy}/umbraco/delivery/api/v2/content/item/{post}\n  \
+         curl -i -H 'Api-Key: {DEV_API_KEY}' -H 'Preview: true' http://{proxy}/umbraco/delivery/api/v2/content/item/{post}   # 403 preview_not_allowed\n  \
+         curl -i -H 'Api-Key: {DEV_API_KEY}' http://{proxy}/umbraco/delivery/api/v2/content/item/{about}   # 403 outside_key_scope\n\
+         \nManagement API (an editor and a writer, HS256 tokens valid 12 h):\n  \
+         curl -i -H 'Authorization: Bearer {editor}' http://{proxy}/umbraco/management/api/v1/document/{post}\n  \
+         curl -i -X PUT -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' -d '{{\"publishSchedules\":[{{\"culture\":null}}]}}' http://{proxy}/umbraco/management/api/v1/document/{post}/publish   # 403 missing_verb\n  \
+         curl -i http://{proxy}/umbraco/management/api/v1/document/{post}   # 401 unauthenticated\n\
+         \nOperators:\n  curl -s http://{admin}/metrics | grep portcullis_requests_total\n  curl -s http://{admin}/readyz\n\nCtrl-C stops.\n"
     )
 }

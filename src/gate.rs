@@ -1,68 +1,317 @@
-//! The decision pipeline: the one function `request_filter` calls. Runs classification,
-//! authentication, permission resolution and authorization in order and returns a [`Verdict`].
-//! Knows nothing of pingora: it takes `http::request::Parts`.
+//! The decision pipeline: what `request_filter` calls. Classifies the request (`request`),
+//! authenticates the caller (`authn`), resolves permissions from the cache (`store`) and decides
+//! (`authz`). Knows nothing of pingora: it takes `http::request::Parts` and bytes.
 
-use crate::authz::{Decision, DenyReason, Grant, Permit};
+use crate::authn::{Authenticator, Credential, Principal, PrincipalKind, Subject};
+use crate::authz::{
+    authorize, explain, next_refs, required_refs, Decision, DecisionPolicy, DenyReason,
+    Explanation, Grant, Lookup, Permit, Resolved, UserAccess, Who,
+};
 use crate::config::{Config, Mode};
-use crate::request::Api;
+use crate::request::{Api, Classified, Classifier, PendingBody, Target};
+use crate::store::{PolicyCache, StoreError};
 use std::sync::Arc;
 
-/// The protected prefixes and their APIs, lowercase.
-const PREFIXES: &[(&str, Api)] = &[
-    ("/umbraco/management/api/", Api::Management),
-    ("/umbraco/delivery/api/", Api::Delivery),
-];
+/// The parts built once per process (key sets, caches) that survive config reloads.
+pub struct Services {
+    pub authn: Authenticator,
+    pub cache: PolicyCache,
+}
 
-/// What the pipeline concluded about one request.
+/// What the pipeline concluded about one request, with what the audit trail needs.
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub decision: Decision,
     /// `None` for paths outside the protected prefixes.
     pub api: Option<Api>,
     pub route: Arc<str>,
+    /// Canonical path and query to forward (`None` when the request could not be read).
+    pub uri: Option<String>,
+    pub target: Option<Target>,
+    pub principal: Option<Principal>,
+    /// Aliases of the groups the caller acts with.
+    pub groups: Vec<String>,
+}
+
+impl Verdict {
+    /// A deny before anything was classified.
+    pub fn denied(reason: DenyReason) -> Verdict {
+        Verdict {
+            decision: Decision::Deny(reason),
+            api: None,
+            route: Arc::from("unmatched"),
+            uri: None,
+            target: None,
+            principal: None,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// The first step's outcome: decided, or the body must be read first.
+pub enum Step {
+    Decided(Box<Verdict>),
+    /// Read at most `limit` body bytes, then call [`Gate::decide_with_body`].
+    NeedsBody {
+        pending: Box<PendingBody>,
+        limit: usize,
+    },
 }
 
 /// Everything needed to decide, built once per config (re)load.
-#[derive(Debug)]
 pub struct Gate {
     mode: Mode,
+    classifier: Arc<Classifier>,
+    policy: DecisionPolicy,
+    services: Arc<Services>,
 }
 
 impl Gate {
-    /// Builds the pipeline from a validated config.
-    pub fn new(config: &Config) -> Gate {
+    /// Builds the pipeline from a validated config and the long-lived services.
+    pub fn new(config: &Config, services: Arc<Services>) -> Gate {
         Gate {
             mode: config.file.mode,
+            classifier: config.classifier.clone(),
+            policy: config.file.authz.clone(),
+            services,
         }
     }
 
-    /// Decides one request. Deny by default: under a protected prefix, only the explicit
-    /// development placeholder (`mode = "passthrough"`) allows without a matching route.
-    pub async fn decide(&self, parts: &http::request::Parts) -> Verdict {
-        let path = parts.uri.path().to_ascii_lowercase();
-        let api = PREFIXES
-            .iter()
-            .find(|(p, _)| path.starts_with(p) || path == p.trim_end_matches('/'))
-            .map(|(_, a)| *a);
-        let (decision, route) = match (api, self.mode) {
-            (None, _) => (allow("passthrough", Grant::Passthrough), "passthrough"),
-            (Some(_), Mode::Passthrough) => {
-                (allow("passthrough", Grant::Passthrough), "passthrough")
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Decides from the request head (`raw_target` as received, so fragments are seen), or
+    /// asks for the body when the route carries node ids or cultures in it.
+    pub async fn decide(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Step {
+        let classified =
+            self.classifier
+                .classify_raw(parts.method.as_str(), raw_target, &parts.headers);
+        match classified {
+            Classified::Passthrough { uri } => Step::Decided(Box::new(Verdict {
+                decision: allow("passthrough", None, Grant::Passthrough),
+                route: Arc::from("passthrough"),
+                uri: Some(uri),
+                ..Verdict::denied(DenyReason::NoRoute)
+            })),
+            // The development placeholder allows what no route matches; malformed stays refused.
+            Classified::Reject(DenyReason::NoRoute) if self.mode == Mode::Passthrough => {
+                Step::Decided(Box::new(Verdict {
+                    decision: allow("passthrough", None, Grant::Passthrough),
+                    api: api_of(parts.uri.path()),
+                    route: Arc::from("passthrough"),
+                    ..Verdict::denied(DenyReason::NoRoute)
+                }))
             }
-            (Some(_), Mode::Enforce) => (Decision::Deny(DenyReason::NoRoute), "unmatched"),
-        };
-        Verdict {
-            decision,
-            api,
-            route: Arc::from(route),
+            Classified::Reject(reason) => Step::Decided(Box::new(Verdict {
+                api: api_of(parts.uri.path()),
+                ..Verdict::denied(reason)
+            })),
+            Classified::Ready { target, uri } => {
+                Step::Decided(Box::new(self.authorize(parts, target, uri).await))
+            }
+            Classified::NeedsBody(pending) => Step::NeedsBody {
+                pending: Box::new(pending),
+                limit: self.classifier.body_limit(),
+            },
         }
+    }
+
+    /// Finishes a decision once the body has been read (these exact bytes are forwarded).
+    pub async fn decide_with_body(
+        &self,
+        parts: &http::request::Parts,
+        pending: &PendingBody,
+        body: &[u8],
+    ) -> Verdict {
+        match self.classifier.complete(pending, body) {
+            Ok((target, uri)) => self.authorize(parts, target, uri).await,
+            Err(reason) => Verdict {
+                api: Some(pending.target.api),
+                route: pending.target.route.clone(),
+                ..Verdict::denied(reason)
+            },
+        }
+    }
+
+    /// Authenticates and authorises a classified request.
+    async fn authorize(
+        &self,
+        parts: &http::request::Parts,
+        target: Target,
+        uri: String,
+    ) -> Verdict {
+        let mut verdict = Verdict {
+            api: Some(target.api),
+            route: target.route.clone(),
+            uri: Some(uri),
+            ..Verdict::denied(DenyReason::NoRoute)
+        };
+        if self.mode == Mode::Passthrough {
+            verdict.decision = allow(&target.route, None, Grant::Passthrough);
+            verdict.target = Some(target);
+            return verdict;
+        }
+        let (decision, principal, groups) = match self.evaluate(parts, &target, false).await {
+            Ok(e) => (e.decision, Some(e.principal), e.groups),
+            Err(reason) => (Decision::Deny(reason), None, Vec::new()),
+        };
+        verdict.decision = decision;
+        verdict.principal = principal;
+        verdict.groups = groups;
+        verdict.target = Some(target);
+        verdict
+    }
+
+    /// The decision with its evidence, for `portcullis explain` and `POST /v1/explain`.
+    pub async fn explain(
+        &self,
+        parts: &http::request::Parts,
+        target: &Target,
+    ) -> Result<Explanation, DenyReason> {
+        self.evaluate(parts, target, true)
+            .await?
+            .explanation
+            .ok_or(DenyReason::StoreUnavailable)
+    }
+
+    async fn evaluate(
+        &self,
+        parts: &http::request::Parts,
+        target: &Target,
+        with_evidence: bool,
+    ) -> Result<Evaluation, DenyReason> {
+        let principal = self.authenticate(parts).await?;
+        let access = self.access(&principal).await.map_err(store_deny)?;
+        let mut who = Who::new(&principal);
+        if let Some(a) = access.as_deref() {
+            who = who.with_access(a);
+        }
+        let resolved = self
+            .resolve(target, &principal, &who)
+            .await
+            .map_err(store_deny)?;
+        let decision = authorize(target, &who, &resolved, &self.policy);
+        let explanation = with_evidence.then(|| explain(target, &who, &resolved, &self.policy));
+        let groups = access
+            .map(|a| a.groups.iter().map(|g| g.alias.clone()).collect())
+            .unwrap_or_default();
+        Ok(Evaluation {
+            decision,
+            principal,
+            groups,
+            explanation,
+        })
+    }
+
+    /// Turns the request's credential into a principal (anonymous when there is none).
+    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, DenyReason> {
+        let s = &self.services;
+        match crate::authn::extract(&parts.headers, &parts.uri)? {
+            Credential::None => Ok(Principal {
+                id: "anonymous".into(),
+                kind: PrincipalKind::Anonymous,
+                subject: Subject::Anonymous,
+            }),
+            Credential::Bearer(token) => s.authn.verify_bearer(&token).await,
+            Credential::ApiKey(key) => {
+                let record = s.cache.api_key(&key.key_id).await.map_err(store_deny)?;
+                let principal = s.authn.verify_api_key(&key, record.as_deref())?;
+                s.cache.record_api_key_use(&key.key_id);
+                Ok(principal)
+            }
+        }
+    }
+
+    /// The user access a principal acts with: a registered user, a token's mapped groups, or
+    /// the user an API key acts as. `None` for anonymous callers, members and plain keys.
+    async fn access(&self, principal: &Principal) -> Result<Option<Arc<UserAccess>>, StoreError> {
+        let cache = &self.services.cache;
+        match &principal.subject {
+            Subject::User {
+                external_id,
+                mapped_groups,
+            } => match cache.user_access(external_id).await? {
+                Some(a) => Ok(Some(a)),
+                None if !mapped_groups.is_empty() => {
+                    Ok(Some(cache.mapped_access(external_id, mapped_groups).await?))
+                }
+                None => Ok(None),
+            },
+            Subject::ApiKey(scope) => match &scope.acts_as {
+                Some(user) => cache.user_access(user).await,
+                None => Ok(None),
+            },
+            Subject::Anonymous | Subject::Member { .. } => Ok(None),
+        }
+    }
+
+    /// Answers every lookup the decision needs, from the cache (rounds until none remain).
+    async fn resolve(
+        &self,
+        target: &Target,
+        principal: &Principal,
+        who: &Who<'_>,
+    ) -> Result<Resolved, StoreError> {
+        let cache = &self.services.cache;
+        let mut resolved = Resolved::default();
+        let mut todo = required_refs(target, principal);
+        for _ in 0..4 {
+            if todo.is_empty() {
+                break;
+            }
+            for l in &todo {
+                match l {
+                    Lookup::Node(k) => resolved.put_node(l, cache.node(*k).await?),
+                    Lookup::RoutePath(p) => resolved.put_node(l, cache.node_by_route(p).await?),
+                    Lookup::NodeById(id) => resolved.put_node(l, cache.node_by_id(*id).await?),
+                    // Versions and users are not mirrored yet: unknown, so the unknown-node
+                    // policy decides (deny by default).
+                    Lookup::VersionOwner(v) => {
+                        resolved.version_owners.insert(*v, None);
+                    }
+                    Lookup::User(u) => {
+                        resolved.users.insert(*u, None);
+                    }
+                }
+            }
+            todo = next_refs(target, who, &resolved);
+        }
+        Ok(resolved)
     }
 }
 
-fn allow(route: &str, grant: Grant) -> Decision {
+struct Evaluation {
+    decision: Decision,
+    principal: Principal,
+    groups: Vec<String>,
+    explanation: Option<Explanation>,
+}
+
+/// The API a raw path belongs to, for labels of requests refused before classification.
+fn api_of(path: &str) -> Option<Api> {
+    let p = path.as_bytes();
+    let starts = |prefix: &str| {
+        p.len() >= prefix.len() && p[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    if starts("/umbraco/management/api") {
+        Some(Api::Management)
+    } else if starts("/umbraco/delivery/api") {
+        Some(Api::Delivery)
+    } else {
+        None
+    }
+}
+
+fn store_deny(e: StoreError) -> DenyReason {
+    tracing::warn!(error = %crate::config::error_chain(&e), "policy store cannot answer; failing closed");
+    DenyReason::StoreUnavailable
+}
+
+fn allow(route: &str, principal: Option<String>, grant: Grant) -> Decision {
     Decision::Allow(Permit {
         route: route.to_owned(),
-        principal: None,
+        principal,
         via: vec![grant],
     })
 }

@@ -5,7 +5,10 @@ pub mod headers;
 pub mod respond;
 
 use crate::app::{Runtime, Shared};
-use crate::authz::Decision;
+use crate::audit::{AuditEvent, RequestMeta};
+use crate::authn::{PrincipalKind, Subject};
+use crate::authz::{Decision, DenyReason};
+use crate::gate::{Step, Verdict};
 use crate::request::Api;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,6 +40,8 @@ pub struct RequestCtx {
     api: Option<Api>,
     route: Arc<str>,
     decision: Option<Decision>,
+    verdict: Option<Box<Verdict>>,
+    meta: Option<RequestMeta>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     upstream_failure: Option<UpstreamFailure>,
@@ -65,6 +70,32 @@ impl Drop for InFlight {
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         self.0.metrics.in_flight.dec();
     }
+}
+
+/// Response (and upstream request) header carrying the audit event id.
+const DECISION_ID: &str = "x-portcullis-decision-id";
+
+/// pingora forwards an already-read body only from its retry buffer, which holds 64 KiB: an
+/// inspected body larger than that could not be forwarded byte for byte, so it is refused.
+const FORWARDABLE_BODY: usize = 64 * 1024;
+
+/// Reads the whole request body for inspection (`Ok(Err(BodyTooLarge))` past the limit). The
+/// bytes stay in pingora's retry buffer, which is what gets forwarded after an allow — so the
+/// upstream receives exactly the inspected bytes, and nothing at all after a deny.
+async fn read_body(
+    session: &mut Session,
+    limit: usize,
+) -> Result<std::result::Result<Bytes, DenyReason>> {
+    let limit = limit.min(FORWARDABLE_BODY);
+    session.as_downstream_mut().enable_retry_buffering();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(Err(DenyReason::BodyTooLarge));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
 }
 
 fn api_label(api: Option<Api>) -> &'static str {
@@ -100,6 +131,47 @@ fn classify_failure(e: &Error) -> Option<UpstreamFailure> {
     })
 }
 
+/// Replaces client credentials the upstream must not see and adds the identity headers.
+/// Bearer tokens stay (Umbraco acts on its own tokens); Portcullis API keys never leave the
+/// gateway — for Delivery requests made with one, Umbraco's single real key is injected.
+fn identity_headers(
+    upstream: &mut RequestHeader,
+    v: &Verdict,
+    meta: Option<&RequestMeta>,
+) -> Result<()> {
+    let Some(p) = &v.principal else { return Ok(()) };
+    if let PrincipalKind::ApiKey { .. } = p.kind {
+        upstream.remove_header("api-key");
+        upstream.remove_header(&http::header::AUTHORIZATION);
+        if v.api == Some(Api::Delivery) {
+            if let Some(real) = crate::proxy::delivery_api_key() {
+                upstream.insert_header("api-key", real)?;
+            }
+        }
+    }
+    upstream.insert_header("x-portcullis-principal", p.id.as_str())?;
+    upstream.insert_header("x-portcullis-principal-kind", p.kind.as_str())?;
+    if !v.groups.is_empty() {
+        upstream.insert_header("x-portcullis-groups", v.groups.join(","))?;
+    }
+    if let Subject::Member { username, .. } = &p.subject {
+        upstream.insert_header("x-portcullis-member", username.as_str())?;
+    }
+    if let Some(m) = meta {
+        upstream.insert_header(DECISION_ID, m.event_id.to_string())?;
+    }
+    Ok(())
+}
+
+/// Umbraco's one real Delivery API key, read once from the environment variable named by
+/// `upstream.delivery_api_key_env` (set by `app` at start).
+pub fn delivery_api_key() -> Option<&'static str> {
+    DELIVERY_API_KEY.get().and_then(|k| k.as_deref())
+}
+
+/// Set once at start from the environment; never logged.
+pub static DELIVERY_API_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -112,6 +184,8 @@ impl ProxyHttp for Gateway {
             api: None,
             route: Arc::from(""),
             decision: None,
+            verdict: None,
+            meta: None,
             upstream_started: None,
             upstream_elapsed: None,
             upstream_failure: None,
@@ -126,26 +200,66 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(None);
         }
         let t0 = Instant::now();
-        let verdict = ctx.runtime.gate.decide(session.req_header()).await;
-        ctx.api = verdict.api;
-        ctx.route = verdict.route;
+        let step = {
+            let req = session.req_header();
+            let raw = req.raw_path().to_vec();
+            ctx.runtime.gate.decide(req, &raw).await
+        };
+        let verdict = match step {
+            Step::Decided(v) => v,
+            Step::NeedsBody { pending, limit } => {
+                let verdict = match read_body(session, limit).await? {
+                    Ok(body) => {
+                        let req = session.req_header();
+                        ctx.runtime
+                            .gate
+                            .decide_with_body(req, &pending, &body)
+                            .await
+                    }
+                    Err(reason) => Verdict {
+                        api: Some(pending.target.api),
+                        route: pending.target.route.clone(),
+                        ..crate::gate::Verdict::denied(reason)
+                    },
+                };
+                Box::new(verdict)
+            }
+        };
         self.shared
             .metrics
             .decision_duration
-            .with_label_values(&[api_label(ctx.api)])
+            .with_label_values(&[api_label(verdict.api)])
             .observe(t0.elapsed().as_secs_f64());
+        ctx.api = verdict.api;
+        ctx.route = verdict.route.clone();
+        ctx.decision = Some(verdict.decision.clone());
+        let req = session.req_header();
+        let path = verdict.uri.as_deref().map_or_else(
+            || req.uri.path().to_owned(),
+            |u| u.split('?').next().unwrap_or(u).to_owned(),
+        );
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        ctx.meta = Some(RequestMeta::new(
+            ctx.request_id.clone(),
+            &req.method,
+            path,
+            peer,
+            &req.headers,
+        ));
         let denied = match &verdict.decision {
             Decision::Deny(reason) => Some(*reason),
             Decision::Allow(_) => None,
         };
-        ctx.decision = Some(verdict.decision);
+        ctx.verdict = Some(verdict);
         if let Some(reason) = denied {
-            write_reply(
-                session,
-                &respond::deny(reason, &ctx.request_id),
-                &ctx.request_id,
-            )
-            .await?;
+            let mut reply = respond::deny(reason, &ctx.request_id);
+            if let Some(m) = &ctx.meta {
+                reply.headers.push((DECISION_ID, m.event_id.to_string()));
+            }
+            write_reply(session, &reply, &ctx.request_id).await?;
             return Ok(true);
         }
         Ok(false)
@@ -192,6 +306,21 @@ impl ProxyHttp for Gateway {
             }
         }
         upstream.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some(v) = &ctx.verdict {
+            // Forward exactly the canonical form that was authorised.
+            if let Some(uri) = &v.uri {
+                match uri.parse::<http::Uri>() {
+                    Ok(u) => upstream.set_uri(u),
+                    Err(_) => {
+                        return Err(Error::explain(
+                            ErrorType::InternalError,
+                            "canonical uri does not parse",
+                        ))
+                    }
+                }
+            }
+            identity_headers(upstream, v, ctx.meta.as_ref())?;
+        }
         if let Some(host) = &cfg.file.upstream.host {
             upstream.insert_header(http::header::HOST, host.as_str())?;
         }
@@ -225,6 +354,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         response.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some(m) = &ctx.meta {
+            response.insert_header(DECISION_ID, m.event_id.to_string())?;
+        }
         Ok(())
     }
 
@@ -290,6 +422,20 @@ impl ProxyHttp for Gateway {
         m.request_duration
             .with_label_values(&[api])
             .observe(elapsed.as_secs_f64());
+        if let (Some(meta), Some(v)) = (&ctx.meta, &ctx.verdict) {
+            let event = AuditEvent::new(
+                meta,
+                v.target.as_ref(),
+                v.principal.as_ref(),
+                &v.groups,
+                &v.decision,
+            )
+            .with_upstream(
+                session.response_written().map(|r| r.status.as_u16()),
+                ctx.upstream_elapsed,
+            );
+            self.shared.auditor.record(event);
+        }
         let req = session.req_header();
         tracing::event!(
             target: "access",

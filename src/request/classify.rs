@@ -153,7 +153,10 @@ impl Classifier {
                     && content_path(segs.get(c..).unwrap_or_default()).is_ok()
             });
             if !slash_ok {
-                return reject(DenyReason::Malformed, "encoded slash outside a catch-all path");
+                return reject(
+                    DenyReason::Malformed,
+                    "encoded slash outside a catch-all path",
+                );
             }
         }
         let mut checks = Vec::with_capacity(route.checks.len());
@@ -305,9 +308,9 @@ fn resolve_head(
             }
             query_pairs(query)
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| body::parse_guid(&v).map(NodeRef::Key))
-            .collect::<Option<Vec<_>>>()
-            .ok_or("query parameter is not a guid")?
+                .map(|(_, v)| body::parse_guid(&v).map(NodeRef::Key))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("query parameter is not a guid")?
         }
     })
 }

@@ -348,21 +348,32 @@ fn raw_targets_with_fragments_or_bad_utf8_are_rejected() {
 
 #[test]
 fn indexed_forms_of_a_query_node_source_are_rejected() {
-    for q in [format!("id%5B0%5D={G}"), format!("id[]={G}"), format!("%5B0%5D={G}"), format!("ID.x={G}")] {
+    for q in [
+        format!("id%5B0%5D={G}"),
+        format!("id[]={G}"),
+        format!("%5B0%5D={G}"),
+        format!("ID.x={G}"),
+    ] {
         assert_eq!(
             classify("GET", &format!("{D}/content/items?{q}")),
             Classified::Reject(DenyReason::Malformed),
             "{q}"
         );
     }
-    let (t, _) = ready(classify("GET", &format!("{D}/content/items?id={G}&identity=x")));
+    let (t, _) = ready(classify(
+        "GET",
+        &format!("{D}/content/items?id={G}&identity=x"),
+    ));
     assert_eq!(t.checks[0].nodes, vec![key(G)]);
 }
 
 #[test]
 fn encoded_slashes_are_accepted_in_management_catch_alls_without_dot_segments() {
     let text = "api = \"management\"\nprefix = \"/umbraco/management/api\"\n[[route]]\nid = \"stylesheet.by-path\"\nmethod = \"GET\"\npath = \"/umbraco/management/api/v1/stylesheet/{*path}\"\nsections = [\"settings\"]\n";
-    let file = (std::path::PathBuf::from("t.toml"), toml::from_str(text).unwrap());
+    let file = (
+        std::path::PathBuf::from("t.toml"),
+        toml::from_str(text).unwrap(),
+    );
     let table = RouteTable::build(&[file], &[]).unwrap();
     let c = Classifier::from_table(table, &RoutesConfig::default());
     let h = HeaderMap::new();

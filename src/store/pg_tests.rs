@@ -133,8 +133,8 @@ async fn the_postgres_store_resolves_what_the_file_store_resolves(pool: PgPool) 
         Some(1064)
     );
     assert_eq!(
-        pg.api_key("dev-delivery").await.expect("ok"),
-        file.api_key("dev-delivery").await.expect("ok")
+        pg.api_key("DevBlogKey000001").await.expect("ok"),
+        file.api_key("DevBlogKey000001").await.expect("ok")
     );
 }
 
@@ -171,10 +171,10 @@ async fn touching_api_keys_records_use_without_a_notification(pool: PgPool) {
         .await
         .expect("connects");
     l.listen(listen::CHANNEL).await.expect("listens");
-    cache.record_api_key_use("dev-delivery");
+    cache.record_api_key_use("DevBlogKey000001");
     assert_eq!(cache.flush_api_key_use().await.expect("flushes"), 1);
     let used: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("select last_used_at from api_keys where key_id = 'dev-delivery'")
+        sqlx::query_scalar("select last_used_at from api_keys where key_id = 'DevBlogKey000001'")
             .fetch_one(&pool)
             .await
             .expect("reads");
@@ -215,7 +215,7 @@ async fn two_gateways_enforce_a_revoked_permission_and_key_within_a_second(pool:
             .expect("exists");
         assert!(w.groups[0].granular.contains_key(&1070));
         assert!(
-            !g.api_key("dev-delivery")
+            !g.api_key("DevBlogKey000001")
                 .await
                 .expect("ok")
                 .expect("exists")
@@ -229,7 +229,7 @@ async fn two_gateways_enforce_a_revoked_permission_and_key_within_a_second(pool:
         .execute(&pool)
         .await
         .expect("revokes");
-    sqlx::query("update api_keys set revoked = true where key_id = 'dev-delivery'")
+    sqlx::query("update api_keys set revoked = true where key_id = 'DevBlogKey000001'")
         .execute(&pool)
         .await
         .expect("revokes");
@@ -241,7 +241,7 @@ async fn two_gateways_enforce_a_revoked_permission_and_key_within_a_second(pool:
                 .expect("ok")
                 .expect("exists");
             let k = g
-                .api_key("dev-delivery")
+                .api_key("DevBlogKey000001")
                 .await
                 .expect("ok")
                 .expect("exists");

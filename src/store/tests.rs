@@ -250,7 +250,7 @@ async fn nodes_resolve_by_key_id_and_route_with_public_access() {
     assert!(trashed.trashed && trashed.path.in_recycle_bin());
     assert!(cache.node(node_key(0xdead)).await.expect("ok").is_none());
     let key = cache
-        .api_key("dev-delivery")
+        .api_key("DevBlogKey000001")
         .await
         .expect("ok")
         .expect("found");
@@ -275,12 +275,12 @@ async fn a_warm_cache_makes_no_store_call() {
     let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
     cache.user_access("dev-writer").await.expect("loads");
     cache.node(node_key(0x1063)).await.expect("loads");
-    cache.api_key("dev-delivery").await.expect("loads");
+    cache.api_key("DevBlogKey000001").await.expect("loads");
     let before = store.loads.load(Ordering::SeqCst);
     for _ in 0..100 {
         cache.user_access("dev-writer").await.expect("hit");
         cache.node(node_key(0x1063)).await.expect("hit");
-        cache.api_key("dev-delivery").await.expect("hit");
+        cache.api_key("DevBlogKey000001").await.expect("hit");
     }
     assert_eq!(store.loads.load(Ordering::SeqCst), before);
 }
@@ -292,7 +292,7 @@ async fn a_store_error_with_nothing_cached_fails_closed() {
     let r = cache.user_access("dev-writer").await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     assert!(matches!(
-        cache.api_key("dev-delivery").await,
+        cache.api_key("DevBlogKey000001").await,
         Err(StoreError::Unavailable(_))
     ));
 }
@@ -313,7 +313,7 @@ async fn wait_until_expired(cache: &PolicyCache, store: &CountingStore) {
     while store.loads.load(Ordering::SeqCst) == before {
         assert!(Instant::now() < deadline, "entry never expired");
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let _ = cache.api_key("dev-delivery").await;
+        let _ = cache.api_key("DevBlogKey000001").await;
     }
 }
 
@@ -324,11 +324,11 @@ async fn an_expired_entry_is_served_stale_during_an_outage_and_counted() {
     let m = metrics();
     let cache = PolicyCache::new(store.clone(), short(Duration::from_secs(60)), m.clone());
     cache.set_push_invalidation(true);
-    cache.api_key("dev-delivery").await.expect("loads");
+    cache.api_key("DevBlogKey000001").await.expect("loads");
     store.failing.store(true, Ordering::SeqCst);
     wait_until_expired(&cache, &store).await;
     let k = cache
-        .api_key("dev-delivery")
+        .api_key("DevBlogKey000001")
         .await
         .expect("stale is served");
     assert!(k.is_some());
@@ -341,11 +341,11 @@ async fn without_serve_stale_an_outage_fails_closed_once_entries_expire() {
     let store = CountingStore::new(file, Duration::ZERO);
     let cache = PolicyCache::new(store.clone(), short(Duration::ZERO), metrics());
     cache.set_push_invalidation(true);
-    cache.api_key("dev-delivery").await.expect("loads");
+    cache.api_key("DevBlogKey000001").await.expect("loads");
     store.failing.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(matches!(
-        cache.api_key("dev-delivery").await,
+        cache.api_key("DevBlogKey000001").await,
         Err(StoreError::Unavailable(_))
     ));
 }
@@ -357,17 +357,17 @@ async fn with_push_invalidation_down_entries_use_the_fallback_ttl() {
         ..CacheConfig::default()
     };
     let (store, cache) = counting_cache(Duration::ZERO, cfg);
-    cache.api_key("dev-delivery").await.expect("loads");
+    cache.api_key("DevBlogKey000001").await.expect("loads");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let before = store.loads.load(Ordering::SeqCst);
     cache
-        .api_key("dev-delivery")
+        .api_key("DevBlogKey000001")
         .await
         .expect("hit: push is up, ttl is long");
     assert_eq!(store.loads.load(Ordering::SeqCst), before);
     cache.set_push_invalidation(false);
     assert!(!cache.listener_up());
-    cache.api_key("dev-delivery").await.expect("reloads");
+    cache.api_key("DevBlogKey000001").await.expect("reloads");
     assert_eq!(store.loads.load(Ordering::SeqCst), before + 1);
 }
 
@@ -440,16 +440,16 @@ async fn a_node_move_evicts_its_cached_subtree_and_dependent_users() {
 async fn an_invalidation_during_a_load_does_not_leave_a_fresh_entry() {
     let (store, cache) = counting_cache(Duration::from_millis(80), CacheConfig::default());
     let c = cache.clone();
-    let load = tokio::spawn(async move { c.api_key("dev-delivery").await });
+    let load = tokio::spawn(async move { c.api_key("DevBlogKey000001").await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     cache
         .apply(&Invalidation::ApiKey {
-            key_ids: vec!["dev-delivery".into()],
+            key_ids: vec!["DevBlogKey000001".into()],
         })
         .await;
     load.await.expect("task").expect("loads");
     let before = store.loads.load(Ordering::SeqCst);
-    cache.api_key("dev-delivery").await.expect("reloads");
+    cache.api_key("DevBlogKey000001").await.expect("reloads");
     assert_eq!(store.loads.load(Ordering::SeqCst), before + 1);
 }
 

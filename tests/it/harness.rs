@@ -124,6 +124,10 @@ async fn handle(
         .expect("response")
 }
 
+/// The DEV-ONLY secrets `config/policy/dev.toml` and the test issuer use.
+pub const DEV_PEPPER: &str = portcullis::dev::DEV_PEPPER;
+pub const DEV_HS_SECRET: &str = portcullis::dev::DEV_HS_SECRET;
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -164,9 +168,30 @@ pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gate
     let dir = tempfile::tempdir().expect("tempdir");
     let (proxy, admin) = (free_addr(), free_addr());
     let config_path = dir.path().join("portcullis.toml");
+    let mut extra = extra.to_owned();
+    if !extra.contains("[store]") {
+        let policy =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml");
+        extra.push_str(&format!(
+            "\n[store]\nkind = \"file\"\npolicy_file = {:?}\n",
+            policy.display().to_string()
+        ));
+    }
+    if !extra.contains("[audit") {
+        let file = dir.path().join("audit.jsonl");
+        extra.push_str(&format!(
+            "\n[[audit.sinks]]\nkind = \"file\"\npath = {:?}\n",
+            file.display().to_string()
+        ));
+    }
+    let spool = dir.path().join("spool");
+    extra.push_str(&format!(
+        "\n[audit.spool]\ndir = {:?}\n",
+        spool.display().to_string()
+    ));
     std::fs::write(
         &config_path,
-        config_text(top, proxy, admin, upstream, extra),
+        config_text(top, proxy, admin, upstream, &extra),
     )
     .expect("write config");
     let log_path = dir.path().join("gateway.log");
@@ -175,6 +200,8 @@ pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gate
         .args(["--log-format", "json", "serve", "--config"])
         .arg(&config_path)
         .env("PORTCULLIS_LOG", "info")
+        .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
+        .env("PORTCULLIS_DEV_HS_SECRET", DEV_HS_SECRET)
         .stdout(Stdio::from(log.try_clone().expect("clone")))
         .stderr(Stdio::from(log))
         .spawn()

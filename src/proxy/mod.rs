@@ -91,6 +91,8 @@ async fn read_body(
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {
         if body.len() + chunk.len() > limit {
+            // The rest of the body stays unread: never reuse this connection.
+            session.set_keepalive(None);
             return Ok(Err(DenyReason::BodyTooLarge));
         }
         body.extend_from_slice(&chunk);

@@ -39,6 +39,45 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// The W3C `traceparent` to send upstream: the client's trace continues (same trace id and
+/// flags) with the gateway as the new parent span; a missing or malformed one starts a new
+/// sampled trace. Returns `(header value, trace id)`.
+pub fn traceparent(headers: &HeaderMap) -> (String, String) {
+    let span: u64 = rand::random::<u64>() | 1;
+    let incoming = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let parts: Vec<&str> = v.trim().split('-').collect();
+            let hex = |s: &str, n: usize| {
+                s.len() == n
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            match parts.as_slice() {
+                [ver, trace, parent, flags]
+                    if hex(ver, 2)
+                        && *ver != "ff"
+                        && hex(trace, 32)
+                        && hex(parent, 16)
+                        && hex(flags, 2)
+                        && trace.bytes().any(|b| b != b'0')
+                        && parent.bytes().any(|b| b != b'0') =>
+                {
+                    Some((trace.to_string(), flags.to_string()))
+                }
+                _ => None,
+            }
+        });
+    let (trace, flags) = incoming.unwrap_or_else(|| {
+        (
+            format!("{:032x}", rand::random::<u128>() | 1),
+            "01".to_owned(),
+        )
+    });
+    (format!("00-{trace}-{span:016x}-{flags}"), trace)
+}
+
 /// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
 /// the client named in `Connection`, `X-Portcullis-*`, and the configured identity headers.
 /// Removed before the gateway adds its own headers, so a client cannot make it drop them.
@@ -111,6 +150,21 @@ mod tests {
             );
         }
         m
+    }
+
+    #[test]
+    fn a_client_trace_continues_with_the_gateway_as_parent_and_a_bad_one_starts_a_new_trace() {
+        let t = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (v, trace) = traceparent(&map(&[("traceparent", t)]));
+        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(v.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && v.ends_with("-01"));
+        assert_ne!(v, t, "the gateway is the new parent span");
+        let (v, trace) = traceparent(&map(&[(
+            "traceparent",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        )]));
+        assert_ne!(trace, "00000000000000000000000000000000");
+        assert_eq!(v.len(), 55);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct RequestCtx {
     decision: Option<Decision>,
     verdict: Option<Box<Verdict>>,
     meta: Option<RequestMeta>,
+    /// W3C trace id sent upstream (`traceparent`).
+    trace_id: Option<String>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     upstream_failure: Option<UpstreamFailure>,
@@ -188,6 +190,7 @@ impl ProxyHttp for Gateway {
             decision: None,
             verdict: None,
             meta: None,
+            trace_id: None,
             upstream_started: None,
             upstream_elapsed: None,
             upstream_failure: None,
@@ -308,6 +311,9 @@ impl ProxyHttp for Gateway {
             }
         }
         upstream.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        let (traceparent, trace_id) = headers::traceparent(&upstream.headers);
+        upstream.insert_header("traceparent", traceparent)?;
+        ctx.trace_id = Some(trace_id);
         if let Some(v) = &ctx.verdict {
             // Forward exactly the canonical form that was authorised.
             if let Some(uri) = &v.uri {
@@ -451,6 +457,8 @@ impl ProxyHttp for Gateway {
             deny.reason = reason,
             upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
             upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
+            trace.id = ctx.trace_id.as_deref(),
+            principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
             duration.ms = elapsed.as_secs_f64() * 1000.0,
             error = e.map(|e| e.etype().as_str()),
             "request"

@@ -62,51 +62,67 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the registry and registers the request metrics.
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("portcullis".into()), None)
-            .unwrap_or_else(|_| Registry::new());
+        // No registry prefix: the modules (authn, store, audit) register full
+        // `portcullis_*` names on this registry, which a prefix would double.
+        let registry = Registry::new();
         // 10 µs … ~84 s: decisions are µs, upstream calls ms to s.
         let buckets = exponential_buckets(0.00001, 2.5, 18).unwrap_or_default();
         let m = Metrics {
             requests: IntCounterVec::new(
                 Opts::new(
-                    "requests_total",
+                    "portcullis_requests_total",
                     "Requests by API, decision, deny reason and status",
                 ),
                 &["api", "decision", "reason", "status"],
             )
             .expect("static metric"),
             request_duration: HistogramVec::new(
-                HistogramOpts::new("request_duration_seconds", "Whole request duration")
-                    .buckets(buckets.clone()),
+                HistogramOpts::new(
+                    "portcullis_request_duration_seconds",
+                    "Whole request duration",
+                )
+                .buckets(buckets.clone()),
                 &["api"],
             )
             .expect("static metric"),
             decision_duration: HistogramVec::new(
-                HistogramOpts::new("decision_duration_seconds", "Time to decide allow or deny")
-                    .buckets(buckets.clone()),
+                HistogramOpts::new(
+                    "portcullis_decision_duration_seconds",
+                    "Time to decide allow or deny",
+                )
+                .buckets(buckets.clone()),
                 &["api"],
             )
             .expect("static metric"),
             upstream_duration: HistogramVec::new(
-                HistogramOpts::new("upstream_duration_seconds", "Upstream response time")
-                    .buckets(buckets),
+                HistogramOpts::new(
+                    "portcullis_upstream_duration_seconds",
+                    "Upstream response time",
+                )
+                .buckets(buckets),
                 &["api"],
             )
             .expect("static metric"),
             upstream_errors: IntCounterVec::new(
-                Opts::new("upstream_errors_total", "Upstream failures by kind"),
+                Opts::new(
+                    "portcullis_upstream_errors_total",
+                    "Upstream failures by kind",
+                ),
                 &["kind"],
             )
             .expect("static metric"),
             config_reloads: IntCounterVec::new(
-                Opts::new("config_reloads_total", "Config reloads by result"),
+                Opts::new(
+                    "portcullis_config_reloads_total",
+                    "Config reloads by result",
+                ),
                 &["result"],
             )
             .expect("static metric"),
-            in_flight: IntGauge::new("requests_in_flight", "Requests being served")
+            in_flight: IntGauge::new("portcullis_requests_in_flight", "Requests being served")
                 .expect("static metric"),
             build_info: IntGaugeVec::new(
-                Opts::new("build_info", "Build information"),
+                Opts::new("portcullis_build_info", "Build information"),
                 &["version"],
             )
             .expect("static metric"),

@@ -140,6 +140,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
+    /// The file audit sink the harness adds when `extra` configures no audit sinks.
+    pub audit_path: PathBuf,
     pub child: Child,
     _dir: tempfile::TempDir,
 }
@@ -165,6 +167,16 @@ pub fn config_text(
 /// Starts `portcullis serve` with `top`/`extra` config around the standard listen/admin/upstream
 /// sections and waits (bounded) until `/healthz` answers.
 pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gateway {
+    spawn_gateway_with_env(top, upstream, extra, &[]).await
+}
+
+/// Like [`spawn_gateway`], with extra environment variables for the process.
+pub async fn spawn_gateway_with_env(
+    top: &str,
+    upstream: SocketAddr,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let (proxy, admin) = (free_addr(), free_addr());
     let config_path = dir.path().join("portcullis.toml");
@@ -177,8 +189,9 @@ pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gate
             policy.display().to_string()
         ));
     }
+    let audit_path = dir.path().join("audit.jsonl");
     if !extra.contains("[audit") {
-        let file = dir.path().join("audit.jsonl");
+        let file = audit_path.clone();
         extra.push_str(&format!(
             "\n[[audit.sinks]]\nkind = \"file\"\npath = {:?}\n",
             file.display().to_string()
@@ -202,6 +215,7 @@ pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gate
         .env("PORTCULLIS_LOG", "info")
         .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
         .env("PORTCULLIS_DEV_HS_SECRET", DEV_HS_SECRET)
+        .envs(env.iter().copied())
         .stdout(Stdio::from(log.try_clone().expect("clone")))
         .stderr(Stdio::from(log))
         .spawn()
@@ -211,6 +225,7 @@ pub async fn spawn_gateway(top: &str, upstream: SocketAddr, extra: &str) -> Gate
         admin,
         config_path,
         log_path,
+        audit_path,
         child,
         _dir: dir,
     };

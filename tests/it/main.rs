@@ -6,3 +6,6 @@ mod harness;
 mod audit;
 mod dashboards;
 mod foundation;
+mod pipeline;
+mod pipeline_delivery;
+mod pipeline_pg;

@@ -1,5 +1,11 @@
-//! The command line: `serve`, `dev`, `check-config`. Parses arguments and dispatches; exit code
-//! 64 (EX_USAGE) for a bad config, 1 for a runtime failure.
+//! The command line: `serve`, `dev`, `check-config` and the operator commands (`routes`,
+//! `explain`, `migrate`, `policy`, `audit`; one file each under `cli/`). Parses arguments and
+//! dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime failure, 2 for bad
+//! arguments (clap). Documented in `docs/CLI.md`.
+
+mod db;
+mod explain;
+mod routes;
 
 use crate::config::{env_overrides, Config, ConfigError};
 use crate::telemetry::{init_logging, LogFormat};
@@ -48,6 +54,95 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Inspect the route table: classify one request, or list every route.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
+    /// Explain the decision for one request made as a registered user, with the evidence.
+    Explain(explain::ExplainArgs),
+    /// Apply the PostgreSQL schema migrations.
+    Migrate {
+        #[command(flatten)]
+        db: db::Database,
+    },
+    /// Load a policy file into PostgreSQL, or export the database's policy.
+    #[command(subcommand)]
+    Policy(db::PolicyCommand),
+    /// Read the audit trail stored in PostgreSQL.
+    #[command(subcommand)]
+    Audit(db::AuditCommand),
+}
+
+/// Why an operator command failed (printed with its causes on stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("invalid config")]
+    Config(#[source] ConfigError),
+    #[error("invalid route files")]
+    Routes(#[source] crate::request::RouteError),
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid request method or target")]
+    Request(#[source] http::Error),
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the database")]
+    Database(#[source] sqlx::Error),
+    #[error("policy store failed")]
+    Store(#[source] crate::store::StoreError),
+    #[error("audit query failed")]
+    Audit(#[source] crate::audit::AuditError),
+    #[error("cannot set up authentication")]
+    Authn(#[source] crate::authn::AuthnError),
+    #[error("cannot register metrics")]
+    Metrics(#[source] prometheus::Error),
+    #[error("cannot build the services")]
+    App(#[source] crate::app::AppError),
+    #[error("cannot encode the policy as toml")]
+    Toml(#[source] toml::ser::Error),
+    #[error("cannot encode the output as json")]
+    Json(#[source] serde_json::Error),
+}
+
+impl CliError {
+    /// 64 for configuration problems, 1 for everything else.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Config(_) | CliError::Routes(_) => ExitCode::from(EXIT_CONFIG),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Pretty-prints `v` on stdout.
+fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(CliError::Json)?
+    );
+    Ok(())
+}
+
+/// Runs a one-shot command on a current-thread runtime.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?
+        .block_on(f)
+}
+
+fn report(r: Result<(), CliError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis: {}", crate::config::error_chain(&e));
+            e.exit_code()
+        }
+    }
 }
 
 /// Parses the command line and runs it.
@@ -65,6 +160,11 @@ pub fn main() -> ExitCode {
             upstream,
         } => dev(&listen, &admin, &upstream),
         Command::CheckConfig { files } => check_config(&files),
+        Command::Routes(cmd) => report(routes::run(cmd)),
+        Command::Explain(args) => report(explain::run(args)),
+        Command::Migrate { db } => report(db::migrate(&db)),
+        Command::Policy(cmd) => report(db::policy(cmd)),
+        Command::Audit(cmd) => report(db::audit(cmd)),
     }
 }
 

@@ -4,5 +4,6 @@
 mod harness;
 
 mod audit;
+mod cli;
 mod dashboards;
 mod foundation;

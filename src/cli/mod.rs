@@ -247,3 +247,63 @@ fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
     println!("{}", crate::dev::banner(listen, admin, upstream));
     finish(crate::app::run(config, vec![Box::new(demo)]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_has_no_conflicting_arguments() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_audit_query_parses_every_filter() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "audit",
+            "query",
+            "--database-url",
+            "postgres://db/x",
+            "--principal",
+            "key:abc",
+            "--node",
+            "00000000-0000-0000-0000-000000001063",
+            "--since",
+            "2026-01-31T12:00:00Z",
+            "--decision",
+            "deny",
+            "--limit",
+            "5",
+            "--json",
+        ])
+        .expect("parses");
+        let Command::Audit(db::AuditCommand::Query {
+            decision,
+            limit,
+            json,
+            since,
+            ..
+        }) = cli.command
+        else {
+            panic!("not audit query: {:?}", cli.command);
+        };
+        assert!(matches!(decision, Some(db::DecisionArg::Deny)));
+        assert_eq!((limit, json), (5, true));
+        assert_eq!(
+            since.map(|s| s.to_rfc3339()),
+            Some("2026-01-31T12:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn cli_audit_query_refuses_a_bad_since_and_decision() {
+        for bad in [["--since", "yesterday"], ["--decision", "maybe"]] {
+            let args = ["portcullis", "audit", "query", "--database-url", "x"]
+                .into_iter()
+                .chain(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -180,6 +180,19 @@ async fn admin_explain_answers_like_the_proxy_for_a_bearer_token() {
         .expect("send");
     let v: Value = resp.json().await.expect("json");
     assert!(v["rejected"].is_string(), "{v}");
+    let resp = client()
+        .post(gw.admin_url("/v1/explain"))
+        .body("{\"method\": 1}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 400);
+    let resp = client()
+        .get(gw.admin_url("/v1/explain"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 405);
 }
 
 /// A fresh database, dropped when the test ends (also on panic).

@@ -174,19 +174,36 @@ async fn build_services(
     let authn = Authenticator::new(&f.authn, &metrics.registry).map_err(AppError::Authn)?;
     authn.start().await;
     let store_metrics = StoreMetrics::register(&metrics.registry).map_err(AppError::Metrics)?;
-    let (cache, push) = match f.store.kind {
+    let (cache, push) = build_policy_cache(config, store_metrics, true).await?;
+    let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
+    Ok((Arc::new(Services { authn, cache }), auditor, push))
+}
+
+/// The policy store named by the config, behind its cache; `true` with it when push
+/// invalidation is used. `background` starts the file watch, the invalidation listener, the
+/// key-use flusher and `migrate_on_start` (the gateway); one-shot commands such as
+/// `portcullis explain` pass `false` and only read.
+pub(crate) async fn build_policy_cache(
+    config: &Config,
+    store_metrics: StoreMetrics,
+    background: bool,
+) -> Result<(PolicyCache, bool), AppError> {
+    let f = &config.file;
+    let built = match f.store.kind {
         StoreKind::File => {
             let rel = f.store.policy_file.clone().unwrap_or_default();
             let path = config.base_dir().join(rel);
             let file = Arc::new(FileStore::open(&path).map_err(AppError::Store)?);
             let store: Arc<dyn PolicyStore> = file.clone();
             let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
-            file.spawn_watch(&cache, f.store.policy_file_poll);
+            if background {
+                file.spawn_watch(&cache, f.store.policy_file_poll);
+            }
             (cache, false)
         }
         StoreKind::Postgres => {
             let pool = crate::store::connect(&f.store).map_err(AppError::Store)?;
-            if f.store.migrate_on_start {
+            if background && f.store.migrate_on_start {
                 crate::store::migrate(&pool)
                     .await
                     .map_err(AppError::Store)?;
@@ -194,13 +211,14 @@ async fn build_services(
             let store: Arc<dyn PolicyStore> =
                 Arc::new(PostgresStore::new(pool.clone(), store_metrics.clone()));
             let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
-            Listener::new(pool, cache.clone()).spawn();
-            cache.spawn_api_key_use_flusher(Duration::from_secs(10));
+            if background {
+                Listener::new(pool, cache.clone()).spawn();
+                cache.spawn_api_key_use_flusher(Duration::from_secs(10));
+            }
             (cache, true)
         }
     };
-    let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
-    Ok((Arc::new(Services { authn, cache }), auditor, push))
+    Ok(built)
 }
 
 /// Extra services for `portcullis dev` (the bundled demo upstream).

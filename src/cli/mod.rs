@@ -1,0 +1,309 @@
+//! The command line: `serve`, `dev`, `check-config` and the operator commands (`routes`,
+//! `explain`, `migrate`, `policy`, `audit`; one file each under `cli/`). Parses arguments and
+//! dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime failure, 2 for bad
+//! arguments (clap). Documented in `docs/CLI.md`.
+
+mod db;
+mod explain;
+mod routes;
+
+use crate::config::{env_overrides, Config, ConfigError};
+use crate::telemetry::{init_logging, LogFormat};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for configuration errors (sysexits EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Authorization gateway for Umbraco CMS"
+)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "PORTCULLIS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway with a config file.
+    Serve {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run on loopback with the built-in development config and a bundled demo upstream.
+    Dev {
+        /// Proxy listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Admin listener.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: String,
+        /// Where the bundled demo upstream listens.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        upstream: String,
+    },
+    /// Validate config files, report every problem, exit 64 if any.
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Inspect the route table: classify one request, or list every route.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
+    /// Explain the decision for one request made as a registered user, with the evidence.
+    Explain(explain::ExplainArgs),
+    /// Apply the PostgreSQL schema migrations.
+    Migrate {
+        #[command(flatten)]
+        db: db::Database,
+    },
+    /// Load a policy file into PostgreSQL, or export the database's policy.
+    #[command(subcommand)]
+    Policy(db::PolicyCommand),
+    /// Read the audit trail stored in PostgreSQL.
+    #[command(subcommand)]
+    Audit(db::AuditCommand),
+}
+
+/// Why an operator command failed (printed with its causes on stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("invalid config")]
+    Config(#[source] ConfigError),
+    #[error("invalid route files")]
+    Routes(#[source] crate::request::RouteError),
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid request method or target")]
+    Request(#[source] http::Error),
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the database")]
+    Database(#[source] sqlx::Error),
+    #[error("policy store failed")]
+    Store(#[source] crate::store::StoreError),
+    #[error("audit query failed")]
+    Audit(#[source] crate::audit::AuditError),
+    #[error("cannot set up authentication")]
+    Authn(#[source] crate::authn::AuthnError),
+    #[error("cannot register metrics")]
+    Metrics(#[source] prometheus::Error),
+    #[error("cannot build the services")]
+    App(#[source] crate::app::AppError),
+    #[error("cannot encode the policy as toml")]
+    Toml(#[source] toml::ser::Error),
+    #[error("cannot encode the output as json")]
+    Json(#[source] serde_json::Error),
+}
+
+impl CliError {
+    /// 64 for configuration problems, 1 for everything else.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Config(_) | CliError::Routes(_) => ExitCode::from(EXIT_CONFIG),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Pretty-prints `v` on stdout.
+fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(CliError::Json)?
+    );
+    Ok(())
+}
+
+/// Runs a one-shot command on a current-thread runtime.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?
+        .block_on(f)
+}
+
+fn report(r: Result<(), CliError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis: {}", crate::config::error_chain(&e));
+            e.exit_code()
+        }
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve { config } => match Config::load(&config, &env_overrides()) {
+            Ok(c) => finish(crate::app::run(c, Vec::new())),
+            Err(e) => config_error(&e),
+        },
+        Command::Dev {
+            listen,
+            admin,
+            upstream,
+        } => dev(&listen, &admin, &upstream),
+        Command::CheckConfig { files } => check_config(&files),
+        Command::Routes(cmd) => report(routes::run(cmd)),
+        Command::Explain(args) => report(explain::run(args)),
+        Command::Migrate { db } => report(db::migrate(&db)),
+        Command::Policy(cmd) => report(db::policy(cmd)),
+        Command::Audit(cmd) => report(db::audit(cmd)),
+    }
+}
+
+fn finish(r: Result<(), crate::app::AppError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "portcullis failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("portcullis: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut bad = false;
+    for f in files {
+        match Config::load(f, &env_overrides()) {
+            Ok(_) => println!("{}: ok", f.display()),
+            Err(e) => {
+                bad = true;
+                println!("{e}");
+            }
+        }
+    }
+    if bad {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
+    // DEV-ONLY secrets unless the environment provides its own.
+    for (var, value) in [
+        ("PORTCULLIS_KEY_PEPPER", crate::dev::DEV_PEPPER),
+        ("PORTCULLIS_DEV_HS_SECRET", crate::dev::DEV_HS_SECRET),
+    ] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, value);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("portcullis-dev-{}", std::process::id()));
+    let path = match crate::dev::materialise(&dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "portcullis: cannot write the dev config to `{}`: {e}",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut env = env_overrides();
+    env.push(("PORTCULLIS_LISTEN__ADDRESS".into(), format!("\"{listen}\"")));
+    env.push(("PORTCULLIS_ADMIN__ADDRESS".into(), format!("\"{admin}\"")));
+    env.push((
+        "PORTCULLIS_UPSTREAM__MANAGEMENT".into(),
+        format!("\"{upstream}\""),
+    ));
+    let spool = dir.join("audit-spool");
+    env.push((
+        "PORTCULLIS_AUDIT__SPOOL__DIR".into(),
+        format!("{:?}", spool.display().to_string()),
+    ));
+    let config = match Config::load(&path, &env) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    let mut demo = pingora::services::listening::Service::new(
+        "portcullis demo upstream".into(),
+        pingora::apps::http_app::HttpServer::new_app(crate::dev::DemoUpstream),
+    );
+    demo.add_tcp(upstream);
+    demo.threads = Some(1);
+    println!("{}", crate::dev::banner(listen, admin, upstream));
+    finish(crate::app::run(config, vec![Box::new(demo)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_has_no_conflicting_arguments() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_audit_query_parses_every_filter() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "audit",
+            "query",
+            "--database-url",
+            "postgres://db/x",
+            "--principal",
+            "key:abc",
+            "--node",
+            "00000000-0000-0000-0000-000000001063",
+            "--since",
+            "2026-01-31T12:00:00Z",
+            "--decision",
+            "deny",
+            "--limit",
+            "5",
+            "--json",
+        ])
+        .expect("parses");
+        let Command::Audit(db::AuditCommand::Query {
+            decision,
+            limit,
+            json,
+            since,
+            ..
+        }) = cli.command
+        else {
+            panic!("not audit query: {:?}", cli.command);
+        };
+        assert!(matches!(decision, Some(db::DecisionArg::Deny)));
+        assert_eq!((limit, json), (5, true));
+        assert_eq!(
+            since.map(|s| s.to_rfc3339()),
+            Some("2026-01-31T12:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn cli_audit_query_refuses_a_bad_since_and_decision() {
+        for bad in [["--since", "yesterday"], ["--decision", "maybe"]] {
+            let args = ["portcullis", "audit", "query", "--database-url", "x"]
+                .into_iter()
+                .chain(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -140,13 +140,7 @@ impl ServeHttp for DemoUpstream {
             .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or("<binary>"))))
             .collect();
         let (status, body) = self.answer(&method, &path, Value::Object(seen));
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .header("content-length", body.len())
-            .body(body)
-            .unwrap_or_default()
+        crate::admin::json(status, &body)
     }
 }
 

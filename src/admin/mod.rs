@@ -53,7 +53,8 @@ impl AdminApp {
     }
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
+/// A JSON response with its content length (admin endpoints and the dev demo upstream).
+pub fn json(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
     let body = serde_json::to_vec(v).unwrap_or_default();
     Response::builder()
         .status(status)

@@ -42,6 +42,7 @@ pub struct Health {
     pub in_flight: AtomicI64,
     draining: AtomicBool,
     upstream_seen: AtomicBool,
+    store_seen: AtomicBool,
 }
 
 impl Health {
@@ -103,9 +104,14 @@ impl Shared {
             } else {
                 "down: short ttl fallback"
             };
+            // The store must have been reached once (the listener connected); after that an
+            // outage is handled per request (fail closed / bounded serve-stale), not by readiness.
+            if up {
+                self.health.store_seen.store(true, Ordering::SeqCst);
+            }
             checks.push(Check {
-                name: "policy_listener",
-                ok: true,
+                name: "policy_store",
+                ok: self.health.store_seen.load(Ordering::SeqCst),
                 detail: Some(detail.into()),
             });
         }

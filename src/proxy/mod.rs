@@ -19,6 +19,7 @@ use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// The proxy service: one per process, shared by all requests.
 pub struct Gateway {
@@ -44,6 +45,8 @@ pub struct RequestCtx {
     meta: Option<RequestMeta>,
     /// W3C trace id sent upstream (`traceparent`).
     trace_id: Option<String>,
+    /// The request's tracing span (`request.id`, `http.method`).
+    span: tracing::Span,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     upstream_failure: Option<UpstreamFailure>,
@@ -191,6 +194,7 @@ impl ProxyHttp for Gateway {
             verdict: None,
             meta: None,
             trace_id: None,
+            span: tracing::Span::none(),
             upstream_started: None,
             upstream_elapsed: None,
             upstream_failure: None,
@@ -205,10 +209,20 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(None);
         }
         let t0 = Instant::now();
+        // One span per request carries the stable fields into everything logged while deciding.
+        let span = {
+            let req = session.req_header();
+            tracing::info_span!("request", request.id = %ctx.request_id, http.method = %req.method)
+        };
+        ctx.span = span.clone();
         let step = {
             let req = session.req_header();
             let raw = req.raw_path().to_vec();
-            ctx.runtime.gate.decide(req, &raw).await
+            ctx.runtime
+                .gate
+                .decide(req, &raw)
+                .instrument(span.clone())
+                .await
         };
         let verdict = match step {
             Step::Decided(v) => v,
@@ -219,6 +233,7 @@ impl ProxyHttp for Gateway {
                         ctx.runtime
                             .gate
                             .decide_with_body(req, &pending, &body)
+                            .instrument(span.clone())
                             .await
                     }
                     Err(reason) => Verdict {
@@ -445,6 +460,7 @@ impl ProxyHttp for Gateway {
             self.shared.auditor.record(event);
         }
         let req = session.req_header();
+        let _span = ctx.span.enter();
         tracing::event!(
             target: "access",
             tracing::Level::INFO,

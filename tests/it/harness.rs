@@ -298,11 +298,13 @@ impl Drop for Gateway {
     }
 }
 
-/// A client with no connection reuse surprises and a bounded timeout.
+/// A client without connection reuse and with a bounded timeout.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none())
+        // A fresh connection per request: no race with the gateway closing an idle one.
+        .pool_max_idle_per_host(0)
         .build()
         .expect("client")
 }

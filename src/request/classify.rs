@@ -12,16 +12,17 @@ use super::normalize::{canonicalize, decode_path_component, Canonical};
 use super::route::{Method, Route, RouteError, RouteTable, RoutesConfig, Source, Unmatched};
 use super::{Api, NodeCheck, NodeRef, SectionPolicy, Target};
 use crate::authz::DenyReason;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use smallvec::SmallVec;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Headers that ask a framework to treat the request as another method.
-const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+// Pre-parsed names: a `&str` key would be parsed and validated on every lookup.
+const METHOD_OVERRIDE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
 ];
 
 /// What the proxy should do with a request.
@@ -104,7 +105,7 @@ impl Classifier {
     pub fn classify_target(&self, method: &str, target: &str, headers: &HeaderMap) -> Classified {
         if METHOD_OVERRIDE_HEADERS
             .iter()
-            .any(|h| headers.contains_key(*h))
+            .any(|h| headers.contains_key(h))
         {
             return reject(DenyReason::Malformed, "method override header");
         }
@@ -288,10 +289,14 @@ fn resolve_head(
             .map_err(|_e| "bad content path")?],
         Source::Path { index, .. } => {
             let seg = segs.get(*index).ok_or("missing path parameter")?;
-            let decoded = decode_path_component(seg).ok_or("bad path parameter")?;
-            vec![NodeRef::Key(
-                body::parse_guid(&decoded).ok_or("path parameter is not a guid")?,
-            )]
+            // Only an escaped segment needs a decoded (allocated) copy.
+            let key = if seg.contains('%') {
+                let decoded = decode_path_component(seg).ok_or("bad path parameter")?;
+                body::parse_guid(&decoded)
+            } else {
+                body::parse_guid(seg)
+            };
+            vec![NodeRef::Key(key.ok_or("path parameter is not a guid")?)]
         }
         Source::Query(name) => {
             // ASP.NET also binds collections from `id[0]=…`, `id[]=…` and, with no `id` key,

@@ -325,45 +325,39 @@ fn decode_at(raw: &[u8], i: usize) -> Result<u8, NormalizeError> {
 type PathParts = (String, SmallVec<[(u16, u16); 16]>, SmallVec<[u16; 2]>);
 
 fn canonical_path(raw: &str, prefixes: &Prefixes) -> Result<PathParts, NormalizeError> {
-    // Canonical segments, each rendered into its own slot of `buf`.
-    let mut buf = String::with_capacity(raw.len());
+    // Segments are rendered straight into the result (one allocation); a dot segment truncates
+    // it back, so `stack` always describes exactly the segments in `path`.
+    let mut path = String::with_capacity(raw.len() + 1);
     let mut stack: SmallVec<[(usize, usize, bool); 16]> = SmallVec::new();
     for seg in raw.split('/') {
         if seg.is_empty() {
             continue;
         }
-        let start = buf.len();
-        let slash = canonical_component(seg.as_bytes(), Part::Path, &mut buf)?;
-        let text = &buf[start..];
+        let sep = path.len();
+        path.push('/');
+        let start = path.len();
+        let slash = canonical_component(seg.as_bytes(), Part::Path, &mut path)?;
+        let text = &path[start..];
         match text {
-            "." => buf.truncate(start),
+            "." => path.truncate(sep),
             ".." => {
-                buf.truncate(start);
+                path.truncate(sep);
                 if stack.is_empty() {
                     return Err(NormalizeError::DotSegmentEscape);
                 }
-                let segs = stack.iter().map(|&(a, b, _)| &buf[a..b]);
+                let segs = stack.iter().map(|&(a, b, _)| &path[a..b]);
                 if let Some(p) = prefixes.find(segs) {
                     if stack.len() <= prefixes.0[p].len() {
                         return Err(NormalizeError::DotSegmentEscape);
                     }
                 }
-                stack.pop();
+                if let Some((a, _, _)) = stack.pop() {
+                    // Drop the popped segment and the `/` before it.
+                    path.truncate(a - 1);
+                }
             }
             t if t.ends_with('.') => return Err(NormalizeError::TrailingDot),
-            _ => stack.push((start, buf.len(), slash)),
-        }
-    }
-    let mut path = String::with_capacity(buf.len() + stack.len() + 1);
-    let mut segs = SmallVec::new();
-    let mut slashes = SmallVec::new();
-    for (n, &(a, b, slash)) in stack.iter().enumerate() {
-        path.push('/');
-        let s = path.len();
-        path.push_str(&buf[a..b]);
-        segs.push((s as u16, path.len() as u16));
-        if slash {
-            slashes.push(n as u16);
+            _ => stack.push((start, path.len(), slash)),
         }
     }
     if path.is_empty() {
@@ -371,6 +365,14 @@ fn canonical_path(raw: &str, prefixes: &Prefixes) -> Result<PathParts, Normalize
     }
     if path.len() > u16::MAX as usize {
         return Err(NormalizeError::NotOriginForm);
+    }
+    let mut segs = SmallVec::new();
+    let mut slashes = SmallVec::new();
+    for (n, &(a, b, slash)) in stack.iter().enumerate() {
+        segs.push((a as u16, b as u16));
+        if slash {
+            slashes.push(n as u16);
+        }
     }
     Ok((path, segs, slashes))
 }
@@ -394,7 +396,12 @@ fn canonical_query(raw: &str) -> Result<Option<String>, NormalizeError> {
             out.push('=');
             canonical_component(v.as_bytes(), Part::Query, &mut out)?;
         }
-        let decoded = decode_query_component(name).unwrap_or_default();
+        // Only an escaped name needs a decoded (allocated) copy.
+        let decoded = if name.contains(['%', '+']) {
+            std::borrow::Cow::Owned(decode_query_component(name).unwrap_or_default())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
         if let Some(single) = SINGLE_VALUED
             .iter()
             .find(|s| s.eq_ignore_ascii_case(&decoded))

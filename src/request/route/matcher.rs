@@ -7,14 +7,15 @@
 use super::{Method, Route, Seg};
 use crate::request::body::parse_guid;
 use crate::request::normalize::decode_path_component;
-use std::collections::HashMap;
 
 /// Longest literal segment a template may hold (longer request segments skip the literal map).
 pub const MAX_LITERAL: usize = 64;
 
 #[derive(Debug, Default)]
 struct Node {
-    lit: HashMap<Box<str>, usize>,
+    // Lower-case literal children sorted by `lit_order`: a binary search with an ASCII
+    // case-insensitive compare needs neither a hash nor a lower-cased copy of the request segment.
+    lit: Vec<(Box<str>, usize)>,
     guid: Option<usize>,
     param: Option<usize>,
     catch_all: [Option<usize>; 5],
@@ -38,11 +39,11 @@ impl Trie {
             let mut slot_catch_all = false;
             for seg in &r.segs {
                 n = match seg {
-                    Seg::Literal(l) => match t.nodes[n].lit.get(l.as_str()) {
-                        Some(&c) => c,
+                    Seg::Literal(l) => match t.nodes[n].lit.iter().find(|(k, _)| **k == **l) {
+                        Some(&(_, c)) => c,
                         None => {
                             let c = t.push();
-                            t.nodes[n].lit.insert(l.clone().into_boxed_str(), c);
+                            t.nodes[n].lit.push((l.clone().into_boxed_str(), c));
                             c
                         }
                     },
@@ -86,6 +87,9 @@ impl Trie {
                 None => *slot = Some(ri),
             }
         }
+        for node in &mut t.nodes {
+            node.lit.sort_by(|(a, _), (b, _)| lit_order(a, b));
+        }
         t
     }
 
@@ -104,15 +108,11 @@ impl Trie {
         let Some((s, rest)) = segs.split_first() else {
             return node.end[m].or(node.catch_all[m]);
         };
-        if s.len() <= MAX_LITERAL && !node.lit.is_empty() {
-            let mut buf = [0u8; MAX_LITERAL];
-            let lower = &mut buf[..s.len()];
-            lower.copy_from_slice(s.as_bytes());
-            lower.make_ascii_lowercase();
-            if let Ok(key) = std::str::from_utf8(lower) {
-                if let Some(r) = node.lit.get(key).and_then(|&c| self.walk(c, rest, m)) {
-                    return Some(r);
-                }
+        if s.len() <= MAX_LITERAL {
+            // Literals are stored lower-case; routing is ASCII case-insensitive (normalize rule 13).
+            let hit = node.lit.binary_search_by(|(k, _)| lit_order(k, s)).ok();
+            if let Some(r) = hit.and_then(|i| self.walk(node.lit[i].1, rest, m)) {
+                return Some(r);
             }
         }
         if let Some(c) = node.guid {
@@ -127,6 +127,16 @@ impl Trie {
         }
         node.catch_all[m]
     }
+}
+
+/// Orders a stored lower-case literal against a segment: by length, then by ASCII-lower-cased
+/// bytes, so equal means equal ignoring ASCII case.
+fn lit_order(key: &str, seg: &str) -> std::cmp::Ordering {
+    key.len().cmp(&seg.len()).then_with(|| {
+        key.bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .cmp(seg.bytes().map(|b| b.to_ascii_lowercase()))
+    })
 }
 
 /// Whether a canonical path segment is a GUID once decoded (as the `guid` route constraint).

@@ -1,14 +1,14 @@
 //! The operator commands run as the real binary: `routes`, `explain`, `migrate`, `policy` and
 //! `audit` (against a throwaway PostgreSQL database), and the admin `POST /v1/explain`.
 
-use crate::harness::{binary, client, spawn_gateway, Upstream, DEV_HS_SECRET, DEV_PEPPER};
+use crate::harness::{
+    binary, client, spawn_gateway, ScratchDb, Upstream, DEV_HS_SECRET, DEV_PEPPER,
+};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection};
 use std::path::Path;
 use std::process::{Command, Output};
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const POST_1: &str = "00000000-0000-0000-0000-000000001063";
 const PUBLISH_BODY: &str = r#"{"publishSchedules":[{"culture":null}]}"#;
 
@@ -195,51 +195,9 @@ async fn admin_explain_answers_like_the_proxy_for_a_bearer_token() {
     assert_eq!(resp.status(), 405);
 }
 
-/// A fresh database, dropped when the test ends (also on panic).
-struct Scratch {
-    name: String,
-}
-
-impl Scratch {
-    async fn create() -> Scratch {
-        let name = format!("portcullis_cli_{}", uuid::Uuid::new_v4().simple());
-        let mut c = PgConnection::connect(ADMIN_URL)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 is required");
-        c.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create database");
-        Scratch { name }
-    }
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: do the cleanup on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(ADMIN_URL).await {
-                    let _ = c
-                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[tokio::test]
 async fn policy_apply_export_and_reapply_writes_nothing_the_second_time() {
-    let db = Scratch::create().await;
+    let db = ScratchDb::create("cli").await;
     let url = db.url();
     assert!(ok(&["migrate", "--database-url", &url]).contains("migrations applied"));
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml");
@@ -280,7 +238,7 @@ async fn policy_apply_export_and_reapply_writes_nothing_the_second_time() {
 
 #[tokio::test]
 async fn audit_query_on_an_empty_trail_prints_only_the_header_and_exits_0() {
-    let db = Scratch::create().await;
+    let db = ScratchDb::create("cli").await;
     let url = db.url();
     ok(&["migrate", "--database-url", &url]);
     let table = ok(&[

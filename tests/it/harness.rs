@@ -324,3 +324,52 @@ where
     }
     None
 }
+
+/// The tests' PostgreSQL server (trust auth, user `postgres`).
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh database for one test, dropped when the test ends (also on panic).
+pub struct ScratchDb {
+    pub name: String,
+}
+
+impl ScratchDb {
+    /// Creates `portcullis_<prefix>_<uuid>`; fails loudly when PostgreSQL is unreachable.
+    pub async fn create(prefix: &str) -> ScratchDb {
+        use sqlx::{Connection, Executor};
+        let name = format!("portcullis_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 is required");
+        c.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        ScratchDb { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: clean up on a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                    let _ = c
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

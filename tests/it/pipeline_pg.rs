@@ -5,34 +5,6 @@ use crate::harness::*;
 use crate::pipeline::{doc, send, token, AUTHN, TOP};
 use std::time::{Duration, Instant};
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// Drops the test database when the test ends, pass or fail.
-struct TempDb {
-    name: String,
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // A fresh runtime on its own thread: Drop may run inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(ADMIN_URL).await {
-                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
-                        .execute(&pool)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 async fn editor_status(gw: &Gateway, bearer: &str) -> u16 {
     send(client().get(gw.url(&doc(1063))).bearer_auth(bearer))
         .await
@@ -41,16 +13,8 @@ async fn editor_status(gw: &Gateway, bearer: &str) -> u16 {
 
 #[tokio::test]
 async fn a_membership_revoked_in_sql_is_denied_by_two_gateways_within_a_second() {
-    let admin = sqlx::PgPool::connect(ADMIN_URL)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 is required for this test");
-    let name = format!("portcullis_e2e_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("create database {name}"))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let _db = TempDb { name: name.clone() };
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let db = ScratchDb::create("e2e").await;
+    let url = db.url();
     let pool = sqlx::PgPool::connect(&url).await.expect("connect test db");
     portcullis::store::postgres::migrate(&pool)
         .await

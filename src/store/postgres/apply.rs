@@ -1,11 +1,10 @@
 //! `policy apply` and `policy export`: a policy file into Postgres (idempotent upsert in one
 //! transaction, optional prune) and back out, so that `apply(export())` changes nothing.
 
-use super::{parse_api, parse_kind, row_err, StoreError};
+use super::{parse_kind, row_err, StoreError};
 use crate::authz::{NodeKind, NodePath, UserState};
 use crate::store::policy_file::{
-    ApiKeyEntry, GroupEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry, StartRef,
-    UserEntry,
+    GroupEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry, StartRef, UserEntry,
 };
 use crate::store::{parse_state, state_str};
 use sqlx::postgres::PgPool;
@@ -467,26 +466,7 @@ pub async fn export_policy(pool: &PgPool) -> Result<PolicyFile, StoreError> {
         .await
         .map_err(db("export_api_keys"))?
     {
-        let hash: Vec<u8> = r.try_get("hash").map_err(row_err)?;
-        let apis: Vec<String> = r.try_get("apis").map_err(row_err)?;
-        let rps: Option<i32> = r.try_get("rate_limit_rps").map_err(row_err)?;
-        f.api_keys.push(ApiKeyEntry {
-            key_id: r.try_get("key_id").map_err(row_err)?,
-            hash: hex::encode(hash),
-            name: r.try_get("name").map_err(row_err)?,
-            owner: r.try_get("owner").map_err(row_err)?,
-            apis: apis
-                .iter()
-                .map(|a| parse_api(a))
-                .collect::<Result<_, _>>()?,
-            subtree_roots: r.try_get("subtree_roots").map_err(row_err)?,
-            cultures: r.try_get("cultures").map_err(row_err)?,
-            preview: r.try_get("preview").map_err(row_err)?,
-            acts_as: r.try_get("acts_as").map_err(row_err)?,
-            rate_limit_rps: rps.and_then(|v| u32::try_from(v).ok()),
-            expires_at: r.try_get("expires_at").map_err(row_err)?,
-            revoked: r.try_get("revoked").map_err(row_err)?,
-        });
+        f.api_keys.push(super::api_key_row(&r)?.0);
     }
     tx.commit().await.map_err(db("commit"))?;
     Ok(f.normalized())

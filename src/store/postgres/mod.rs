@@ -7,11 +7,12 @@ mod apply;
 pub use apply::{apply_policy, export_policy, ApplyReport};
 
 use super::{parse_state, PolicyStore, StoreConfig, StoreError, StoreMetrics, UserRecord};
-use crate::authn::{ApiKeyRecord, ApiKeyScope};
+use crate::authn::ApiKeyRecord;
 use crate::authz::{
     GroupPolicy, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess, Section, VerbSet, ROOT_ID,
 };
 use crate::request::Api;
+use crate::store::policy_file::ApiKeyEntry;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -101,6 +102,32 @@ pub(crate) fn parse_api(s: &str) -> Result<Api, StoreError> {
             value: other.to_owned(),
         }),
     }
+}
+
+/// One `api_keys` row as a policy-file entry plus the raw hash bytes: the one mapping used by
+/// the request path (`api_key`) and by `policy export`.
+pub(crate) fn api_key_row(r: &PgRow) -> Result<(ApiKeyEntry, Vec<u8>), StoreError> {
+    let hash: Vec<u8> = r.try_get("hash").map_err(row_err)?;
+    let apis: Vec<String> = r.try_get("apis").map_err(row_err)?;
+    let rps: Option<i32> = r.try_get("rate_limit_rps").map_err(row_err)?;
+    let entry = ApiKeyEntry {
+        key_id: r.try_get("key_id").map_err(row_err)?,
+        hash: hex::encode(&hash),
+        name: r.try_get("name").map_err(row_err)?,
+        owner: r.try_get("owner").map_err(row_err)?,
+        apis: apis
+            .iter()
+            .map(|a| parse_api(a))
+            .collect::<Result<_, _>>()?,
+        subtree_roots: r.try_get("subtree_roots").map_err(row_err)?,
+        cultures: r.try_get("cultures").map_err(row_err)?,
+        preview: r.try_get("preview").map_err(row_err)?,
+        acts_as: r.try_get("acts_as").map_err(row_err)?,
+        rate_limit_rps: rps.and_then(|v| u32::try_from(v).ok()),
+        expires_at: r.try_get("expires_at").map_err(row_err)?,
+        revoked: r.try_get("revoked").map_err(row_err)?,
+    };
+    Ok((entry, hash))
 }
 
 fn row_err(source: sqlx::Error) -> StoreError {
@@ -278,32 +305,12 @@ impl PolicyStore for PostgresStore {
         let Some(r) = self.timed("api_key", q).await? else {
             return Ok(None);
         };
-        let hash: Vec<u8> = r.try_get("hash").map_err(row_err)?;
+        let (entry, hash) = api_key_row(&r)?;
         let hash: [u8; 32] = hash.try_into().map_err(|h: Vec<u8>| StoreError::Corrupt {
             what: "api key hash length",
             value: h.len().to_string(),
         })?;
-        let apis: Vec<String> = r.try_get("apis").map_err(row_err)?;
-        let rps: Option<i32> = r.try_get("rate_limit_rps").map_err(row_err)?;
-        Ok(Some(ApiKeyRecord {
-            scope: Arc::new(ApiKeyScope {
-                key_id: r.try_get("key_id").map_err(row_err)?,
-                name: r.try_get("name").map_err(row_err)?,
-                apis: apis
-                    .iter()
-                    .map(|a| parse_api(a))
-                    .collect::<Result<_, _>>()?,
-                subtree_roots: r.try_get("subtree_roots").map_err(row_err)?,
-                cultures: r.try_get("cultures").map_err(row_err)?,
-                preview: r.try_get("preview").map_err(row_err)?,
-                acts_as: r.try_get("acts_as").map_err(row_err)?,
-                rate_limit_rps: rps.and_then(|v| u32::try_from(v).ok()),
-            }),
-            hash,
-            owner: r.try_get("owner").map_err(row_err)?,
-            expires_at: r.try_get("expires_at").map_err(row_err)?,
-            revoked: r.try_get("revoked").map_err(row_err)?,
-        }))
+        Ok(Some(crate::store::file::api_key_record(&entry, hash)))
     }
 
     async fn touch_api_keys(

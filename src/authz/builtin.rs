@@ -19,17 +19,38 @@ pub const SENSITIVE_DATA_GROUP_KEY: Uuid = uuid!("8c6ad70f-d307-4e4a-af58-72c2e4
 /// The alias that makes a user an administrator (Umbraco `Constants.Security.AdminGroupAlias`).
 pub const ADMIN_ALIAS: &str = "admin";
 
-/// The built-in groups in the order admin, editor, writer, translator, sensitiveData, with no
-/// granular entries. Sections include `library` (v18); it is inert on v14–v17.
-pub fn builtin_groups() -> Vec<GroupPolicy> {
+/// One built-in group as plain rows, verbs in Umbraco's order: the single definition that both
+/// [`builtin_groups`] and the store's policy-file defaults are built from.
+#[derive(Debug, Clone)]
+pub struct BuiltinGroup {
+    pub key: Uuid,
+    pub alias: &'static str,
+    pub name: &'static str,
+    pub sections: &'static [&'static str],
+    pub verbs: Vec<&'static str>,
+    /// Root content/media start nodes and access to all languages.
+    pub root_and_all_languages: bool,
+}
+
+/// The built-in groups in the order admin, editor, writer, translator, sensitiveData.
+/// Sections include `library` (v18); it is inert on v14–v17.
+pub fn builtin_group_rows() -> Vec<BuiltinGroup> {
     use verbs::*;
+    let row = |key, alias, name, sections, verbs, root_and_all_languages| BuiltinGroup {
+        key,
+        alias,
+        name,
+        sections,
+        verbs,
+        root_and_all_languages,
+    };
     let editor_verbs: Vec<&str> = ALL_DOCUMENT
         .iter()
         .copied()
         .filter(|v| *v != CULTURE_AND_HOSTNAMES && *v != PERMISSIONS)
         .collect();
     vec![
-        group(
+        row(
             ADMIN_GROUP_KEY,
             ADMIN_ALIAS,
             "Administrators",
@@ -44,23 +65,23 @@ pub fn builtin_groups() -> Vec<GroupPolicy> {
                 "translation",
                 "library",
             ],
-            ALL_DOCUMENT,
+            ALL_DOCUMENT.to_vec(),
             true,
         ),
-        group(
+        row(
             EDITOR_GROUP_KEY,
             "editor",
             "Editors",
             &["content", "media", "forms", "library"],
-            &editor_verbs,
+            editor_verbs,
             true,
         ),
-        group(
+        row(
             WRITER_GROUP_KEY,
             "writer",
             "Writers",
             &["content", "library"],
-            &[
+            vec![
                 CREATE,
                 UPDATE,
                 READ,
@@ -70,43 +91,43 @@ pub fn builtin_groups() -> Vec<GroupPolicy> {
             ],
             true,
         ),
-        group(
+        row(
             TRANSLATOR_GROUP_KEY,
             "translator",
             "Translators",
             &["translation"],
-            &[UPDATE, READ, PROPERTY_VALUE_READ, PROPERTY_VALUE_WRITE],
+            vec![UPDATE, READ, PROPERTY_VALUE_READ, PROPERTY_VALUE_WRITE],
             true,
         ),
-        group(
+        row(
             SENSITIVE_DATA_GROUP_KEY,
             "sensitiveData",
             "Sensitive data",
             &[],
-            &[],
+            vec![],
             false,
         ),
     ]
 }
 
-fn group(
-    key: Uuid,
-    alias: &str,
-    name: &str,
-    sections: &[&str],
-    default_verbs: &[&str],
-    root_and_all_languages: bool,
-) -> GroupPolicy {
-    let root = root_and_all_languages.then(|| NodePath(std::sync::Arc::from([-1])));
+/// The built-in groups as decision data, with no granular entries.
+pub fn builtin_groups() -> Vec<GroupPolicy> {
+    builtin_group_rows().iter().map(group).collect()
+}
+
+fn group(g: &BuiltinGroup) -> GroupPolicy {
+    let root = g
+        .root_and_all_languages
+        .then(|| NodePath(std::sync::Arc::from([-1])));
     GroupPolicy {
-        key,
-        alias: alias.to_string(),
-        name: name.to_string(),
-        sections: sections.iter().map(|s| Section::new(s)).collect(),
-        default_verbs: default_verbs.iter().collect::<VerbSet>(),
+        key: g.key,
+        alias: g.alias.to_string(),
+        name: g.name.to_string(),
+        sections: g.sections.iter().map(|s| Section::new(s)).collect(),
+        default_verbs: g.verbs.iter().collect::<VerbSet>(),
         content_start: root.clone(),
         media_start: root,
-        languages: if root_and_all_languages {
+        languages: if g.root_and_all_languages {
             LanguageAccess::All
         } else {
             LanguageAccess::Only(BTreeSet::new())

@@ -161,116 +161,30 @@ pub struct ApiKeyEntry {
     pub revoked: bool,
 }
 
-const ALL_VERBS: &[&str] = &[
-    "Umb.Document.Read",
-    "Umb.Document.Create",
-    "Umb.Document.Update",
-    "Umb.Document.Delete",
-    "Umb.Document.Move",
-    "Umb.Document.Duplicate",
-    "Umb.Document.Sort",
-    "Umb.Document.Rollback",
-    "Umb.Document.PublicAccess",
-    "Umb.Document.CultureAndHostnames",
-    "Umb.Document.Publish",
-    "Umb.Document.Unpublish",
-    "Umb.Document.Permissions",
-    "Umb.Document.Notifications",
-    "Umb.Document.CreateBlueprint",
-    "Umb.Document.PropertyValue.Read",
-    "Umb.Document.PropertyValue.Write",
-];
-
 /// Key of the built-in `sensitiveData` group.
 pub const SENSITIVE_DATA_GROUP: Uuid = Uuid::from_u128(0x8c6ad70f_d307_4e4a_af58_72c2e4e9439d);
 
 /// The five built-in groups of a fresh install (UMBRACO.md §4), exactly as the migration seeds
 /// them. They always exist: the file store starts from them and `--prune` never removes them.
 pub fn builtin_groups() -> Vec<GroupEntry> {
-    let strs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    let but = |skip: &[&str]| {
-        ALL_VERBS
-            .iter()
-            .filter(|v| !skip.contains(v))
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-    };
-    let g = |key: u128, alias: &str, name: &str, sections: &[&str], verbs: Vec<String>| {
-        let rooted = !sections.is_empty();
-        GroupEntry {
-            key: Uuid::from_u128(key),
-            alias: alias.to_owned(),
-            name: name.to_owned(),
-            sections: strs(sections),
-            default_verbs: verbs,
-            content_start: rooted.then_some(StartRef::Root),
-            media_start: rooted.then_some(StartRef::Root),
-            all_languages: rooted,
-            languages: Vec::new(),
-        }
-    };
-    vec![
-        g(
-            0xe5e7f6c8_7f9c_4b5b_8d5d_9e1e5a4f7e4d,
-            "admin",
-            "Administrators",
-            &[
-                "content",
-                "packages",
-                "media",
-                "member",
-                "settings",
-                "users",
-                "forms",
-                "translation",
-                "library",
-            ],
-            strs(ALL_VERBS),
-        ),
-        g(
-            0x44dc260e_b4d4_4dd9_9081_eec5598f1641,
-            "editor",
-            "Editors",
-            &["content", "media", "forms", "library"],
-            but(&[
-                "Umb.Document.CultureAndHostnames",
-                "Umb.Document.Permissions",
-            ]),
-        ),
-        g(
-            0x9fc2a16f_528c_46d6_a014_75bf4ec2480c,
-            "writer",
-            "Writers",
-            &["content", "library"],
-            strs(&[
-                "Umb.Document.Create",
-                "Umb.Document.Update",
-                "Umb.Document.Read",
-                "Umb.Document.Notifications",
-                "Umb.Document.PropertyValue.Read",
-                "Umb.Document.PropertyValue.Write",
-            ]),
-        ),
-        g(
-            0xf2012e4c_d232_4bd1_8eae_4384032d97d8,
-            "translator",
-            "Translators",
-            &["translation"],
-            strs(&[
-                "Umb.Document.Update",
-                "Umb.Document.Read",
-                "Umb.Document.PropertyValue.Read",
-                "Umb.Document.PropertyValue.Write",
-            ]),
-        ),
-        g(
-            SENSITIVE_DATA_GROUP.as_u128(),
-            "sensitiveData",
-            "Sensitive data",
-            &[],
-            Vec::new(),
-        ),
-    ]
+    // One definition of the built-in groups (`authz::builtin`), here as file entries.
+    crate::authz::builtin::builtin_group_rows()
+        .into_iter()
+        .map(|g| {
+            let root = g.root_and_all_languages.then_some(StartRef::Root);
+            GroupEntry {
+                key: g.key,
+                alias: g.alias.to_owned(),
+                name: g.name.to_owned(),
+                sections: g.sections.iter().map(|s| (*s).to_owned()).collect(),
+                default_verbs: g.verbs.iter().map(|v| (*v).to_owned()).collect(),
+                content_start: root,
+                media_start: root,
+                all_languages: g.root_and_all_languages,
+                languages: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 impl PolicyFile {

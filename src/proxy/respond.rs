@@ -105,17 +105,7 @@ pub fn upstream_failure(kind: UpstreamFailure, request_id: &str) -> Reply {
         UpstreamFailure::Unavailable => StatusCode::BAD_GATEWAY,
         UpstreamFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
     };
-    let body = ErrorBody {
-        error: kind.as_str(),
-        reason: None,
-        message: None,
-        request_id,
-    };
-    Reply {
-        status,
-        headers: Vec::new(),
-        body: json(&body),
-    }
+    plain(status, kind.as_str(), request_id)
 }
 
 /// The response for a request the gateway itself could not handle (never carries details).
@@ -125,6 +115,11 @@ pub fn internal(status: StatusCode, request_id: &str) -> Reply {
     } else {
         "internal_error"
     };
+    plain(status, error, request_id)
+}
+
+/// A reply with only an error id and the request id.
+fn plain(status: StatusCode, error: &str, request_id: &str) -> Reply {
     let body = ErrorBody {
         error,
         reason: None,

@@ -1,8 +1,12 @@
 //! Body inspection: node ids and culture codes read out of JSON request bodies exactly as
 //! ASP.NET Core's System.Text.Json binding reads them.
 //!
-//! - Property names match case-insensitively (`Parent` = `parent`, with .NET's simple upper-case
-//!   mapping, so `ſorting` is `sorting`); among several matching keys the **last** wins.
+//! - Property names bind as System.Text.Json binds them (`super::member_names`, which cites the
+//!   .NET source): ASCII case-insensitively, so `Parent` is `parent` but `ſorting` is not
+//!   `sorting` and `ıd` is not `id`. Where that model could be in doubt the body is refused: an
+//!   inspected object with two member names equal under any case folding (exact duplicates
+//!   included), or with a member that folds to the looked-up name without binding to it, is
+//!   [`BodyError::AmbiguousName`] (→ 400).
 //! - GUIDs parse in every form `Guid.TryParse` accepts that Umbraco clients send: `D`
 //!   (`xxxxxxxx-xxxx-…`), `N` (32 hex digits), `B` (`{D}`), `P` (`(D)`), with surrounding
 //!   whitespace; they are canonicalised to lower-case `D`.
@@ -10,6 +14,7 @@
 //!   null or absent *container* (`parent: null`) is the root when the check says `null = "root"`.
 //! - Over the configured limit is [`BodyError::TooLarge`] (→ 413).
 
+use super::member_names::{binds, colliding, fold};
 use super::NodeRef;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -24,6 +29,8 @@ pub enum BodyError {
     Json(#[source] serde_json::Error),
     #[error("body field `{at}`: {what}")]
     Shape { at: String, what: &'static str },
+    #[error("body object has member names `{first}` and `{second}` that cannot be told apart")]
+    AmbiguousName { first: String, second: String },
 }
 
 /// A JSON value that keeps object members in document order (needed for "last duplicate wins"
@@ -39,42 +46,32 @@ pub enum Json {
 }
 
 impl Json {
-    /// The value of property `name` as System.Text.Json binds it: case-insensitive, last wins.
-    pub fn get(&self, name: &str) -> Option<&Json> {
-        match self {
-            Json::Object(members) => members
-                .iter()
-                .rev()
-                .find(|(k, _)| name_matches(k, name))
-                .map(|(_, v)| v),
-            _ => None,
+    /// The value of property `name` (ASCII) as System.Text.Json binds it, or `None` when no
+    /// member binds. Refuses objects whose member names could be read more than one way.
+    pub fn get(&self, name: &str) -> Result<Option<&Json>, BodyError> {
+        let Json::Object(members) = self else {
+            return Ok(None);
+        };
+        if let Some((a, b)) = colliding(members.iter().map(|(k, _)| k.as_str())) {
+            return Err(ambiguous(a, b));
         }
-    }
-}
-
-/// .NET `OrdinalIgnoreCase`: per-character simple upper-case mapping.
-fn name_matches(key: &str, name: &str) -> bool {
-    let mut k = key.chars();
-    let mut n = name.chars();
-    loop {
-        match (k.next(), n.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) => {
-                if a != b && simple_upper(a) != simple_upper(b) {
-                    return false;
-                }
+        let want = fold(name);
+        let mut found = None;
+        for (k, v) in members {
+            if binds(k, name) {
+                found = Some(v);
+            } else if fold(k) == want {
+                return Err(ambiguous(k, name));
             }
-            _ => return false,
         }
+        Ok(found)
     }
 }
 
-fn simple_upper(c: char) -> char {
-    let mut up = c.to_uppercase();
-    match (up.next(), up.next()) {
-        (Some(u), None) => u,
-        // Multi-character mappings (ß → SS) are not simple mappings: .NET keeps the char.
-        _ => c,
+fn ambiguous(first: &str, second: &str) -> BodyError {
+    BodyError::AmbiguousName {
+        first: first.to_owned(),
+        second: second.to_owned(),
     }
 }
 
@@ -231,7 +228,7 @@ fn walk_nodes(
         };
     };
     let child = match v {
-        Json::Object(_) => v.get(&step.name).unwrap_or(&Json::Null),
+        Json::Object(_) => v.get(&step.name)?.unwrap_or(&Json::Null),
         _ => return Err(shape(path, "not an object")),
     };
     if step.array {
@@ -292,7 +289,7 @@ fn walk_cultures(
     };
     let child = match v {
         Json::Null => return Ok(()),
-        Json::Object(_) => v.get(&step.name).unwrap_or(&Json::Null),
+        Json::Object(_) => v.get(&step.name)?.unwrap_or(&Json::Null),
         _ => return Err(shape(path, "not an object")),
     };
     if step.array {

@@ -44,22 +44,99 @@ fn guid_rejects_other_forms() {
 }
 
 #[test]
-fn property_names_match_case_insensitively_and_the_last_duplicate_wins() {
-    let other = "00000000-0000-0000-0000-000000000001";
-    let body = format!(r#"{{"parent":{{"id":"{other}"}},"PARENT":{{"Id":"{G}"}}}}"#);
-    assert_eq!(nodes(&body, "parent.id", false).unwrap(), vec![key()]);
-    let body = format!(r#"{{"Parent":{{"ID":"{G}","id":"{other}"}}}}"#);
-    assert_eq!(
-        nodes(&body, "parent.id", false).unwrap(),
-        vec![NodeRef::Key(Uuid::parse_str(other).unwrap())]
-    );
+fn property_names_bind_ascii_case_insensitively() {
+    // System.Text.Json with `JsonSerializerDefaults.Web` (aspnetcore
+    // src/Mvc/Mvc.Core/src/JsonOptions.cs): `PropertyNameCaseInsensitive = true`.
+    for body in [
+        format!(r#"{{"PARENT":{{"Id":"{G}"}}}}"#),
+        format!(r#"{{"Parent":{{"iD":"{G}"}}}}"#),
+        // Escapes are decoded before the lookup, as System.Text.Json unescapes member names.
+        format!(r#"{{"\u0070arent":{{"\u0069d":"{G}"}}}}"#),
+    ] {
+        assert_eq!(
+            nodes(&body, "parent.id", false).unwrap(),
+            vec![key()],
+            "{body}"
+        );
+    }
+}
+
+fn ambiguous(body: &str, path: &str) -> bool {
+    let json = parse(body.as_bytes(), 1 << 20).unwrap();
+    matches!(
+        node_refs(&json, &BodyPath::parse(path).unwrap(), true),
+        Err(BodyError::AmbiguousName { .. })
+    )
 }
 
 #[test]
-fn dotnet_simple_case_mapping_is_mirrored() {
-    // U+017F (long s) upper-cases to `S` in .NET's OrdinalIgnoreCase.
-    let body = format!(r#"{{"ſorting":[{{"id":"{G}"}}]}}"#);
-    assert_eq!(nodes(&body, "sorting[].id", false).unwrap(), vec![key()]);
+fn dotless_i_and_long_s_do_not_bind_as_i_and_s_in_dotnet_ordinal_casing() {
+    // dotnet/runtime src/native/libs/System.Globalization.Native/pal_common.c
+    // `InitOrdinalCasingPage` maps U+0131 and U+017F to themselves, so `ıd` is not `Id` and
+    // `ſorting` is not `sorting`: Umbraco ignores those members. Alone they are refused (they
+    // fold to the name Portcullis looks up), never read as the field.
+    for (body, path) in [
+        (format!(r#"{{"parent":{{"\u0131d":"{G}"}}}}"#), "parent.id"),
+        (format!(r#"{{"parent":{{"ıd":"{G}"}}}}"#), "parent.id"),
+        (format!(r#"{{"ſorting":[{{"id":"{G}"}}]}}"#), "sorting[].id"),
+        (format!(r#"{{"parent":{{"İd":"{G}"}}}}"#), "parent.id"),
+    ] {
+        assert!(ambiguous(&body, path), "{body}");
+    }
+}
+
+#[test]
+fn two_member_names_equal_under_any_case_folding_are_refused() {
+    let other = "00000000-0000-0000-0000-000000000001";
+    for body in [
+        // The bypass: Umbraco binds the first id (`ıd` is unknown to it), the old fold the last.
+        format!(r#"{{"parent":{{"id":"{G}","ıd":"{other}"}}}}"#),
+        format!(r#"{{"parent":{{"id":"{G}","\u0131d":"{other}"}}}}"#),
+        format!(r#"{{"parent":{{"ıd":"{other}","id":"{G}"}}}}"#),
+        // Turkish capital I with dot (U+0130) equals `i` under Turkic folding.
+        format!(r#"{{"parent":{{"id":"{G}","İd":"{other}"}}}}"#),
+        // Exact and ASCII-case duplicates: System.Text.Json's last-wins is not relied on.
+        format!(r#"{{"parent":{{"id":"{G}","id":"{other}"}}}}"#),
+        format!(r#"{{"parent":{{"id":"{other}"}},"PARENT":{{"Id":"{G}"}}}}"#),
+        format!(r#"{{"Parent":{{"ID":"{G}","id":"{other}"}}}}"#),
+    ] {
+        assert!(ambiguous(&body, "parent.id"), "{body}");
+    }
+    // Kelvin sign (U+212A) folds to `k`; Deseret capital/small (a surrogate pair in UTF-16) fold
+    // together; final and medial sigma fold together. Collisions anywhere in an inspected object
+    // are refused, not only on the looked-up name.
+    for body in [
+        format!(r#"{{"parent":{{"id":"{G}"}},"key":1,"\u212aey":2}}"#),
+        format!(r#"{{"parent":{{"id":"{G}","\ud801\udc28":1,"\ud801\udc00":2}}}}"#),
+        format!(r#"{{"parent":{{"id":"{G}"}},"σ":1,"ς":2}}"#),
+    ] {
+        assert!(ambiguous(&body, "parent.id"), "{body}");
+    }
+    // Cultures are read through the same lookup.
+    let json = parse(
+        br#"{"cultures":["en-us"],"culture\u017f":["da-dk"]}"#,
+        1 << 20,
+    )
+    .unwrap();
+    assert!(matches!(
+        cultures(&json, &BodyPath::parse("cultures").unwrap()),
+        Err(BodyError::AmbiguousName { .. })
+    ));
+}
+
+#[test]
+fn fullwidth_letters_are_other_names_and_bind_nothing() {
+    // U+FF49 U+FF44 (`ｉｄ`) has no case relation to `id`: .NET binds `id`, and so does Portcullis.
+    let other = "00000000-0000-0000-0000-000000000001";
+    let body = format!(r#"{{"parent":{{"id":"{G}","ｉｄ":"{other}"}}}}"#);
+    assert_eq!(nodes(&body, "parent.id", false).unwrap(), vec![key()]);
+    let body = format!(r#"{{"parent":{{"ｉｄ":"{G}"}}}}"#);
+    assert!(nodes(&body, "parent.id", true).is_err());
+}
+
+#[test]
+fn lone_surrogate_escapes_in_member_names_are_malformed() {
+    assert!(parse(br#"{"parent":{"\ud800d":"x"}}"#, 1 << 20).is_err());
 }
 
 #[test]

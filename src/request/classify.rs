@@ -261,7 +261,9 @@ impl Classifier {
 fn body_deny(e: BodyError) -> DenyReason {
     let reason = match e {
         BodyError::TooLarge { .. } => DenyReason::BodyTooLarge,
-        BodyError::Json(_) | BodyError::Shape { .. } => DenyReason::Malformed,
+        BodyError::Json(_) | BodyError::Shape { .. } | BodyError::AmbiguousName { .. } => {
+            DenyReason::Malformed
+        }
     };
     tracing::debug!(deny.reason = reason.as_str(), error = %e, "request body rejected");
     reason

@@ -132,6 +132,7 @@ pub mod body;
 pub mod classify;
 pub mod delivery;
 mod explain;
+mod member_names;
 pub mod normalize;
 pub mod route;
 

@@ -9,4 +9,5 @@ mod dashboards;
 mod foundation;
 mod pipeline;
 mod pipeline_delivery;
+mod pipeline_fidelity;
 mod pipeline_pg;

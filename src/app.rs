@@ -15,7 +15,7 @@ use crate::telemetry::Metrics;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -237,13 +237,17 @@ fn server_options() -> pingora::apps::HttpServerOptions {
 }
 
 /// Runs the gateway until SIGTERM (drain) or SIGINT (immediate). Blocks.
+///
+/// Every stop writes or spools (fsynced) the audit events recorded so far before the process
+/// exits: a graceful stop through [`finish_drain`], a fast one after `server.run` returns.
 pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let metrics = Metrics::new();
     let listen = config.listen.to_string();
     let admin = config.admin.to_string();
     let threads = config.file.listen.threads;
     let keepalive = config.file.upstream.keepalive_pool;
-    let grace = config.file.lifecycle.grace_period;
+    let lifecycle = config.file.lifecycle.clone();
+    let audit_flush = config.file.audit.write_timeout;
     let real_key = config
         .file
         .upstream
@@ -269,11 +273,14 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         push_invalidation,
     });
 
+    // pingora sleeps this long after closing its listeners before it stops its runtimes;
+    // `finish_drain` exits earlier, as soon as the in-flight requests are done and the audit
+    // trail is flushed, so this only bounds a drain that overruns.
+    let overrun = lifecycle.grace_period + audit_flush + Duration::from_secs(2);
     let conf = ServerConf {
         threads,
         upstream_keepalive_pool_size: keepalive,
-        // The drain is done by `DrainOnTerm` before pingora is told to stop.
-        grace_period_seconds: Some(0),
+        grace_period_seconds: Some(overrun.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
@@ -301,12 +308,59 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     }
 
     spawn_background(shared.clone())?;
+    bg.spawn(finish_drain(
+        server.watch_execution_phase(),
+        shared.clone(),
+        lifecycle.grace_period,
+        audit_flush,
+    ));
     tracing::info!(listen = %listen, admin = %admin, "portcullis starting");
     server.run(RunArgs {
-        shutdown_signal: Box::new(DrainOnTerm { shared, grace }),
+        shutdown_signal: Box::new(DrainOnTerm {
+            shared: shared.clone(),
+            drain_delay: lifecycle.drain_delay,
+        }),
     });
-    tracing::info!("portcullis stopped");
+    // A fast stop (SIGINT), or a drain that overran: whatever is still queued is spooled.
+    let report = bg.block_on(shared.auditor.shutdown(Duration::ZERO));
+    tracing::info!(
+        audit.spooled_bytes = report.spooled_bytes,
+        "portcullis stopped"
+    );
     Ok(())
+}
+
+/// The end of a graceful stop. pingora has closed its listeners (and idle keep-alive
+/// connections) when it enters the grace period; this waits for the requests still in flight
+/// (at most `grace`), flushes the audit trail (writes until `audit_flush`, spools and fsyncs the
+/// rest) and exits 0 without waiting out pingora's fixed grace sleep.
+async fn finish_drain(
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    shared: Arc<Shared>,
+    grace: Duration,
+    audit_flush: Duration,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match phases.recv().await {
+            Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        }
+    }
+    let deadline = Instant::now() + grace;
+    let in_flight = || shared.health.in_flight.load(Ordering::SeqCst);
+    while in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = shared.auditor.shutdown(audit_flush).await;
+    tracing::info!(
+        in_flight = in_flight(),
+        audit.spooled_bytes = report.spooled_bytes,
+        audit.writers_timed_out = report.writers_timed_out,
+        "drained; portcullis stopped"
+    );
+    std::process::exit(0);
 }
 
 /// SIGHUP and file-change reloads, and the upstream reachability probe, on their own thread so
@@ -363,11 +417,12 @@ async fn probe_upstream(shared: &Shared) {
     }
 }
 
-/// SIGTERM: stop being ready, let in-flight requests finish (up to the grace period), then stop.
-/// SIGINT: stop now.
+/// SIGTERM (or SIGQUIT): `/readyz` turns 503 at once, the listener keeps serving (every response
+/// with `Connection: close`) for `drain_delay` so load balancers stop sending, then pingora is
+/// told to stop accepting; [`finish_drain`] does the rest. SIGINT, also during the delay: stop now.
 struct DrainOnTerm {
     shared: Arc<Shared>,
-    grace: Duration,
+    drain_delay: Duration,
 }
 
 #[async_trait]
@@ -391,16 +446,22 @@ impl ShutdownSignalWatch for DrainOnTerm {
             _ = quit.recv() => {}
         }
         self.shared.health.draining.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + self.grace;
         tracing::info!(
-            grace.s = self.grace.as_secs_f64(),
-            "SIGTERM: draining in-flight requests"
+            drain.delay_s = self.drain_delay.as_secs_f64(),
+            in_flight = self.shared.health.in_flight.load(Ordering::SeqCst),
+            "SIGTERM: not ready; serving until the drain delay ends"
         );
-        while self.shared.health.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(self.drain_delay) => {}
+            _ = int.recv() => {
+                tracing::info!("SIGINT during the drain: stopping now");
+                return ShutdownSignal::FastShutdown;
+            }
         }
-        let left = self.shared.health.in_flight.load(Ordering::SeqCst);
-        tracing::info!(in_flight = left, "drained; stopping");
+        tracing::info!(
+            in_flight = self.shared.health.in_flight.load(Ordering::SeqCst),
+            "drain delay over: closing the listeners"
+        );
         ShutdownSignal::GracefulTerminate
     }
 }

@@ -170,7 +170,11 @@ pub struct HeadersConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
-    /// How long SIGTERM waits for in-flight requests.
+    /// After SIGTERM, how long the listener keeps accepting (with `/readyz` already 503) so
+    /// that load balancers stop sending before it closes.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Once the listener is closed, how long in-flight requests may take to finish.
     #[serde(with = "humantime_serde")]
     pub grace_period: Duration,
     /// Reload when the config file changes (SIGHUP always reloads).
@@ -180,6 +184,7 @@ pub struct LifecycleConfig {
 impl Default for LifecycleConfig {
     fn default() -> Self {
         LifecycleConfig {
+            drain_delay: Duration::from_secs(5),
             grace_period: Duration::from_secs(15),
             watch: true,
         }

@@ -113,8 +113,9 @@ impl Auditor {
                 s.clone(),
                 cfg,
                 metrics.queue_depth.clone(),
+                stop_rx.clone(),
             );
-            tasks.push(tokio::spawn(writer.run(stop_rx.clone())));
+            tasks.push(tokio::spawn(writer.run()));
             shared.push(s);
         }
         let rate = cfg.sample_allow.clamp(0.0, 1.0);
@@ -178,8 +179,8 @@ impl Auditor {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
         let mut report = ShutdownReport::default();
-        // A little grace past the deadline for the final spool write and sync.
-        let grace = tokio::time::Instant::from_std(at) + Duration::from_millis(500);
+        // Grace past the deadline for the final spool write and sync of what was still queued.
+        let grace = tokio::time::Instant::from_std(at) + Duration::from_secs(2);
         for t in tasks {
             match tokio::time::timeout_at(grace, t).await {
                 Ok(_) => report.writers_finished += 1,

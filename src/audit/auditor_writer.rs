@@ -25,6 +25,8 @@ pub(crate) struct Writer {
     retry_at: Option<Instant>,
     pending: Vec<Arc<AuditEvent>>,
     pending_since: Option<Instant>,
+    /// The shutdown deadline, once [`super::Auditor::shutdown`] set one.
+    stop: watch::Receiver<Option<Instant>>,
 }
 
 impl Writer {
@@ -34,6 +36,7 @@ impl Writer {
         shared: Arc<SinkShared>,
         cfg: &AuditConfig,
         queue_depth: IntGauge,
+        stop: watch::Receiver<Option<Instant>>,
     ) -> Self {
         Writer {
             sink,
@@ -50,26 +53,30 @@ impl Writer {
             retry_at: None,
             pending: Vec::new(),
             pending_since: None,
+            stop,
         }
     }
 
-    pub(crate) async fn run(mut self, mut stop: watch::Receiver<Option<Instant>>) {
+    pub(crate) async fn run(mut self) {
         loop {
+            // A write may have seen the stop first (it shortens itself to the deadline).
+            let stopped = *self.stop.borrow();
+            if let Some(deadline) = stopped {
+                self.drain(deadline).await;
+                return;
+            }
             let wake = self.next_wake();
             let room = self.batch_size.saturating_sub(self.pending.len()).max(1);
             let before = self.pending.len();
             tokio::select! {
                 biased;
-                changed = stop.changed() => {
-                    let deadline = match changed {
-                        Ok(()) => *stop.borrow(),
+                changed = self.stop.changed() => {
+                    if changed.is_err() {
                         // The Auditor is gone without a shutdown: drain with a short deadline.
-                        Err(_) => Some(Instant::now() + self.write_timeout),
-                    };
-                    if let Some(deadline) = deadline {
-                        self.drain(deadline).await;
+                        self.drain(Instant::now() + self.write_timeout).await;
                         return;
                     }
+                    continue;
                 }
                 n = self.rx.recv_many(&mut self.pending, room) => {
                     if n == 0 {
@@ -184,16 +191,30 @@ impl Writer {
         batch: &[Arc<AuditEvent>],
         deadline: Option<Instant>,
     ) -> Result<(), AuditError> {
-        let mut limit = self.write_timeout;
-        if let Some(d) = deadline {
-            limit = limit.min(d.saturating_duration_since(Instant::now()));
+        let started = Instant::now();
+        let mut end = started + self.write_timeout;
+        if let Some(d) = deadline.or(*self.stop.borrow()) {
+            end = end.min(d);
         }
-        let res = match tokio::time::timeout(limit, self.sink.write(batch)).await {
-            Ok(r) => r,
-            Err(_) => Err(AuditError::Timeout {
-                sink: self.shared.name.clone(),
-                after: limit,
-            }),
+        // A shutdown that starts during the write cuts it to the shutdown deadline: a hung sink
+        // must not hold events in memory past it (they are spooled instead).
+        let mut watching = true;
+        let res = {
+            let write = self.sink.write(batch);
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    r = &mut write => break r,
+                    _ = tokio::time::sleep_until(end.into()) => break Err(AuditError::Timeout {
+                        sink: self.shared.name.clone(),
+                        after: end.saturating_duration_since(started),
+                    }),
+                    changed = self.stop.changed(), if watching => match changed {
+                        Ok(()) => if let Some(d) = *self.stop.borrow() { end = end.min(d) },
+                        Err(_) => watching = false,
+                    },
+                }
+            }
         };
         match &res {
             Ok(()) => {

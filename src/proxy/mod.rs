@@ -372,10 +372,14 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if self.shared.health.is_draining() {
+            // Also for requests that began before SIGTERM: `Connection: close`.
+            session.set_keepalive(None);
+        }
         response.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
         if let Some(m) = &ctx.meta {
             response.insert_header(DECISION_ID, m.event_id.to_string())?;

@@ -261,7 +261,12 @@ async fn healthz_readyz_and_metrics_answer_and_the_counters_move_with_traffic() 
 async fn sigterm_lets_an_in_flight_slow_request_finish_then_exits() {
     let up = Upstream::start().await;
     up.set(Behaviour::Delay(Duration::from_millis(1500)));
-    let mut gw = spawn_gateway("", up.addr, "[lifecycle]\ngrace_period = \"10s\"").await;
+    let mut gw = spawn_gateway(
+        "",
+        up.addr,
+        "[lifecycle]\ndrain_delay = \"0s\"\ngrace_period = \"10s\"",
+    )
+    .await;
     let url = gw.url("/site/slow");
     let inflight =
         tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });

@@ -116,6 +116,15 @@ async fn handle(
     if let Behaviour::Delay(d) = b {
         tokio::time::sleep(d).await;
     }
+    // `?delay_ms=N` delays this one answer (slow requests among fast ones).
+    let delay_ms = parts
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("delay_ms=")))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     Response::builder()
         .status(200)
         .header("content-type", "application/json")
@@ -142,6 +151,8 @@ pub struct Gateway {
     pub log_path: PathBuf,
     /// The file audit sink the harness adds when `extra` configures no audit sinks.
     pub audit_path: PathBuf,
+    /// `audit.spool.dir` (one sub-directory per sink).
+    pub spool_dir: PathBuf,
     pub child: Child,
     _dir: tempfile::TempDir,
 }
@@ -226,6 +237,7 @@ pub async fn spawn_gateway_with_env(
         config_path,
         log_path,
         audit_path,
+        spool_dir: spool,
         child,
         _dir: dir,
     };
@@ -242,6 +254,12 @@ pub async fn spawn_gateway_with_env(
     })
     .await
     .unwrap_or_else(|| panic!("gateway did not become healthy; log:\n{}", gw.log()));
+    // The admin and proxy services start independently: wait for the proxy listener too.
+    wait_until(Duration::from_secs(30), || async move {
+        tokio::net::TcpStream::connect(proxy).await.is_ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("proxy listener did not open; log:\n{}", gw.log()));
     gw
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod dashboards;
 mod foundation;
+mod lifecycle;
 mod pipeline;
 mod pipeline_delivery;
 mod pipeline_fidelity;

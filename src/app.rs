@@ -2,7 +2,7 @@
 //! admin, optional dev upstream), the reloader and the drain-on-SIGTERM signal watch, and runs.
 //! Only this file knows the wiring.
 
-use crate::admin::AdminApp;
+use crate::admin::{AdminApp, AdminAuth};
 use crate::audit::Auditor;
 use crate::authn::Authenticator;
 use crate::config::{env_overrides, Config};
@@ -26,13 +26,20 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Runtime {
     pub config: Config,
     pub gate: Gate,
+    /// The admin tokens read for this config (re-read on every reload).
+    pub admin: AdminAuth,
 }
 
 impl Runtime {
     /// Builds the request pipeline for `config` over the long-lived services.
     pub fn build(config: Config, services: Arc<Services>) -> Runtime {
         let gate = Gate::new(&config, services);
-        Runtime { config, gate }
+        let admin = AdminAuth::load(&config.file.admin, config.base_dir());
+        Runtime {
+            config,
+            gate,
+            admin,
+        }
     }
 }
 

@@ -71,7 +71,7 @@ pub struct FileConfig {
     pub development: bool,
     pub mode: Mode,
     pub listen: ListenConfig,
-    pub admin: AdminConfig,
+    pub admin: crate::admin::AdminConfig,
     pub upstream: UpstreamConfig,
     pub headers: HeadersConfig,
     pub lifecycle: LifecycleConfig,
@@ -96,20 +96,6 @@ impl Default for ListenConfig {
         ListenConfig {
             address: "127.0.0.1:8080".into(),
             threads: 2,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub address: String,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            address: "127.0.0.1:9901".into(),
         }
     }
 }
@@ -351,6 +337,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
             ),
         }
     }
+    file.admin.validate(p);
     file.routes.validate(p);
     file.authn.validate(p);
     file.authz.validate(p);

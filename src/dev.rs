@@ -15,6 +15,7 @@ pub const DEV_POLICY: &str = include_str!("../config/policy/dev.toml");
 /// DEV-ONLY secrets, set for `portcullis dev` when the environment has none.
 pub const DEV_PEPPER: &str = "portcullis-dev-pepper-DO-NOT-USE-IN-PRODUCTION";
 pub const DEV_HS_SECRET: &str = "portcullis-dev-hs256-secret-DO-NOT-USE-IN-PROD";
+pub const DEV_ADMIN_TOKEN: &str = "portcullis-dev-admin-token-DO-NOT-USE-IN-PROD";
 /// The DEV-ONLY Delivery API key of `config/policy/dev.toml` (scoped to the blog).
 pub const DEV_API_KEY: &str =
     "pcl_dev_DevBlogKey000001_DEVONLYsecretDoNotUseInProduction00000000000";
@@ -161,6 +162,10 @@ pub fn banner(proxy: &str, admin: &str, upstream: &str) -> String {
          curl -i -H 'Authorization: Bearer {editor}' http://{proxy}/umbraco/management/api/v1/document/{post}\n  \
          curl -i -X PUT -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' -d '{{\"publishSchedules\":[{{\"culture\":null}}]}}' http://{proxy}/umbraco/management/api/v1/document/{post}/publish   # 403 missing_verb\n  \
          curl -i http://{proxy}/umbraco/management/api/v1/document/{post}   # 401 unauthenticated\n\
-         \nOperators:\n  curl -s http://{admin}/metrics | grep portcullis_requests_total\n  curl -s http://{admin}/readyz\n\nCtrl-C stops.\n"
+         \nOperators (the admin API needs the dev admin token; probes are open):\n  \
+         curl -s http://{admin}/readyz\n  \
+         curl -s http://{admin}/metrics | grep portcullis_requests_total\n  \
+         curl -s -H 'Authorization: Bearer {DEV_ADMIN_TOKEN}' http://{admin}/v1/explain -d '{{\"method\":\"GET\",\"target\":\"/umbraco/delivery/api/v2/content/item/{about}\",\"headers\":{{\"api-key\":\"{DEV_API_KEY}\"}}}}'\n  \
+         curl -i http://{admin}/v1/explain -d '{{}}'   # 401 unauthenticated\n\nCtrl-C stops.\n"
     )
 }

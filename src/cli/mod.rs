@@ -206,6 +206,7 @@ fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
     for (var, value) in [
         ("PORTCULLIS_KEY_PEPPER", crate::dev::DEV_PEPPER),
         ("PORTCULLIS_DEV_HS_SECRET", crate::dev::DEV_HS_SECRET),
+        ("PORTCULLIS_ADMIN_TOKEN", crate::dev::DEV_ADMIN_TOKEN),
     ] {
         if std::env::var_os(var).is_none() {
             std::env::set_var(var, value);

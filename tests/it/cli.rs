@@ -1,9 +1,7 @@
 //! The operator commands run as the real binary: `routes`, `explain`, `migrate`, `policy` and
 //! `audit` (against a throwaway PostgreSQL database), and the admin `POST /v1/explain`.
 
-use crate::harness::{
-    binary, client, spawn_gateway, ScratchDb, Upstream, DEV_HS_SECRET, DEV_PEPPER,
-};
+use crate::harness::{binary, spawn_gateway, ScratchDb, Upstream, DEV_HS_SECRET, DEV_PEPPER};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use std::path::Path;
@@ -161,8 +159,8 @@ async fn admin_explain_answers_like_the_proxy_for_a_bearer_token() {
         ("dev-writer", Value::from("missing_verb")),
         ("dev-editor", Value::Null),
     ] {
-        let resp = client()
-            .post(gw.admin_url("/v1/explain"))
+        let resp = gw
+            .admin(reqwest::Method::POST, "/v1/explain")
             .json(&ask(user))
             .send()
             .await
@@ -172,27 +170,34 @@ async fn admin_explain_answers_like_the_proxy_for_a_bearer_token() {
         assert_eq!(v["deny_reason"], reason, "{user}: {v}\n{}", gw.log());
         assert_eq!(v["route"], "document.publish", "{v}");
     }
-    let resp = client()
-        .post(gw.admin_url("/v1/explain"))
+    let resp = gw
+        .admin(reqwest::Method::POST, "/v1/explain")
         .json(&serde_json::json!({"method": "GET", "target": "/umbraco/management/api/v1/x/%2e%2e/y"}))
         .send()
         .await
         .expect("send");
     let v: Value = resp.json().await.expect("json");
     assert!(v["rejected"].is_string(), "{v}");
-    let resp = client()
-        .post(gw.admin_url("/v1/explain"))
+    let resp = gw
+        .admin(reqwest::Method::POST, "/v1/explain")
         .body("{\"method\": 1}")
         .send()
         .await
         .expect("send");
     assert_eq!(resp.status(), 400);
-    let resp = client()
-        .get(gw.admin_url("/v1/explain"))
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(
+        (&v["error"], &v["field"]),
+        (&Value::from("invalid_request"), &Value::from("method")),
+        "{v}"
+    );
+    let resp = gw
+        .admin(reqwest::Method::GET, "/v1/explain")
         .send()
         .await
         .expect("send");
     assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
 }
 
 #[tokio::test]

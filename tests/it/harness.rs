@@ -136,6 +136,8 @@ async fn handle(
 /// The DEV-ONLY secrets `config/policy/dev.toml` and the test issuer use.
 pub const DEV_PEPPER: &str = portcullis::dev::DEV_PEPPER;
 pub const DEV_HS_SECRET: &str = portcullis::dev::DEV_HS_SECRET;
+/// The admin token every harness gateway accepts (token name `test`).
+pub const ADMIN_TOKEN: &str = "portcullis-test-admin-token-0123456789abcdef";
 
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_addr() -> SocketAddr {
@@ -171,7 +173,7 @@ pub fn config_text(
     extra: &str,
 ) -> String {
     format!(
-        "{top}\n[listen]\naddress = \"{proxy}\"\nthreads = 1\n[admin]\naddress = \"{admin}\"\n[upstream]\nmanagement = \"{upstream}\"\nread_timeout = \"2s\"\nconnect_timeout = \"1s\"\n{extra}\n"
+        "{top}\n[listen]\naddress = \"{proxy}\"\nthreads = 1\n[admin]\naddress = \"{admin}\"\n[[admin.tokens]]\nname = \"test\"\nenv = \"PORTCULLIS_ADMIN_TOKEN\"\n[upstream]\nmanagement = \"{upstream}\"\nread_timeout = \"2s\"\nconnect_timeout = \"1s\"\n{extra}\n"
     )
 }
 
@@ -226,6 +228,7 @@ pub async fn spawn_gateway_with_env(
         .env("PORTCULLIS_LOG", "info")
         .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
         .env("PORTCULLIS_DEV_HS_SECRET", DEV_HS_SECRET)
+        .env("PORTCULLIS_ADMIN_TOKEN", ADMIN_TOKEN)
         .envs(env.iter().copied())
         .stdout(Stdio::from(log.try_clone().expect("clone")))
         .stderr(Stdio::from(log))
@@ -269,6 +272,12 @@ impl Gateway {
     }
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{}", self.admin, path)
+    }
+    /// An admin API request carrying the harness admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        client()
+            .request(method, self.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN)
     }
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

@@ -1,0 +1,134 @@
+//! The admin route table as data: every (method, path template) the admin listener serves and
+//! the endpoint it reaches. The dispatcher matches against it, and a test checks the committed
+//! OpenAPI document against it, so the two cannot drift apart.
+
+use super::http::AdminError;
+
+/// What an admin request reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Healthz,
+    Readyz,
+    Metrics,
+    Explain,
+}
+
+/// One route: method, path template (`{name}` captures one percent-decoded segment), endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+}
+
+const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+    }
+}
+
+/// Every admin route.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Endpoint::Healthz),
+    route("GET", "/readyz", Endpoint::Readyz),
+    route("GET", "/metrics", Endpoint::Metrics),
+    route("POST", "/v1/explain", Endpoint::Explain),
+];
+
+/// A matched route with its captured path parameters, in template order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub endpoint: Endpoint,
+    pub params: Vec<String>,
+}
+
+/// Captures of `template` in `path`, or `None` when it does not match.
+fn captures(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    let mut out = Vec::new();
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(out),
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                let value = percent_encoding::percent_decode_str(ps)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned();
+                if value.is_empty() {
+                    return None;
+                }
+                out.push(value);
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return None,
+        }
+    }
+}
+
+/// The route for `method` and `path` (HEAD is served as GET). 404 when no template matches,
+/// 405 with the allowed methods when only the method differs.
+pub fn find(method: &str, path: &str) -> Result<Matched, AdminError> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let mut allow = Vec::new();
+    for r in ROUTES {
+        if let Some(params) = captures(r.path, path) {
+            if r.method == method {
+                return Ok(Matched {
+                    endpoint: r.endpoint,
+                    params,
+                });
+            }
+            allow.push(r.method);
+        }
+    }
+    if allow.is_empty() {
+        Err(AdminError::NoRoute)
+    } else {
+        Err(AdminError::MethodNotAllowed { allow })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_capture_decoded_segments() {
+        assert_eq!(
+            captures("/v1/x/{a}/{b}", "/v1/x/auth0%7C1/CN%3DA%2FB"),
+            Some(vec!["auth0|1".to_owned(), "CN=A/B".to_owned()])
+        );
+        assert_eq!(captures("/v1/x/{a}", "/v1/x/"), None);
+        assert_eq!(captures("/v1/x/{a}", "/v1/x/a/b"), None);
+        assert_eq!(captures("/v1/x/{a}", "/v1/x/%FF"), None);
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_and_an_unknown_path_404() {
+        assert_eq!(
+            find("POST", "/v1/explain").unwrap().endpoint,
+            Endpoint::Explain
+        );
+        assert_eq!(
+            find("HEAD", "/healthz").unwrap().endpoint,
+            Endpoint::Healthz
+        );
+        match find("GET", "/v1/explain") {
+            Err(AdminError::MethodNotAllowed { allow }) => assert_eq!(allow, ["POST"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(find("GET", "/v1/nope"), Err(AdminError::NoRoute)));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(seen.insert((r.method, r.path)), "{r:?} twice");
+        }
+    }
+}

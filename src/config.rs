@@ -89,6 +89,9 @@ pub struct ListenConfig {
     pub address: String,
     /// Worker threads for the proxy service.
     pub threads: usize,
+    /// The whole inspected body (routes with node ids in the body) must arrive within this.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ListenConfig {
@@ -96,6 +99,7 @@ impl Default for ListenConfig {
         ListenConfig {
             address: "127.0.0.1:8080".into(),
             threads: 2,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -301,6 +305,9 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
     };
     if file.listen.threads == 0 {
         p.push("listen.threads", "must be at least 1");
+    }
+    if file.listen.body_timeout.is_zero() {
+        p.push("listen.body_timeout", "must be greater than zero");
     }
     if listen.is_some() && listen == admin {
         p.push("admin.address", "must differ from listen.address");

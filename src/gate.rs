@@ -34,6 +34,17 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A deny for a request whose route reads the body (its API and route are known).
+    pub fn for_pending(pending: &PendingBody, reason: DenyReason) -> Verdict {
+        Verdict {
+            api: Some(pending.target.api),
+            route: pending.target.route.clone(),
+            uri: Some(pending.uri.clone()),
+            target: Some(pending.target.clone()),
+            ..Verdict::denied(reason)
+        }
+    }
+
     /// A deny before anything was classified.
     pub fn denied(reason: DenyReason) -> Verdict {
         Verdict {
@@ -51,9 +62,12 @@ impl Verdict {
 /// The first step's outcome: decided, or the body must be read first.
 pub enum Step {
     Decided(Box<Verdict>),
-    /// Read at most `limit` body bytes, then call [`Gate::decide_with_body`].
+    /// The caller is authenticated and passed every check the head can answer (sections, user
+    /// state, nodes named in the path or query): read at most `limit` body bytes, then call
+    /// [`Gate::decide_with_body`] with this principal. Nothing of the body was needed so far.
     NeedsBody {
         pending: Box<PendingBody>,
+        principal: Box<Principal>,
         limit: usize,
     },
 }
@@ -82,7 +96,9 @@ impl Gate {
     }
 
     /// Decides from the request head (`raw_target` as received, so fragments are seen), or
-    /// asks for the body when the route carries node ids or cultures in it.
+    /// asks for the body when the route carries node ids or cultures in it. A body is asked for
+    /// only after the caller authenticated and passed the head's checks, so an anonymous or
+    /// sectionless caller is refused (401/403) before a byte of its body is read.
     pub async fn decide(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Step {
         let classified =
             self.classifier
@@ -110,26 +126,51 @@ impl Gate {
             Classified::Ready { target, uri } => {
                 Step::Decided(Box::new(self.authorize(parts, target, uri).await))
             }
-            Classified::NeedsBody(pending) => Step::NeedsBody {
-                pending: Box::new(pending),
-                limit: self.classifier.body_limit(),
-            },
+            Classified::NeedsBody(pending) => self.before_body(parts, pending).await,
         }
     }
 
-    /// Finishes a decision once the body has been read (these exact bytes are forwarded).
+    /// Authenticates and runs the decision on what the head says (the body's node lists are
+    /// still empty, and an empty list passes): a deny here needs no body. Every check of this
+    /// pre-decision is also part of the final one, so it never refuses what the body would allow.
+    async fn before_body(&self, parts: &http::request::Parts, pending: PendingBody) -> Step {
+        if self.mode == Mode::Passthrough {
+            let uri = pending.uri.clone();
+            return Step::Decided(Box::new(self.authorize(parts, pending.target, uri).await));
+        }
+        let principal = match self.authenticate(parts).await {
+            Ok(p) => p,
+            Err(reason) => return Step::Decided(Box::new(Verdict::for_pending(&pending, reason))),
+        };
+        let verdict = self
+            .authorize_as(principal.clone(), pending.target.clone(), None)
+            .await;
+        match verdict.decision {
+            Decision::Allow(_) => Step::NeedsBody {
+                pending: Box::new(pending),
+                principal: Box::new(principal),
+                limit: self.classifier.body_limit(),
+            },
+            Decision::Deny(_) => Step::Decided(Box::new(Verdict {
+                uri: Some(pending.uri),
+                ..verdict
+            })),
+        }
+    }
+
+    /// Finishes a decision once the body has been read (these exact bytes are forwarded), for
+    /// the principal [`Step::NeedsBody`] authenticated.
     pub async fn decide_with_body(
         &self,
-        parts: &http::request::Parts,
         pending: &PendingBody,
+        principal: Principal,
         body: &[u8],
     ) -> Verdict {
         match self.classifier.complete(pending, body) {
-            Ok((target, uri)) => self.authorize(parts, target, uri).await,
+            Ok((target, uri)) => self.authorize_as(principal, target, Some(uri)).await,
             Err(reason) => Verdict {
-                api: Some(pending.target.api),
-                route: pending.target.route.clone(),
-                ..Verdict::denied(reason)
+                principal: Some(principal),
+                ..Verdict::for_pending(pending, reason)
             },
         }
     }
@@ -141,24 +182,49 @@ impl Gate {
         target: Target,
         uri: String,
     ) -> Verdict {
+        if self.mode == Mode::Passthrough {
+            return Verdict {
+                decision: allow(&target.route, None, Grant::Passthrough),
+                api: Some(target.api),
+                route: target.route.clone(),
+                uri: Some(uri),
+                target: Some(target),
+                ..Verdict::denied(DenyReason::NoRoute)
+            };
+        }
+        match self.authenticate(parts).await {
+            Ok(principal) => self.authorize_as(principal, target, Some(uri)).await,
+            Err(reason) => Verdict {
+                api: Some(target.api),
+                route: target.route.clone(),
+                uri: Some(uri),
+                target: Some(target),
+                ..Verdict::denied(reason)
+            },
+        }
+    }
+
+    /// Authorises a classified request for an authenticated principal.
+    async fn authorize_as(
+        &self,
+        principal: Principal,
+        target: Target,
+        uri: Option<String>,
+    ) -> Verdict {
         let mut verdict = Verdict {
             api: Some(target.api),
             route: target.route.clone(),
-            uri: Some(uri),
+            uri,
             ..Verdict::denied(DenyReason::NoRoute)
         };
-        if self.mode == Mode::Passthrough {
-            verdict.decision = allow(&target.route, None, Grant::Passthrough);
-            verdict.target = Some(target);
-            return verdict;
+        match self.evaluate_as(principal, &target, false).await {
+            Ok(e) => {
+                verdict.decision = e.decision;
+                verdict.principal = Some(e.principal);
+                verdict.groups = e.groups;
+            }
+            Err(reason) => verdict.decision = Decision::Deny(reason),
         }
-        let (decision, principal, groups) = match self.evaluate(parts, &target, false).await {
-            Ok(e) => (e.decision, Some(e.principal), e.groups),
-            Err(reason) => (Decision::Deny(reason), None, Vec::new()),
-        };
-        verdict.decision = decision;
-        verdict.principal = principal;
-        verdict.groups = groups;
         verdict.target = Some(target);
         verdict
     }

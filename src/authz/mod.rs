@@ -111,6 +111,8 @@ pub enum DenyReason {
     ApiKeyInQuery,
     /// The inspected body is over the configured limit.
     BodyTooLarge,
+    /// The request head or the inspected body did not arrive within its deadline.
+    RequestTimeout,
     /// A protected prefix with no matching route.
     NoRoute,
     /// No credential where one is required.
@@ -208,6 +210,7 @@ impl DenyReason {
             DenyReason::AmbiguousCredentials => "ambiguous_credentials",
             DenyReason::ApiKeyInQuery => "api_key_in_query",
             DenyReason::BodyTooLarge => "body_too_large",
+            DenyReason::RequestTimeout => "request_timeout",
             DenyReason::NoRoute => "no_route",
             DenyReason::Unauthenticated => "unauthenticated",
             DenyReason::InvalidToken(_) => "invalid_token",

@@ -6,10 +6,10 @@ pub mod respond;
 
 use crate::app::{Runtime, Shared};
 use crate::audit::{AuditEvent, RequestMeta};
-use crate::authn::{PrincipalKind, Subject};
+use crate::authn::{Principal, PrincipalKind, Subject};
 use crate::authz::{Decision, DenyReason};
 use crate::gate::{Step, Verdict};
-use crate::request::Api;
+use crate::request::{Api, PendingBody};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -50,6 +50,8 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     upstream_failure: Option<UpstreamFailure>,
+    /// The body was read for inspection (and is forwarded from pingora's retry buffer).
+    body_inspected: bool,
     _in_flight: InFlight,
 }
 
@@ -84,6 +86,59 @@ const DECISION_ID: &str = "x-portcullis-decision-id";
 /// inspected body larger than that could not be forwarded byte for byte, so it is refused.
 const FORWARDABLE_BODY: usize = 64 * 1024;
 
+/// Reads and inspects the body of a request whose head already passed authentication and every
+/// check the head can answer. A declared length over the limit is refused before reading;
+/// `Expect: 100-continue` is answered only now; the whole body must arrive within
+/// `listen.body_timeout` (else 408 and the connection closes).
+async fn inspect_body(
+    session: &mut Session,
+    runtime: &Runtime,
+    pending: &PendingBody,
+    principal: Principal,
+    limit: usize,
+) -> Result<Verdict> {
+    let limit = limit.min(FORWARDABLE_BODY);
+    let refuse = |reason, principal| Verdict {
+        principal: Some(principal),
+        ..Verdict::for_pending(pending, reason)
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(refuse(DenyReason::BodyTooLarge, principal));
+    }
+    if expects_continue(session.req_header()) {
+        session.write_continue_response().await?;
+    }
+    let deadline = runtime.config.file.listen.body_timeout;
+    let body = match tokio::time::timeout(deadline, read_body(session, limit)).await {
+        Ok(read) => read?,
+        Err(_) => Err(DenyReason::RequestTimeout),
+    };
+    Ok(match body {
+        Ok(body) => {
+            runtime
+                .gate
+                .decide_with_body(pending, principal, &body)
+                .await
+        }
+        Err(reason) => refuse(reason, principal),
+    })
+}
+
+/// `Expect: 100-continue` on an HTTP/1.1 request (RFC 9110 §10.1.1).
+fn expects_continue(req: &RequestHeader) -> bool {
+    req.version == http::Version::HTTP_11
+        && req
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
 /// Reads the whole request body for inspection (`Ok(Err(BodyTooLarge))` past the limit). The
 /// bytes stay in pingora's retry buffer, which is what gets forwarded after an allow — so the
 /// upstream receives exactly the inspected bytes, and nothing at all after a deny.
@@ -91,7 +146,6 @@ async fn read_body(
     session: &mut Session,
     limit: usize,
 ) -> Result<std::result::Result<Bytes, DenyReason>> {
-    let limit = limit.min(FORWARDABLE_BODY);
     session.as_downstream_mut().enable_retry_buffering();
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {
@@ -198,6 +252,7 @@ impl ProxyHttp for Gateway {
             upstream_started: None,
             upstream_elapsed: None,
             upstream_failure: None,
+            body_inspected: false,
             _in_flight: InFlight::new(&self.shared),
         }
     }
@@ -226,22 +281,15 @@ impl ProxyHttp for Gateway {
         };
         let verdict = match step {
             Step::Decided(v) => v,
-            Step::NeedsBody { pending, limit } => {
-                let verdict = match read_body(session, limit).await? {
-                    Ok(body) => {
-                        let req = session.req_header();
-                        ctx.runtime
-                            .gate
-                            .decide_with_body(req, &pending, &body)
-                            .instrument(span.clone())
-                            .await
-                    }
-                    Err(reason) => Verdict {
-                        api: Some(pending.target.api),
-                        route: pending.target.route.clone(),
-                        ..crate::gate::Verdict::denied(reason)
-                    },
-                };
+            Step::NeedsBody {
+                pending,
+                principal,
+                limit,
+            } => {
+                ctx.body_inspected = true;
+                let verdict = inspect_body(session, &ctx.runtime, &pending, *principal, limit)
+                    .instrument(span.clone())
+                    .await?;
                 Box::new(verdict)
             }
         };
@@ -275,6 +323,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.verdict = Some(verdict);
         if let Some(reason) = denied {
+            // An unread body is never drained: the connection closes after the reply.
+            if !session.is_body_done() {
+                session.set_keepalive(None);
+            }
             let mut reply = respond::deny(reason, &ctx.request_id);
             if let Some(m) = &ctx.meta {
                 reply.headers.push((DECISION_ID, m.event_id.to_string()));
@@ -324,6 +376,10 @@ impl ProxyHttp for Gateway {
                 Some(v) => upstream.insert_header(name, v)?,
                 None => drop(upstream.remove_header(name)),
             }
+        }
+        if ctx.body_inspected {
+            // The whole body is already here and goes out at once: nothing to wait for.
+            upstream.remove_header(&http::header::EXPECT);
         }
         upstream.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
         let (traceparent, trace_id) = headers::traceparent(&upstream.headers);
@@ -422,8 +478,12 @@ impl ProxyHttp for Gateway {
             }
         };
         let code = reply.status.as_u16();
-        // A response may already be on the wire (failure mid-stream): then only log.
-        if session.response_written().is_none() {
+        // A response may already be on the wire (failure mid-stream): then only log. A
+        // `100 Continue` alone does not count.
+        if session
+            .response_written()
+            .is_none_or(|r| r.status.is_informational())
+        {
             if let Err(err) = write_reply(session, &reply, &ctx.request_id).await {
                 tracing::debug!(request.id = %ctx.request_id, error = %err, "cannot write error response");
             }

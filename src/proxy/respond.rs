@@ -12,6 +12,7 @@ pub fn status(reason: DenyReason) -> StatusCode {
     match reason {
         Malformed | AmbiguousCredentials | ApiKeyInQuery => StatusCode::BAD_REQUEST,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         NoRoute => StatusCode::NOT_FOUND,
         Unauthenticated | InvalidToken(_) | MemberRequired => StatusCode::UNAUTHORIZED,
         UserDisabled | UnknownPrincipal | ApiNotAllowed | NoSection | AdminRequired

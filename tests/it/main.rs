@@ -2,11 +2,13 @@
 //! a recording upstream, plus Postgres-backed sink tests.
 
 mod harness;
+mod raw;
 
 mod admin;
 mod audit;
 mod cli;
 mod dashboards;
+mod edge_body;
 mod foundation;
 mod lifecycle;
 mod pipeline;

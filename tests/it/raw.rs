@@ -1,0 +1,181 @@
+//! A raw HTTP/1.1 client over a TCP socket, for requests a client library would normalise
+//! (repeated or conflicting framing headers, slow or partial heads, `Expect: 100-continue`).
+//! Every read is bounded; nothing here measures time.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The bound on any single wait for the gateway (generous: the machine is shared and loaded).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// The body as JSON (Null when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    /// The gateway's error id (`{"error": …}`), or "" when there is none.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// A client connection.
+pub struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        let stream = tokio::time::timeout(PATIENCE, TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes `bytes`; `false` when the gateway already closed the connection.
+    pub async fn send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok()
+    }
+
+    /// Reads one response (an interim `1xx` counts as one). `None` when the connection closed
+    /// (or was reset) before a complete response arrived.
+    pub async fn response(&mut self) -> Option<RawResponse> {
+        tokio::time::timeout(PATIENCE, self.read_response())
+            .await
+            .expect("the gateway answers or closes within the bound")
+    }
+
+    /// Waits until the gateway closes the connection, discarding what arrives; `true` when it
+    /// closed within `within`.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let wait = async {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match self.stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    async fn read_response(&mut self) -> Option<RawResponse> {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i;
+            }
+            if !self.fill().await {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
+        self.buf.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let mut resp = RawResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if (100..200).contains(&status) || status == 204 || status == 304 {
+            return Some(resp);
+        }
+        if resp
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            resp.body = self.read_chunked().await?;
+        } else if let Some(n) = resp.header("content-length") {
+            let n: usize = n.parse().ok()?;
+            while self.buf.len() < n {
+                if !self.fill().await {
+                    return None;
+                }
+            }
+            resp.body = self.buf.drain(..n).collect();
+        } else {
+            while self.fill().await {}
+            resp.body = std::mem::take(&mut self.buf);
+        }
+        Some(resp)
+    }
+
+    async fn read_chunked(&mut self) -> Option<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(&self.buf, b"\r\n") {
+                    break i;
+                }
+                if !self.fill().await {
+                    return None;
+                }
+            };
+            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            self.buf.drain(..line_end + 2);
+            while self.buf.len() < size + 2 {
+                if !self.fill().await {
+                    return None;
+                }
+            }
+            body.extend(self.buf.drain(..size));
+            self.buf.drain(..2);
+            if size == 0 {
+                return Some(body);
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sends `request` on a fresh connection and reads one response.
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<RawResponse> {
+    let mut c = Raw::connect(addr).await;
+    c.send(request).await;
+    c.response().await
+}

@@ -73,7 +73,7 @@ fn policy() -> PolicyFile {
         email: None,
         state: portcullis::authz::UserState::Active,
         groups: (0..5).map(|g| format!("bench{g}")).collect(),
-        content_start: vec![spine[3]],
+        content_start: vec![StartRef::Node(spine[3])],
         media_start: vec![],
     });
     f

@@ -150,6 +150,10 @@ impl<S: AsRef<str>> FromIterator<S> for VerbSet {
 pub struct NodePath(pub Arc<[NodeId]>);
 
 impl NodePath {
+    /// The root's path, `-1`.
+    pub fn root() -> Self {
+        NodePath(Arc::from([ROOT_ID]))
+    }
     /// Parses Umbraco's comma-separated form (`-1,1051,1062`); `None` when any segment is not
     /// an integer or the path is empty.
     pub fn parse(s: &str) -> Option<Self> {
@@ -227,7 +231,7 @@ pub struct StartNodes(pub Vec<NodePath>);
 
 impl StartNodes {
     pub fn root() -> Self {
-        StartNodes(vec![NodePath(Arc::from([ROOT_ID]))])
+        StartNodes(vec![NodePath::root()])
     }
     pub fn has_root(&self) -> bool {
         self.0.iter().any(|p| p.node() == ROOT_ID)

@@ -12,7 +12,7 @@
 
 mod invalidate;
 
-use super::{CacheConfig, PolicyStore, StoreError, StoreMetrics};
+use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
 use crate::authz::{
     calculate_start_nodes, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess, StartNodes,
@@ -56,7 +56,8 @@ struct Inner {
     node_ids: Map<NodeId, Option<Uuid>>,
     routes: Map<String, Option<Uuid>>,
     api_keys: Map<String, Option<Arc<ApiKeyRecord>>>,
-    /// Users with own start nodes the mirror did not know at load time; evicted on node inserts.
+    /// Users with own start nodes left out at load time (unknown to the mirror, or trashed);
+    /// evicted on any node change so a restore or a sync brings them back.
     unresolved_users: Mutex<HashSet<String>>,
     /// API keys used since the last flush (`touch_api_keys`).
     touched: Mutex<HashSet<String>>,
@@ -234,8 +235,8 @@ impl PolicyCache {
             return Ok(None);
         };
         let groups = self.groups(&u.group_keys).await?;
-        let (content_own, c_missing) = self.own_start_paths(&u.content_start_keys).await?;
-        let (media_own, m_missing) = self.own_start_paths(&u.media_start_keys).await?;
+        let (content_own, c_missing) = self.own_start_paths(&u.content_start).await?;
+        let (media_own, m_missing) = self.own_start_paths(&u.media_start).await?;
         let unresolved = c_missing || m_missing;
         let mut set = self
             .inner
@@ -259,18 +260,25 @@ impl PolicyCache {
         ))))
     }
 
-    /// Paths of a user's own start nodes, and whether any key was unknown to the mirror
-    /// (Umbraco ignores missing start nodes; the user is re-resolved when nodes arrive).
-    async fn own_start_paths(&self, keys: &[Uuid]) -> Result<(Vec<NodePath>, bool), StoreError> {
+    /// Paths of a user's own start nodes, and whether any was left out. Umbraco's
+    /// `UserExtensions.CombineStartNodes` ignores unknown nodes and nodes in the recycle bin for
+    /// user start nodes as for group ones; the user is re-resolved when nodes change.
+    async fn own_start_paths(
+        &self,
+        starts: &[StartRef],
+    ) -> Result<(Vec<NodePath>, bool), StoreError> {
         let mut paths = Vec::new();
-        let mut missing = false;
-        for k in keys {
-            match self.node(*k).await? {
-                Some(n) => paths.push(n.path.clone()),
-                None => missing = true,
+        let mut left_out = false;
+        for s in starts {
+            match s {
+                StartRef::Root => paths.push(NodePath::root()),
+                StartRef::Node(k) => match self.node(*k).await? {
+                    Some(n) if !n.trashed && !n.path.in_recycle_bin() => paths.push(n.path.clone()),
+                    _ => left_out = true,
+                },
             }
         }
-        Ok((paths, missing))
+        Ok((paths, left_out))
     }
 
     /// Access for a principal that is not registered but whose token maps to group aliases:

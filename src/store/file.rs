@@ -64,7 +64,7 @@ impl Snapshot {
         }
         let start = |r: Option<StartRef>, nodes: &HashMap<Uuid, NodeInfo>| match r {
             None => None,
-            Some(StartRef::Root) => Some(NodePath(Arc::from([crate::authz::ROOT_ID]))),
+            Some(StartRef::Root) => Some(NodePath::root()),
             // A trashed start node is ignored: the group contributes nothing (UMBRACO.md §6).
             Some(StartRef::Node(k)) => nodes.get(&k).filter(|n| !n.trashed).map(|n| n.path.clone()),
         };
@@ -105,8 +105,8 @@ impl Snapshot {
                     state: u.state,
                     group_keys,
                     group_aliases: u.groups.clone(),
-                    content_start_keys: u.content_start.clone(),
-                    media_start_keys: u.media_start.clone(),
+                    content_start: u.content_start.clone(),
+                    media_start: u.media_start.clone(),
                 },
             );
         }

@@ -21,7 +21,7 @@ pub use config::{CacheConfig, StoreConfig, StoreKind};
 pub use file::FileStore;
 pub use listen::{Invalidation, Listener};
 pub use metrics::StoreMetrics;
-pub use policy_file::PolicyFile;
+pub use policy_file::{PolicyFile, StartRef};
 pub use postgres::{apply_policy, connect, export_policy, migrate, ApplyReport, PostgresStore};
 
 use crate::authn::ApiKeyRecord;
@@ -85,9 +85,10 @@ pub struct UserRecord {
     pub state: UserState,
     pub group_keys: Vec<Uuid>,
     pub group_aliases: Vec<String>,
-    /// The user's own content start nodes (node keys); resolved to paths by the cache.
-    pub content_start_keys: Vec<Uuid>,
-    pub media_start_keys: Vec<Uuid>,
+    /// The user's own content start nodes (the root or node keys); resolved to paths by the
+    /// cache, which ignores unknown and trashed ones as Umbraco does.
+    pub content_start: Vec<StartRef>,
+    pub media_start: Vec<StartRef>,
 }
 
 /// The I/O seam between the gateway and its policy data. `PostgresStore` and `FileStore`

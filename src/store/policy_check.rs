@@ -98,9 +98,19 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
                 p.push(format!("users[{i}].groups: unknown group `{a}`"));
             }
         }
-        for k in u.content_start.iter().chain(&u.media_start) {
-            if !kinds.contains_key(k) {
-                p.push(format!("users[{i}]: unknown start node `{k}`"));
+        for (field, starts, want) in [
+            ("content_start", &u.content_start, NodeKind::Document),
+            ("media_start", &u.media_start, NodeKind::Media),
+        ] {
+            for s in starts {
+                let StartRef::Node(k) = s else { continue };
+                match kinds.get(k) {
+                    None => p.push(format!("users[{i}].{field}: unknown start node `{k}`")),
+                    Some(kind) if *kind != want => {
+                        p.push(format!("users[{i}].{field}: `{k}` is a {}", kind.as_str()));
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }

@@ -29,7 +29,8 @@ pub struct PolicyFile {
     pub api_keys: Vec<ApiKeyEntry>,
 }
 
-/// A group's start node: the root, or a node key.
+/// A start node of a group or a user: the root (`"root"`, Umbraco's `hasDocumentRootAccess` /
+/// `hasMediaRootAccess`), or a node key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum StartRef {
@@ -91,10 +92,11 @@ pub struct UserEntry {
     /// Group aliases.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The user's own start nodes (`"root"` or node keys); they narrow or widen the groups'.
     #[serde(default)]
-    pub content_start: Vec<Uuid>,
+    pub content_start: Vec<StartRef>,
     #[serde(default)]
-    pub media_start: Vec<Uuid>,
+    pub media_start: Vec<StartRef>,
 }
 
 fn active() -> UserState {

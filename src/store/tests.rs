@@ -513,3 +513,112 @@ async fn the_file_store_reloads_on_change_and_keeps_the_old_policy_when_broken()
     }
     watch.abort();
 }
+
+/// The dev policy plus users whose own start nodes Umbraco treats specially: one in the
+/// recycle bin (1090), the root, and the root beside a node.
+pub(crate) fn start_node_policy() -> PolicyFile {
+    use policy_file::{GroupEntry, StartRef, UserEntry};
+    let text = std::fs::read_to_string(dev_file()).expect("readable");
+    let mut f = PolicyFile::parse(&text, "dev.toml").expect("parses");
+    f.groups.push(GroupEntry {
+        key: Uuid::from_u128(0xb106),
+        alias: "blogWriters".into(),
+        name: "Blog writers".into(),
+        sections: vec!["content".into(), "media".into()],
+        default_verbs: vec!["Umb.Document.Read".into(), "Umb.Document.Create".into()],
+        content_start: Some(StartRef::Node(node_key(0x1062))),
+        media_start: Some(StartRef::Node(node_key(0x2002))),
+        all_languages: true,
+        languages: vec![],
+    });
+    let user =
+        |n: u128, ext: &str, group: &str, content: Vec<StartRef>, media: Vec<StartRef>| UserEntry {
+            key: Uuid::from_u128(0xbb00 + n),
+            external_id: ext.into(),
+            name: ext.into(),
+            email: None,
+            state: crate::authz::UserState::Active,
+            groups: vec![group.into()],
+            content_start: content,
+            media_start: media,
+        };
+    f.users.extend([
+        user(
+            1,
+            "own-trashed",
+            "writer",
+            vec![StartRef::Node(node_key(0x1090))],
+            vec![],
+        ),
+        user(
+            2,
+            "own-root",
+            "blogWriters",
+            vec![StartRef::Root],
+            vec![StartRef::Root],
+        ),
+        user(
+            3,
+            "own-root-and-node",
+            "blogWriters",
+            vec![StartRef::Root, StartRef::Node(node_key(0x1080))],
+            vec![],
+        ),
+    ]);
+    f
+}
+
+/// What [`start_node_policy`]'s users resolve to, in any store.
+pub(crate) async fn assert_own_start_nodes_resolve_as_umbraco(cache: &PolicyCache) {
+    let access = |ext: &'static str| async move {
+        cache
+            .user_access(ext)
+            .await
+            .expect("loads")
+            .expect("exists")
+    };
+    // A trashed own start node is skipped: the writer group's root stays.
+    let a = access("own-trashed").await;
+    assert!(
+        a.content_start_nodes.has_root(),
+        "{:?}",
+        a.content_start_nodes
+    );
+    // An own root start node widens the group's blog start node to the root.
+    let a = access("own-root").await;
+    assert_eq!(a.content_start_nodes, crate::authz::StartNodes::root());
+    assert_eq!(a.media_start_nodes, crate::authz::StartNodes::root());
+    // Root beside a node: the own root collapses into the deeper own node, which joins the
+    // group's unrelated blog branch (Umbraco's "3" / "2" → "3,2" case).
+    let a = access("own-root-and-node").await;
+    let ids: Vec<NodeId> = a.content_start_nodes.0.iter().map(|p| p.node()).collect();
+    assert_eq!(ids, vec![1062, 1080]);
+}
+
+#[tokio::test]
+async fn own_start_nodes_in_the_bin_are_ignored_and_the_root_can_be_an_own_start_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.toml");
+    let text = toml::to_string(&start_node_policy()).expect("serialises");
+    assert!(text.contains("content_start = [\"root\"]"), "{text}");
+    std::fs::write(&path, text).expect("write");
+    let store = Arc::new(FileStore::open(&path).expect("opens"));
+    let cache = PolicyCache::new(store, CacheConfig::default(), metrics());
+    assert_own_start_nodes_resolve_as_umbraco(&cache).await;
+}
+
+#[test]
+fn a_user_start_node_of_the_wrong_tree_is_reported() {
+    let mut f = start_node_policy();
+    f.users[0].content_start = vec![policy_file::StartRef::Node(node_key(0x2002))];
+    f.users[1].media_start = vec![policy_file::StartRef::Node(Uuid::from_u128(0xdead))];
+    let err = f.validate().expect_err("invalid").to_string();
+    assert!(
+        err.contains("users[0].content_start: `00000000-0000-0000-0000-000000002002` is a media"),
+        "{err}"
+    );
+    assert!(
+        err.contains("users[1].media_start: unknown start node"),
+        "{err}"
+    );
+}

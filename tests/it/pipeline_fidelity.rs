@@ -42,3 +42,64 @@ async fn a_body_with_a_dotless_i_twin_of_the_parent_id_is_refused_and_never_forw
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].body.as_ref(), body.as_bytes());
 }
+
+/// The dev policy with extra TOML appended, as a `[store]` section for `spawn_gateway`.
+fn policy_with(dir: &tempfile::TempDir, extra: &str) -> String {
+    let dev = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml");
+    let text = std::fs::read_to_string(dev).expect("dev policy");
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, format!("{text}\n{extra}")).expect("write policy");
+    format!(
+        "{AUTHN}\n[store]\nkind = \"file\"\npolicy_file = {:?}\n",
+        path.display().to_string()
+    )
+}
+
+const START_NODE_USERS: &str = r#"
+[[groups]]
+key = "00000000-0000-0000-0000-00000000b106"
+alias = "blogWriters"
+name = "Blog writers"
+sections = ["content"]
+default_verbs = ["Umb.Document.Read", "Umb.Document.Create"]
+content_start = "00000000-0000-0000-0000-000000001062"
+all_languages = true
+
+[[users]]
+key = "00000000-0000-0000-0000-00000000bb01"
+external_id = "own-trashed"
+name = "Own start node in the bin"
+groups = ["writer"]
+content_start = ["00000000-0000-0000-0000-000000001090"]
+
+[[users]]
+key = "00000000-0000-0000-0000-00000000bb02"
+external_id = "own-root"
+name = "Own root start node"
+groups = ["blogWriters"]
+content_start = ["root"]
+"#;
+
+#[tokio::test]
+async fn own_start_nodes_in_the_bin_are_ignored_and_an_own_root_start_node_reaches_everything() {
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = spawn_gateway(TOP, up.addr, &policy_with(&dir, START_NODE_USERS)).await;
+    let c = client();
+    let about = format!(r#"{{"parent":{{"id":"{}"}},"variants":[]}}"#, node(1080));
+    // The writer narrowed to the blog by its own start node may not create under About...
+    let got = send(create_as(&c, &gw, "dev-writer", &about)).await;
+    assert_denied(&got, 403, "outside_start_nodes");
+    assert!(
+        up.requests().is_empty(),
+        "a denied create reached the upstream"
+    );
+    // ... a writer whose own start node is in the recycle bin keeps the group's root start
+    // node (Umbraco's CombineStartNodes skips bin paths), and a blog writer whose own start
+    // node is the root reaches beyond the group's blog start node.
+    for user in ["own-trashed", "own-root"] {
+        let got = send(create_as(&c, &gw, user, &about)).await;
+        assert_eq!(got.0, 200, "{user}: {}", got.2);
+    }
+    assert_eq!(up.requests().len(), 2);
+}

@@ -1,7 +1,7 @@
 //! `policy apply` and `policy export`: a policy file into Postgres (idempotent upsert in one
 //! transaction, optional prune) and back out, so that `apply(export())` changes nothing.
 
-use super::{parse_kind, row_err, StoreError};
+use super::{parse_kind, row_err, user_start_columns, user_starts, StoreError};
 use crate::authz::{NodeKind, NodePath, UserState};
 use crate::store::policy_file::{
     GroupEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry, StartRef, UserEntry,
@@ -167,24 +167,33 @@ async fn write_users(
 ) -> Result<(), StoreError> {
     let (mut rows, mut member_rows) = (0, 0);
     for u in &file.users {
+        let content = user_start_columns(&u.content_start);
+        let media = user_start_columns(&u.media_start);
         let r = sqlx::query(
-            "insert into users (key, external_id, name, email, state, content_start_keys, \
-             media_start_keys) values ($1,$2,$3,$4,$5,$6,$7) on conflict (key) do update set \
+            "insert into users (key, external_id, name, email, state, content_start_root, \
+             content_start_keys, media_start_root, media_start_keys) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9) on conflict (key) do update set \
              external_id = excluded.external_id, name = excluded.name, email = excluded.email, \
-             state = excluded.state, content_start_keys = excluded.content_start_keys, \
+             state = excluded.state, content_start_root = excluded.content_start_root, \
+             content_start_keys = excluded.content_start_keys, \
+             media_start_root = excluded.media_start_root, \
              media_start_keys = excluded.media_start_keys \
              where (users.external_id, users.name, users.email, users.state, \
-               users.content_start_keys, users.media_start_keys) is distinct from \
+               users.content_start_root, users.content_start_keys, users.media_start_root, \
+               users.media_start_keys) is distinct from \
                (excluded.external_id, excluded.name, excluded.email, excluded.state, \
-               excluded.content_start_keys, excluded.media_start_keys)",
+               excluded.content_start_root, excluded.content_start_keys, \
+               excluded.media_start_root, excluded.media_start_keys)",
         )
         .bind(u.key)
         .bind(&u.external_id)
         .bind(&u.name)
         .bind(&u.email)
         .bind(state_str(u.state))
-        .bind(&u.content_start)
-        .bind(&u.media_start)
+        .bind(content.0)
+        .bind(&content.1)
+        .bind(media.0)
+        .bind(&media.1)
         .execute(&mut **tx)
         .await
         .map_err(db("apply_user"))?;
@@ -432,8 +441,8 @@ pub async fn export_policy(pool: &PgPool) -> Result<PolicyFile, StoreError> {
             email: r.try_get("email").map_err(row_err)?,
             state,
             groups: r.try_get("aliases").map_err(row_err)?,
-            content_start: r.try_get("content_start_keys").map_err(row_err)?,
-            media_start: r.try_get("media_start_keys").map_err(row_err)?,
+            content_start: user_starts(&r, "content")?,
+            media_start: user_starts(&r, "media")?,
         });
     }
     for r in sqlx::query(

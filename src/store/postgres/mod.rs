@@ -9,10 +9,10 @@ pub use apply::{apply_policy, export_policy, ApplyReport};
 use super::{parse_state, PolicyStore, StoreConfig, StoreError, StoreMetrics, UserRecord};
 use crate::authn::ApiKeyRecord;
 use crate::authz::{
-    GroupPolicy, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess, Section, VerbSet, ROOT_ID,
+    GroupPolicy, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess, Section, VerbSet,
 };
 use crate::request::Api;
-use crate::store::policy_file::ApiKeyEntry;
+use crate::store::policy_file::{ApiKeyEntry, StartRef};
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -159,10 +159,38 @@ fn node_from_row(r: &PgRow) -> Result<NodeInfo, StoreError> {
     })
 }
 
+/// A user's own start nodes from `{tree}_start_root` and `{tree}_start_keys` (root first).
+pub(super) fn user_starts(r: &PgRow, tree: &str) -> Result<Vec<StartRef>, StoreError> {
+    let root: bool = r
+        .try_get(format!("{tree}_start_root").as_str())
+        .map_err(row_err)?;
+    let keys: Vec<Uuid> = r
+        .try_get(format!("{tree}_start_keys").as_str())
+        .map_err(row_err)?;
+    Ok(root
+        .then_some(StartRef::Root)
+        .into_iter()
+        .chain(keys.into_iter().map(StartRef::Node))
+        .collect())
+}
+
+/// The stored form of a user's own start nodes: the root flag and the node keys.
+pub(super) fn user_start_columns(starts: &[StartRef]) -> (bool, Vec<Uuid>) {
+    let root = starts.contains(&StartRef::Root);
+    let keys = starts
+        .iter()
+        .filter_map(|s| match s {
+            StartRef::Node(k) => Some(*k),
+            StartRef::Root => None,
+        })
+        .collect();
+    (root, keys)
+}
+
 /// A group start node from its root flag and the joined node's path/trashed columns.
 fn start_from(root: bool, path: Option<Vec<i64>>, trashed: Option<bool>) -> Option<NodePath> {
     if root {
-        return Some(NodePath(Arc::from([ROOT_ID])));
+        return Some(NodePath::root());
     }
     // A trashed start node is ignored (UMBRACO.md §6): the group contributes nothing.
     match (path, trashed) {
@@ -175,8 +203,8 @@ fn start_from(root: bool, path: Option<Vec<i64>>, trashed: Option<bool>) -> Opti
 impl PolicyStore for PostgresStore {
     async fn user_by_external_id(&self, ext: &str) -> Result<Option<UserRecord>, StoreError> {
         let q = sqlx::query(
-            "select u.key, u.external_id, u.name, u.state, u.content_start_keys, \
-             u.media_start_keys, \
+            "select u.key, u.external_id, u.name, u.state, u.content_start_root, \
+             u.content_start_keys, u.media_start_root, u.media_start_keys, \
              coalesce(array_agg(g.key order by g.alias) filter (where g.key is not null), '{}') \
                as group_keys, \
              coalesce(array_agg(g.alias order by g.alias) filter (where g.key is not null), '{}') \
@@ -198,8 +226,8 @@ impl PolicyStore for PostgresStore {
             state: parse_state(&state)?,
             group_keys: r.try_get("group_keys").map_err(row_err)?,
             group_aliases: r.try_get("group_aliases").map_err(row_err)?,
-            content_start_keys: r.try_get("content_start_keys").map_err(row_err)?,
-            media_start_keys: r.try_get("media_start_keys").map_err(row_err)?,
+            content_start: user_starts(&r, "content")?,
+            media_start: user_starts(&r, "media")?,
         }))
     }
 

@@ -103,24 +103,24 @@ fn absolute_form_host_does_not_change_routing() {
 }
 
 #[test]
-fn outside_the_prefixes_requests_pass_through_canonicalised_or_are_denied() {
+fn outside_the_prefixes_requests_are_denied_by_default_or_pass_through_canonicalised() {
     assert_eq!(
-        classify("GET", "/about//us/./team/?a=%7e"),
+        classify("GET", "/about"),
+        Classified::Reject(DenyReason::NoRoute)
+    );
+    let c = classifier_with(RoutesConfig {
+        passthrough_outside_prefixes: true,
+        ..RoutesConfig::default()
+    });
+    assert_eq!(
+        c.classify(&parts("GET", "/about//us/./team/?a=%7e", &[])),
         Classified::Passthrough {
             uri: "/about/us/team?a=~".into()
         }
     );
     assert_eq!(
-        classify("GET", "/a%2Fb"),
+        c.classify(&parts("GET", "/a%2Fb", &[])),
         Classified::Reject(DenyReason::Malformed)
-    );
-    let c = classifier_with(RoutesConfig {
-        passthrough_outside_prefixes: false,
-        ..RoutesConfig::default()
-    });
-    assert_eq!(
-        c.classify(&parts("GET", "/about", &[])),
-        Classified::Reject(DenyReason::NoRoute)
     );
 }
 
@@ -311,7 +311,10 @@ fn explain_match_prints_the_documented_shape() {
     );
     let v = c.explain_match("GET", &format!("{M}/server/status"), None);
     assert_eq!(v["anonymous"], true);
-    assert_eq!(c.explain_match("GET", "/x/", None)["passthrough"], true);
+    assert_eq!(
+        c.explain_match("GET", "/x/", None),
+        serde_json::json!({"rejected": "no_route", "canonical_path": "/x"})
+    );
 }
 
 #[test]

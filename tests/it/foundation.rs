@@ -19,7 +19,7 @@ async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
 #[tokio::test]
 async fn forwards_method_path_query_headers_and_a_5_mib_body_and_returns_the_response_unchanged() {
     let up = Upstream::start().await;
-    let gw = spawn_gateway("", up.addr, "").await;
+    let gw = spawn_gateway(SITE, up.addr, "").await;
     let body: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let resp = client()
         .put(gw.url("/site/page?x=1&y=two"))
@@ -45,7 +45,7 @@ async fn forwards_method_path_query_headers_and_a_5_mib_body_and_returns_the_res
 #[tokio::test]
 async fn client_owned_hop_by_hop_and_connection_named_headers_never_reach_the_upstream() {
     let up = Upstream::start().await;
-    let gw = spawn_gateway("", up.addr, "[headers]\nidentity = [\"X-Umbraco-User\"]").await;
+    let gw = spawn_gateway(SITE, up.addr, "[headers]\nidentity = [\"X-Umbraco-User\"]").await;
     let resp = raw(
         gw.proxy,
         "GET /site/a HTTP/1.1\r\nHost: example\r\nConnection: keep-alive, X-Secret, X-Request-Id\r\n\
@@ -91,7 +91,7 @@ async fn client_owned_hop_by_hop_and_connection_named_headers_never_reach_the_up
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_with_a_json_body_and_the_request_id() {
     let closed = free_addr();
-    let gw = spawn_gateway("", closed, "").await;
+    let gw = spawn_gateway(SITE, closed, "").await;
     let resp = client()
         .get(gw.url("/site/x"))
         .header("x-request-id", "r-502")
@@ -116,7 +116,7 @@ async fn an_unreachable_upstream_is_a_502_with_a_json_body_and_the_request_id() 
 async fn a_slow_upstream_is_a_504_with_a_json_body_and_the_request_id() {
     let up = Upstream::start().await;
     up.set(Behaviour::Delay(Duration::from_secs(4)));
-    let gw = spawn_gateway("", up.addr, "").await; // read_timeout = 2s
+    let gw = spawn_gateway(SITE, up.addr, "").await; // read_timeout = 2s
     let resp = client()
         .get(gw.url("/site/slow"))
         .header("x-request-id", "r-504")
@@ -206,7 +206,7 @@ async fn every_shipped_gateway_config_passes_check_config() {
 #[tokio::test]
 async fn healthz_readyz_and_metrics_answer_and_the_counters_move_with_traffic() {
     let up = Upstream::start().await;
-    let gw = spawn_gateway("", up.addr, "").await;
+    let gw = spawn_gateway(SITE, up.addr, "").await;
     let c = client();
     assert_eq!(
         c.get(gw.admin_url("/healthz"))
@@ -262,7 +262,7 @@ async fn sigterm_lets_an_in_flight_slow_request_finish_then_exits() {
     let up = Upstream::start().await;
     up.set(Behaviour::Delay(Duration::from_millis(1500)));
     let mut gw = spawn_gateway(
-        "",
+        SITE,
         up.addr,
         "[lifecycle]\ndrain_delay = \"0s\"\ngrace_period = \"10s\"",
     )

@@ -139,6 +139,10 @@ pub const DEV_HS_SECRET: &str = portcullis::dev::DEV_HS_SECRET;
 /// The admin token every harness gateway accepts (token name `test`).
 pub const ADMIN_TOKEN: &str = "portcullis-test-admin-token-0123456789abcdef";
 
+/// Top-level config for a gateway in front of the whole site: paths outside the protected
+/// prefixes (the tests' `/site/…`) are forwarded unchecked. The default is to deny them.
+pub const SITE: &str = "routes.passthrough_outside_prefixes = true";
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -59,7 +59,7 @@ async fn a_load_loop_across_sigterm_has_zero_failed_requests_and_the_listener_cl
     let lifecycle = "[lifecycle]\ndrain_delay = \"2s\"\ngrace_period = \"15s\"";
     // The slow request below outlasts the harness's 2 s upstream read timeout.
     let env = [("PORTCULLIS_UPSTREAM__READ_TIMEOUT", "20s")];
-    let mut gw = spawn_gateway_with_env("", up.addr, lifecycle, &env).await;
+    let mut gw = spawn_gateway_with_env(SITE, up.addr, lifecycle, &env).await;
     // The load balancer: sends while `/readyz` says ready (polled every 50 ms).
     let sending = Arc::new(AtomicBool::new(true));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -194,7 +194,7 @@ async fn sigterm_writes_every_queued_audit_event_to_a_working_sink_before_exitin
          [[audit.sinks]]\nkind = \"file\"\npath = {:?}\n",
         file.display().to_string()
     );
-    let mut gw = spawn_gateway("", up.addr, &extra).await;
+    let mut gw = spawn_gateway(SITE, up.addr, &extra).await;
     let sent = answered_ids(&gw, 300).await;
     assert!(
         ids_in_jsonl(&file).is_empty(),
@@ -237,7 +237,7 @@ async fn sigterm_with_a_hung_sink_spools_every_event_before_exiting() {
         "[lifecycle]\ndrain_delay = \"0s\"\n[audit]\nflush_interval = \"100ms\"\nwrite_timeout = \"3s\"\n\
          [[audit.sinks]]\nkind = \"webhook\"\nurl = \"http://{hole}/events\"\n"
     );
-    let mut gw = spawn_gateway("", up.addr, &extra).await;
+    let mut gw = spawn_gateway(SITE, up.addr, &extra).await;
     let sent = answered_ids(&gw, 200).await;
     gw.signal("TERM");
     assert_eq!(
@@ -265,7 +265,7 @@ async fn sigint_with_a_hung_sink_cuts_the_write_short_and_spools_every_event() {
         "[audit]\nflush_interval = \"100ms\"\nwrite_timeout = \"60s\"\n\
          [[audit.sinks]]\nkind = \"webhook\"\nurl = \"http://{hole}/events\"\n"
     );
-    let mut gw = spawn_gateway("", up.addr, &extra).await;
+    let mut gw = spawn_gateway(SITE, up.addr, &extra).await;
     let sent = answered_ids(&gw, 200).await;
     gw.signal("INT");
     assert_eq!(

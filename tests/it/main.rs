@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod dashboards;
 mod edge_body;
+mod edge_site;
 mod foundation;
 mod lifecycle;
 mod pipeline;

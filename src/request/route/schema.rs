@@ -74,7 +74,7 @@ pub struct UnmatchedConfig {
 /// profiles = ["builtin:umbraco-management", "builtin:umbraco-delivery"] # or file paths
 /// extra = ["my-routes.toml"]        # same id replaces a shipped route
 /// body_limit = 1048576              # bytes read from bodies that carry node ids
-/// passthrough_outside_prefixes = true
+/// passthrough_outside_prefixes = false # true: forward the rest of the site unchecked
 /// [routes.unmatched]
 /// management = "deny"               # or "backoffice"
 /// delivery = "deny"
@@ -90,7 +90,8 @@ pub struct RoutesConfig {
     pub body_limit: usize,
     pub unmatched: UnmatchedConfig,
     /// Requests outside every protected prefix are forwarded (canonicalised) without checks;
-    /// when false they are denied with `no_route`.
+    /// when false (the default: deny by default) they are denied with `no_route`. Set it for
+    /// a sidecar in front of the whole site (public pages, back-office static files).
     pub passthrough_outside_prefixes: bool,
 }
 
@@ -107,7 +108,7 @@ impl Default for RoutesConfig {
             extra: Vec::new(),
             body_limit: 1024 * 1024,
             unmatched: UnmatchedConfig::default(),
-            passthrough_outside_prefixes: true,
+            passthrough_outside_prefixes: false,
         }
     }
 }

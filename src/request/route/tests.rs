@@ -152,7 +152,7 @@ fn routes_config_defaults_and_validation() {
     let c: RoutesConfig = toml::from_str("").unwrap();
     assert_eq!(c.body_limit, 1024 * 1024);
     assert_eq!(c.profiles.len(), 2);
-    assert!(c.passthrough_outside_prefixes);
+    assert!(!c.passthrough_outside_prefixes, "deny by default");
     assert_eq!(c.unmatched.management, Unmatched::Deny);
     let c: RoutesConfig =
         toml::from_str("body_limit = 0\nprofiles = []\n[unmatched]\ndelivery = \"backoffice\"\n")

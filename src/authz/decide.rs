@@ -7,12 +7,9 @@
 //! failure is the deny reason.
 //!
 //! Documented choices where Portcullis is stricter than Umbraco:
-//! - `scope = "branch"` (publish with descendants): Umbraco checks only the descendants.
-//!   Portcullis checks the node itself and, without loading the subtree, requires one group
-//!   that holds the verb on the node *and* on every one of its own explicit entries below the
-//!   node (so no entry below can take the verb away for that group). This is sufficient for
-//!   "every descendant has the verb" and may refuse a subtree that only a mix of groups covers.
-//!   Entries on nodes the mirror does not know count as "below" under `deny`.
+//! - `scope = "branch"` (publish with descendants): Umbraco checks only the descendants;
+//!   Portcullis checks the node itself too, then every descendant exactly as Umbraco does (the
+//!   union across groups), without loading the subtree (`branch.rs`).
 //! - A node marked trashed is treated as inside the recycle bin even if its path says otherwise.
 //! - A node whose kind differs from the check's kind is treated as unknown.
 //! - A node check with no node ids (an empty list in the request) addresses nothing and passes.
@@ -22,6 +19,7 @@
 //!   else only on groups they are a member of (`user_group_not_member`). Unknown target users
 //!   follow the unknown-node mode.
 
+use super::branch::BranchVerb;
 use super::builtin::ADMIN_ALIAS;
 use super::explain::{GroupEvidence, NodeEvidence, Trace};
 use super::lookup::{Resolved, Who};
@@ -30,7 +28,7 @@ use super::model::{
     CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
 };
 use super::policy::{DecisionPolicy, UnknownNodeMode};
-use super::resolve::{granting_start_node, resolve_at, Resolution};
+use super::resolve::{granting_start_node, resolve_at, GroupAt, Resolution};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
 use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
@@ -308,23 +306,22 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 continue;
             }
             let res = resolve_at(&access.groups, &loc.path);
-            let mut missing: Option<&str> = None;
+            let mut missing: Option<(&str, NodeId)> = None;
             for verb in &check.verbs {
-                let granted = if check.scope == CheckScope::Branch {
-                    self.branch_grant(&res, &loc, verb, mode)?
-                } else {
-                    res.grant_for(verb).map(|g| (g.group, g.entry_on))
+                let Some(at) = res.grant_for(verb) else {
+                    missing = Some((verb, loc.id));
+                    break;
                 };
-                match granted {
-                    Some((group, entry_on)) => self.via.push(Grant::Verb {
-                        node: loc.id,
-                        verb: verb.clone(),
-                        group: group.alias.clone(),
-                        entry_on,
-                    }),
-                    None => {
-                        missing = Some(verb);
-                        break;
+                self.via.push(verb_grant(loc.id, verb, at));
+                if check.scope == CheckScope::Branch {
+                    match self.branch_verb(&access.groups, &loc, verb, mode)? {
+                        BranchVerb::Holds(inside) => self
+                            .via
+                            .extend(inside.iter().map(|(id, at)| verb_grant(*id, verb, at))),
+                        BranchVerb::MissingAt(id) => {
+                            missing = Some((verb, id));
+                            break;
+                        }
                     }
                 }
             }
@@ -332,59 +329,27 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 let missing: Vec<String> = check
                     .verbs
                     .iter()
-                    .filter(|v| res.grant_for(v).is_none() || Some(v.as_str()) == missing)
+                    .filter(|v| res.grant_for(v).is_none() || missing.is_some_and(|m| m.0 == *v))
                     .cloned()
                     .collect();
                 self.note(|| {
                     located_evidence(check, r, &loc, Some(start_node), Some(&res), &missing)
                 });
             }
-            if let Some(verb) = missing {
-                let scope = if check.scope == CheckScope::Branch {
-                    " and every descendant"
-                } else {
-                    ""
-                };
+            if let Some((verb, at)) = missing {
                 return Err(self.fail(DenyReason::MissingVerb, || {
-                    format!("`{verb}` is missing on node {}{scope}", loc.id)
+                    if at == loc.id {
+                        format!("`{verb}` is missing on node {at}")
+                    } else {
+                        format!(
+                            "`{verb}` is missing on node {at}, a descendant of {}",
+                            loc.id
+                        )
+                    }
                 }));
             }
         }
         Ok(())
-    }
-
-    /// A group that holds `verb` on the node and on each of its own explicit entries below it.
-    fn branch_grant<'g>(
-        &self,
-        res: &Resolution<'g>,
-        loc: &Located,
-        verb: &str,
-        mode: UnknownNodeMode,
-    ) -> Result<Option<(&'g GroupPolicy, Option<NodeId>)>, DenyReason> {
-        for g in &res.per_group {
-            if !g.verbs.contains_str(verb) {
-                continue;
-            }
-            let mut ok = true;
-            for (id, set) in &g.group.granular {
-                if *id == loc.id || set.contains_str(verb) {
-                    continue;
-                }
-                let below = match self.resolved.nodes_by_id.get(id) {
-                    None => return Err(DenyReason::StoreUnavailable),
-                    Some(None) => mode == UnknownNodeMode::Deny,
-                    Some(Some(n)) => n.path.contains(loc.id),
-                };
-                if below {
-                    ok = false;
-                    break;
-                }
-            }
-            if ok {
-                return Ok(Some((g.group, g.entry_on)));
-            }
-        }
-        Ok(None)
     }
 
     fn user_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
@@ -461,6 +426,15 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
             }
         }
         Ok(())
+    }
+}
+
+fn verb_grant(node: NodeId, verb: &str, at: &GroupAt<'_>) -> Grant {
+    Grant::Verb {
+        node,
+        verb: verb.to_owned(),
+        group: at.group.alias.clone(),
+        entry_on: at.entry_on,
     }
 }
 

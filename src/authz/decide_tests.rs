@@ -505,34 +505,38 @@ fn a_document_version_is_checked_on_its_owning_document() {
     );
 }
 
+fn branch(id: i64) -> Target {
+    let mut c = check(CheckKind::Document, vec![doc(id)], &[PUBLISH]);
+    c.scope = CheckScope::Branch;
+    mgmt(&["content"], vec![c])
+}
+
 #[test]
 fn branch_publish_checks_the_node_itself() {
     let g = custom_group("g", &[READ], &[(1062, &[PUBLISH])]);
     let u = user(vec![g], &[]);
-    let mut c = check(CheckKind::Document, vec![doc(1051)], &[PUBLISH]);
-    c.scope = CheckScope::Branch;
-    let t = mgmt(&["content"], vec![c]);
-    assert_eq!(denied(&run(&u, &t)), Some(DenyReason::MissingVerb));
+    assert_eq!(
+        denied(&run(&u, &branch(1051))),
+        Some(DenyReason::MissingVerb)
+    );
 }
 
 #[test]
-fn branch_publish_is_refused_when_an_entry_below_takes_the_verb_away() {
+fn branch_publish_is_refused_when_no_group_keeps_the_verb_on_an_entry_below() {
     let g = custom_group("g", &[PUBLISH], &[(1070, &[READ]), (10, &[])]);
-    let u = user(vec![g], &[]);
-    let branch = |id: i64| {
-        let mut c = check(CheckKind::Document, vec![doc(id)], &[PUBLISH]);
-        c.scope = CheckScope::Branch;
-        mgmt(&["content"], vec![c])
-    };
-    assert_eq!(
-        denied(&run(&u, &branch(1062))),
-        Some(DenyReason::MissingVerb)
-    );
-    assert_eq!(
-        denied(&run(&u, &branch(1063))),
-        None,
-        "the entries on 1070 and 10 are elsewhere"
-    );
+    // Another group publishing elsewhere (1063) does not cover 1070.
+    let b = custom_group("b", &[READ], &[(1063, &[PUBLISH])]);
+    for u in [user(vec![g.clone()], &[]), user(vec![g, b], &[])] {
+        assert_eq!(
+            denied(&run(&u, &branch(1062))),
+            Some(DenyReason::MissingVerb)
+        );
+        assert_eq!(
+            denied(&run(&u, &branch(1063))),
+            None,
+            "the entries on 1070 and 10 are elsewhere"
+        );
+    }
 }
 
 #[test]
@@ -540,9 +544,49 @@ fn branch_publish_passes_when_another_group_covers_the_whole_subtree() {
     let a = custom_group("a", &[PUBLISH], &[(1070, &[])]);
     let b = custom_group("b", &[PUBLISH], &[]);
     let u = user(vec![a, b], &[]);
-    let mut c = check(CheckKind::Document, vec![doc(1062)], &[PUBLISH]);
-    c.scope = CheckScope::Branch;
-    assert_eq!(denied(&run(&u, &mgmt(&["content"], vec![c]))), None);
+    assert_eq!(denied(&run(&u, &branch(1062))), None);
+}
+
+#[test]
+fn branch_publish_passes_when_a_mix_of_groups_covers_every_descendant() {
+    // Group a publishes the blog but its entry on 1070 takes Publish away; group b publishes
+    // exactly 1070. Umbraco unions the groups on every descendant: allowed.
+    let a = custom_group("a", &[PUBLISH], &[(1070, &[READ])]);
+    let b = custom_group("b", &[READ], &[(1070, &[PUBLISH])]);
+    let u = user(vec![a, b], &[]);
+    let d = run(&u, &branch(1062));
+    assert_eq!(denied(&d), None);
+    let Decision::Allow(permit) = d else {
+        unreachable!()
+    };
+    let on_1070 = permit.via.iter().find_map(|g| match g {
+        Grant::Verb {
+            node: 1070,
+            group,
+            entry_on,
+            ..
+        } => Some((group.clone(), *entry_on)),
+        _ => None,
+    });
+    assert_eq!(on_1070, Some(("b".to_string(), Some(1070))));
+}
+
+#[test]
+fn branch_publish_with_an_unknown_entry_node_is_refused_only_under_deny() {
+    let a = custom_group("a", &[PUBLISH], &[(4242, &[READ])]);
+    let u = user(vec![a], &[]);
+    let mut r = resolved();
+    r.nodes_by_id.insert(4242, None);
+    let deny = DecisionPolicy::default();
+    assert_eq!(
+        denied(&run_with(&u, &branch(1062), &r, &deny)),
+        Some(DenyReason::MissingVerb)
+    );
+    let defer = DecisionPolicy {
+        management_unknown_node: UnknownNodeMode::Defer,
+        ..DecisionPolicy::default()
+    };
+    assert_eq!(denied(&run_with(&u, &branch(1062), &r, &defer)), None);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //!
 //! Nothing here does I/O or knows pingora; `store/` supplies the data, `proxy/` acts on the result.
 
+mod branch;
 pub mod builtin;
 mod decide;
 mod delivery;

@@ -178,6 +178,7 @@ proptest! {
                 route_path: None,
                 public_access: None,
             });
+            resolved.nodes_by_id.insert(id, Some(info.clone()));
             resolved.nodes.insert(info.key, Some(info));
         }
         let principal = user_principal();
@@ -212,6 +213,22 @@ proptest! {
                 };
                 let allowed = matches!(authorize(&target, &who, &resolved, &DecisionPolicy::default()), Decision::Allow(_));
                 prop_assert_eq!(allowed, access_ok && slow.contains(verb), "{} on {:?}", verb, path);
+
+                // Publish with descendants: Umbraco's `AuthorizeDescendantsAccessAsync` checks
+                // every descendant's union; Portcullis also checks the node itself.
+                let id = *path.last().unwrap_or(&-1);
+                let every_descendant = tree
+                    .iter()
+                    .filter(|d| d.len() > path.len() && d.contains(&id))
+                    .all(|d| reference_effective(&policies, d).contains(verb));
+                let mut branch = target.clone();
+                branch.checks[0].scope = CheckScope::Branch;
+                let allowed = matches!(authorize(&branch, &who, &resolved, &DecisionPolicy::default()), Decision::Allow(_));
+                prop_assert_eq!(
+                    allowed,
+                    access_ok && slow.contains(verb) && every_descendant,
+                    "branch {} on {:?}", verb, path
+                );
             }
         }
     }

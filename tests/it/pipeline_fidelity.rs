@@ -103,3 +103,74 @@ async fn own_start_nodes_in_the_bin_are_ignored_and_an_own_root_start_node_reach
     }
     assert_eq!(up.requests().len(), 2);
 }
+
+const PUBLISHERS: &str = r#"
+[[groups]]
+key = "00000000-0000-0000-0000-00000000a001"
+alias = "pubA"
+name = "Publishes all but the 1070 branch"
+sections = ["content"]
+default_verbs = ["Umb.Document.Read", "Umb.Document.Publish"]
+content_start = "root"
+all_languages = true
+
+[[groups]]
+key = "00000000-0000-0000-0000-00000000a002"
+alias = "pubB"
+name = "Publishes only the 1070 branch"
+sections = ["content"]
+default_verbs = ["Umb.Document.Read"]
+content_start = "root"
+all_languages = true
+
+[[permissions]]
+group = "pubA"
+node = "00000000-0000-0000-0000-000000001070"
+verbs = ["Umb.Document.Read"]
+
+[[permissions]]
+group = "pubB"
+node = "00000000-0000-0000-0000-000000001070"
+verbs = ["Umb.Document.Read", "Umb.Document.Publish"]
+
+[[users]]
+key = "00000000-0000-0000-0000-00000000bb11"
+external_id = "mixed-publisher"
+name = "Publisher through two groups"
+groups = ["pubA", "pubB"]
+
+[[users]]
+key = "00000000-0000-0000-0000-00000000bb12"
+external_id = "half-publisher"
+name = "Publisher lacking the 1070 branch"
+groups = ["pubA"]
+"#;
+
+#[tokio::test]
+async fn publish_with_descendants_is_decided_on_the_union_of_groups_at_every_descendant() {
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = spawn_gateway(TOP, up.addr, &policy_with(&dir, PUBLISHERS)).await;
+    let c = client();
+    let url = gw.url(&format!(
+        "/umbraco/management/api/v1/document/{}/publish-with-descendants",
+        node(1051)
+    ));
+    let publish = |user: &str| {
+        c.put(&url)
+            .bearer_auth(token(user))
+            .header("content-type", "application/json")
+            .body(r#"{"includeUnpublishedDescendants":true,"cultures":[]}"#)
+    };
+    // pubA lacks Publish on 1070 (a descendant of 1051) and nothing else grants it there.
+    let got = send(publish("half-publisher")).await;
+    assert_denied(&got, 403, "missing_verb");
+    assert!(
+        up.requests().is_empty(),
+        "a denied publish reached the upstream"
+    );
+    // pubB grants it on 1070: the union covers every descendant, as in Umbraco.
+    let got = send(publish("mixed-publisher")).await;
+    assert_eq!(got.0, 200, "body: {}", got.2);
+    assert_eq!(up.requests().len(), 1);
+}

@@ -145,7 +145,8 @@ pub struct ApiKeyScope {
     /// Allowed cultures (lowercase); empty means all.
     pub cultures: Vec<String>,
     pub preview: bool,
-    /// Management API: the user (external id) whose groups the key acts with.
+    /// The user (external id) the key speaks for: its groups on the Management API; on both
+    /// APIs the key is refused while that user is unregistered, disabled, locked or invited.
     pub acts_as: Option<String>,
     pub rate_limit_rps: Option<u32>,
 }
@@ -156,6 +157,7 @@ pub struct ApiKeyRecord {
     pub scope: Arc<ApiKeyScope>,
     /// `SHA-256(pepper || secret)`.
     pub hash: [u8; 32],
+    /// Free-text label of who answers for the key; never used to authorise (see `acts_as`).
     pub owner: String,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked: bool,

@@ -198,11 +198,7 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
             return Ok(());
         }
         let access = self.user_access()?;
-        if access.state != UserState::Active {
-            return Err(self.fail(DenyReason::UserDisabled, || {
-                format!("user state is {:?}", access.state).to_lowercase()
-            }));
-        }
+        self.active(access)?;
         self.sections(access)?;
         for check in &self.target.checks {
             match check.kind {
@@ -238,6 +234,26 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                     "the user is not registered in the policy store".into()
                 })),
             },
+        }
+    }
+
+    /// Only active users act: disabled, locked-out and invited users are refused.
+    pub(crate) fn active(&mut self, access: &UserAccess) -> Result<(), DenyReason> {
+        if access.state == UserState::Active {
+            return Ok(());
+        }
+        Err(self.fail(DenyReason::UserDisabled, || {
+            format!("user state is {:?}", access.state).to_lowercase()
+        }))
+    }
+
+    /// The user an API key acts as must be registered and active (both APIs).
+    pub(crate) fn acting_user_is_active(&mut self) -> Result<(), DenyReason> {
+        match self.who.access {
+            Some(access) => self.active(access),
+            None => Err(self.fail(DenyReason::UnknownPrincipal, || {
+                "the user the key acts as is not registered in the policy store".into()
+            })),
         }
     }
 

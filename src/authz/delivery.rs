@@ -6,6 +6,9 @@
 //!   when `delivery_public` says the upstream API is public, and never with `Preview: true`
 //!   (`unauthenticated`: preview needs a key). A member token alone does not unlock a private
 //!   API, as in Umbraco.
+//! - A key that acts as a user (`acts_as`) speaks for that user on the Delivery API too: it is
+//!   refused when the user is not registered (`unknown_principal`) or not active — disabled,
+//!   locked out or invited (`user_disabled`) — as its Management requests are.
 //! - A key whose `apis` lacks `delivery` → `api_not_allowed`. Preview needs `key.preview` and
 //!   is refused to subtree-scoped keys (`preview_not_allowed`); `expand` is refused to them
 //!   (`expand_not_allowed`): linked nodes may lie anywhere.
@@ -58,6 +61,9 @@ impl Ctx<'_, '_, '_> {
             return Err(self.fail(DenyReason::ApiNotAllowed, || {
                 "the key may not call the delivery api".into()
             }));
+        }
+        if key.acts_as.is_some() {
+            self.acting_user_is_active()?;
         }
         let scoped = !key.subtree_roots.is_empty();
         if q.preview && (scoped || !key.preview) {

@@ -414,3 +414,30 @@ fn the_permit_names_the_key() {
     );
     assert_eq!(permit.principal.as_deref(), Some("key:k1"));
 }
+
+#[test]
+fn a_key_acting_as_a_disabled_locked_or_invited_user_is_refused_on_the_delivery_api() {
+    let mut s = scope(&[]);
+    s.acts_as = Some("alice".into());
+    let k = key_principal(s);
+    let decide = |state: Option<UserState>| {
+        let mut u = user(vec![builtin("editor")], &[]);
+        let access = state.map(|st| {
+            u.state = st;
+            u
+        });
+        let mut who = Who::new(&k);
+        if let Some(a) = access.as_ref() {
+            who = who.with_access(a);
+        }
+        match authorize(&item(1062), &who, &resolved(), &DecisionPolicy::default()) {
+            Decision::Deny(r) => Some(r),
+            Decision::Allow(_) => None,
+        }
+    };
+    assert_eq!(decide(Some(UserState::Active)), None);
+    for st in [UserState::Disabled, UserState::Locked, UserState::Invited] {
+        assert_eq!(decide(Some(st)), Some(DenyReason::UserDisabled), "{st:?}");
+    }
+    assert_eq!(decide(None), Some(DenyReason::UnknownPrincipal));
+}

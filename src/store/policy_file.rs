@@ -145,6 +145,8 @@ pub struct ApiKeyEntry {
     /// Hex of `SHA-256(pepper || secret)` (64 characters).
     pub hash: String,
     pub name: String,
+    /// Who answers for the key (a person, team or contact address): a free-text label for
+    /// operators and audits. It grants nothing; the user a key speaks for is `acts_as`.
     pub owner: String,
     pub apis: Vec<Api>,
     #[serde(default)]

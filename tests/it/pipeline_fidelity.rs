@@ -174,3 +174,40 @@ async fn publish_with_descendants_is_decided_on_the_union_of_groups_at_every_des
     assert_eq!(got.0, 200, "body: {}", got.2);
     assert_eq!(up.requests().len(), 1);
 }
+
+/// A fresh Delivery key acting as `user`, as a policy-file entry, and the full key to send.
+fn acting_key(user: &str) -> (String, String) {
+    let k = portcullis::authn::api_key::generate("dev", DEV_PEPPER.as_bytes()).expect("key");
+    let entry = format!(
+        "[[api_keys]]\nkey_id = \"{}\"\nhash = \"{}\"\nname = \"acts as {user}\"\nowner = \"e2e\"\napis = [\"delivery\"]\nacts_as = \"{user}\"\n",
+        k.key_id,
+        hex::encode(k.hash)
+    );
+    (entry, k.full)
+}
+
+#[tokio::test]
+async fn a_delivery_key_acting_as_a_locked_user_is_refused_and_never_forwarded() {
+    let up = Upstream::start().await;
+    let (locked_entry, locked_key) = acting_key("locked-editor");
+    let (active_entry, active_key) = acting_key("dev-editor");
+    let users = format!(
+        "[[users]]\nkey = \"00000000-0000-0000-0000-00000000bb21\"\nexternal_id = \"locked-editor\"\nname = \"Locked out\"\nstate = \"locked\"\ngroups = [\"editor\"]\n\n{locked_entry}\n{active_entry}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = spawn_gateway(TOP, up.addr, &policy_with(&dir, &users)).await;
+    let c = client();
+    let url = gw.url(&format!(
+        "/umbraco/delivery/api/v2/content/item/{}",
+        node(1063)
+    ));
+    let got = send(c.get(&url).header("Api-Key", &locked_key)).await;
+    assert_denied(&got, 403, "user_disabled");
+    assert!(
+        up.requests().is_empty(),
+        "a denied read reached the upstream"
+    );
+    let got = send(c.get(&url).header("Api-Key", &active_key)).await;
+    assert_eq!(got.0, 200, "body: {}", got.2);
+    assert_eq!(up.requests().len(), 1);
+}

@@ -12,6 +12,7 @@ use crate::store::{
     FileStore, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind, StoreMetrics,
 };
 use crate::telemetry::Metrics;
+use crate::umbraco::{ApiUser, CredentialKind, ManagementClient, UmbracoMetrics};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -175,6 +176,8 @@ pub enum AppError {
     Audit(#[source] crate::audit::AuditError),
     #[error("cannot register metrics")]
     Metrics(#[source] prometheus::Error),
+    #[error("cannot set up the upstream credential")]
+    Umbraco(#[source] crate::umbraco::UmbracoError),
 }
 
 /// Builds the long-lived services on the background runtime: key sets (fetched now, so
@@ -189,7 +192,37 @@ async fn build_services(
     let store_metrics = StoreMetrics::register(&metrics.registry).map_err(AppError::Metrics)?;
     let (cache, push) = build_policy_cache(config, store_metrics, true).await?;
     let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
-    Ok((Arc::new(Services { authn, cache }), auditor, push))
+    let api_user = build_api_user(config, metrics)?;
+    let services = Services {
+        authn,
+        cache,
+        api_user,
+    };
+    Ok((Arc::new(services), auditor, push))
+}
+
+/// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is
+/// fetched in the background so that the first request does not wait for it.
+fn build_api_user(config: &Config, metrics: &Metrics) -> Result<Option<Arc<ApiUser>>, AppError> {
+    let umbraco_metrics = UmbracoMetrics::register(&metrics.registry).map_err(AppError::Umbraco)?;
+    let cred = &config.file.upstream.credential;
+    if cred.kind != CredentialKind::UmbracoApiUser {
+        return Ok(None);
+    }
+    let client = ManagementClient::new(
+        config.management_upstream,
+        config.file.upstream.host.as_deref(),
+    )
+    .map_err(AppError::Umbraco)?;
+    let api_user =
+        Arc::new(ApiUser::new(cred, client, umbraco_metrics).map_err(AppError::Umbraco)?);
+    let warm = api_user.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.token().await {
+            tracing::warn!(umbraco.client_id = %warm.client_id(), error = %crate::config::error_chain(&e), "cannot obtain the api user token yet");
+        }
+    });
+    Ok(Some(api_user))
 }
 
 /// The policy store named by the config, behind its cache; `true` with it when push

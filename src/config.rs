@@ -129,6 +129,8 @@ pub struct UpstreamConfig {
     /// Environment variable holding Umbraco's one real Delivery API key, injected upstream only
     /// for allowed Delivery requests made with a Portcullis key.
     pub delivery_api_key_env: Option<String>,
+    /// `[upstream.credential]`: what Umbraco receives for callers without an Umbraco token.
+    pub credential: crate::umbraco::CredentialConfig,
 }
 
 impl Default for UpstreamConfig {
@@ -144,6 +146,7 @@ impl Default for UpstreamConfig {
             idle_timeout: Duration::from_secs(60),
             keepalive_pool: 128,
             delivery_api_key_env: None,
+            credential: crate::umbraco::CredentialConfig::default(),
         }
     }
 }
@@ -345,6 +348,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
         }
     }
     file.admin.validate(p);
+    file.upstream.credential.validate(p);
     file.routes.validate(p);
     file.authn.validate(p);
     file.authz.validate(p);

@@ -12,10 +12,13 @@ use crate::request::{Api, Classified, Classifier, PendingBody, Target};
 use crate::store::{PolicyCache, StoreError};
 use std::sync::Arc;
 
-/// The parts built once per process (key sets, caches) that survive config reloads.
+/// The parts built once per process (key sets, caches, the API user's token) that survive
+/// config reloads.
 pub struct Services {
     pub authn: Authenticator,
     pub cache: PolicyCache,
+    /// The gateway's own Umbraco identity, when `[upstream.credential]` configures one.
+    pub api_user: Option<Arc<crate::umbraco::ApiUser>>,
 }
 
 /// What the pipeline concluded about one request, with what the audit trail needs.

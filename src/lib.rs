@@ -2,7 +2,8 @@
 //!
 //! `ls src` reads as the path of one request: `proxy` (pingora glue) → `gate` (the pipeline):
 //! `request` (what is it?) → `authn` (who is calling?) → `store` (what may they do?) → `authz`
-//! (decide) → `audit` (record); `app` wires it all, `admin` serves operators.
+//! (decide) → `audit` (record); `app` wires it all, `admin` serves operators; `umbraco` is
+//! the gateway's own client of Umbraco's Management API (its API-user token, session checks).
 
 pub mod admin;
 pub mod app;
@@ -17,3 +18,4 @@ pub mod proxy;
 pub mod request;
 pub mod store;
 pub mod telemetry;
+pub mod umbraco;

@@ -53,7 +53,14 @@ pub fn run(args: ExplainArgs) -> Result<(), CliError> {
         let (cache, _) = crate::app::build_policy_cache(&config, metrics, false)
             .await
             .map_err(CliError::App)?;
-        let gate = Gate::new(&config, Arc::new(Services { authn, cache }));
+        let gate = Gate::new(
+            &config,
+            Arc::new(Services {
+                authn,
+                cache,
+                api_user: None,
+            }),
+        );
         let explained = gate
             .explain_request(
                 &parts,

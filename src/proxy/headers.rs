@@ -1,6 +1,10 @@
 //! Header hygiene between client and upstream: request ids, hop-by-hop and gateway-owned
-//! headers, and `X-Forwarded-*`. Pure functions over `http::HeaderMap`.
+//! headers, `X-Forwarded-*`, and which credential Umbraco receives. Pure functions over
+//! `http::HeaderMap` and the decision.
 
+use crate::authn::{Principal, PrincipalKind};
+use crate::request::Api;
+use crate::umbraco::CredentialKind;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -137,6 +141,36 @@ pub fn forwarded(
     ]
 }
 
+/// The credential an allowed request carries to Umbraco.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamCredential {
+    /// The request's own `Authorization` (Portcullis API keys are removed regardless).
+    AsSent,
+    /// The configured API user's token replaces `Authorization`.
+    ApiUser,
+}
+
+/// Which credential Umbraco receives: with `[upstream.credential] kind = "umbraco_api_user"`,
+/// Management API requests of callers whose credential Umbraco cannot read (an external IdP's
+/// JWT, a Portcullis API key) carry the API user's token; everything else goes as sent.
+pub fn upstream_credential(
+    api: Option<Api>,
+    principal: Option<&Principal>,
+    kind: CredentialKind,
+) -> UpstreamCredential {
+    let foreign = principal.is_some_and(|p| {
+        matches!(
+            p.kind,
+            PrincipalKind::Jwt { .. } | PrincipalKind::ApiKey { .. }
+        )
+    });
+    if kind == CredentialKind::UmbracoApiUser && api == Some(Api::Management) && foreign {
+        UpstreamCredential::ApiUser
+    } else {
+        UpstreamCredential::AsSent
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +257,35 @@ mod tests {
         let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), &trusted);
         assert_eq!(f[0].1.as_ref().expect("xff"), "1.2.3.4, 10.1.1.1");
         assert_eq!(f[1].1.as_ref().expect("proto"), "https");
+    }
+
+    #[test]
+    fn only_management_requests_of_jwt_and_key_callers_get_the_api_user_token() {
+        use crate::authn::Subject;
+        let p = |kind| Principal {
+            id: "x".into(),
+            kind,
+            subject: Subject::Anonymous,
+        };
+        let jwt = p(PrincipalKind::Jwt {
+            issuer: std::sync::Arc::from("idp"),
+        });
+        let key = p(PrincipalKind::ApiKey { key_id: "k".into() });
+        let anon = p(PrincipalKind::Anonymous);
+        let api_user = CredentialKind::UmbracoApiUser;
+        let m = Some(Api::Management);
+        use UpstreamCredential::*;
+        assert_eq!(upstream_credential(m, Some(&jwt), api_user), ApiUser);
+        assert_eq!(upstream_credential(m, Some(&key), api_user), ApiUser);
+        assert_eq!(upstream_credential(m, Some(&anon), api_user), AsSent);
+        assert_eq!(upstream_credential(m, None, api_user), AsSent);
+        assert_eq!(
+            upstream_credential(Some(Api::Delivery), Some(&key), api_user),
+            AsSent
+        );
+        assert_eq!(
+            upstream_credential(m, Some(&jwt), CredentialKind::Passthrough),
+            AsSent
+        );
     }
 }

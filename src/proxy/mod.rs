@@ -12,6 +12,7 @@ use crate::gate::{Step, Verdict};
 use crate::request::{Api, PendingBody};
 use async_trait::async_trait;
 use bytes::Bytes;
+use headers::UpstreamCredential;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -52,6 +53,8 @@ pub struct RequestCtx {
     upstream_failure: Option<UpstreamFailure>,
     /// The body was read for inspection (and is forwarded from pingora's retry buffer).
     body_inspected: bool,
+    /// The API user's token sent upstream, when `[upstream.credential]` replaced the caller's.
+    upstream_token: Option<Arc<crate::umbraco::UpstreamToken>>,
     _in_flight: InFlight,
 }
 
@@ -233,6 +236,37 @@ pub fn delivery_api_key() -> Option<&'static str> {
 /// Set once at start from the environment; never logged.
 pub static DELIVERY_API_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
+impl Gateway {
+    /// Puts the API user's token in the upstream `Authorization` (replacing the caller's). When
+    /// no token can be had, the request fails with 503 `upstream_credential_unavailable`.
+    async fn use_api_user(&self, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+        let Some(api_user) = &self.shared.services.api_user else {
+            // Configured after start (reload): the credential source needs a restart.
+            ctx.upstream_failure = Some(UpstreamFailure::Credential);
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "upstream.credential changed; restart to use the api user",
+            ));
+        };
+        match api_user.token().await {
+            Ok(token) => {
+                upstream
+                    .insert_header(http::header::AUTHORIZATION, token.authorization().clone())?;
+                ctx.upstream_token = Some(token);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(umbraco.client_id = %api_user.client_id(), error = %crate::config::error_chain(&e), "no api user token for the upstream request");
+                ctx.upstream_failure = Some(UpstreamFailure::Credential);
+                Err(Error::explain(
+                    ErrorType::InternalError,
+                    "api user token unavailable",
+                ))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -253,6 +287,7 @@ impl ProxyHttp for Gateway {
             upstream_elapsed: None,
             upstream_failure: None,
             body_inspected: false,
+            upstream_token: None,
             _in_flight: InFlight::new(&self.shared),
         }
     }
@@ -403,6 +438,16 @@ impl ProxyHttp for Gateway {
         if let Some(host) = &cfg.file.upstream.host {
             upstream.insert_header(http::header::HOST, host.as_str())?;
         }
+        let kind = cfg.file.upstream.credential.kind;
+        let credential = ctx
+            .verdict
+            .as_ref()
+            .map_or(UpstreamCredential::AsSent, |v| {
+                headers::upstream_credential(v.api, v.principal.as_ref(), kind)
+            });
+        if credential == UpstreamCredential::ApiUser {
+            self.use_api_user(upstream, ctx).await?;
+        }
         ctx.upstream_started = Some(Instant::now());
         Ok(())
     }
@@ -452,12 +497,13 @@ impl ProxyHttp for Gateway {
         if ctx.request_id.is_empty() {
             ctx.request_id = headers::request_id(&session.req_header().headers);
         }
-        let reply = match classify_failure(e) {
+        let reply = match ctx.upstream_failure.or_else(|| classify_failure(e)) {
             Some(kind) => {
                 ctx.upstream_failure = Some(kind);
                 let label = match kind {
                     UpstreamFailure::Timeout => "timeout",
                     UpstreamFailure::Unavailable => "unavailable",
+                    UpstreamFailure::Credential => "credential",
                 };
                 self.shared
                     .metrics

@@ -89,6 +89,8 @@ pub enum UpstreamFailure {
     Unavailable,
     /// Connect, read or write timed out: 504.
     Timeout,
+    /// The API user's token for Umbraco cannot be obtained: 503.
+    Credential,
 }
 
 impl UpstreamFailure {
@@ -96,6 +98,7 @@ impl UpstreamFailure {
         match self {
             UpstreamFailure::Unavailable => "upstream_unavailable",
             UpstreamFailure::Timeout => "upstream_timeout",
+            UpstreamFailure::Credential => "upstream_credential_unavailable",
         }
     }
 }
@@ -105,6 +108,7 @@ pub fn upstream_failure(kind: UpstreamFailure, request_id: &str) -> Reply {
     let status = match kind {
         UpstreamFailure::Unavailable => StatusCode::BAD_GATEWAY,
         UpstreamFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        UpstreamFailure::Credential => StatusCode::SERVICE_UNAVAILABLE,
     };
     plain(status, kind.as_str(), request_id)
 }

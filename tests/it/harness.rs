@@ -42,31 +42,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("addr");
         let records: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let behaviour = Arc::new(Mutex::new(Behaviour::Echo));
         let (r, b) = (records.clone(), behaviour.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (r, b) = (r.clone(), b.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let (r, b) = (r.clone(), b.clone());
-                        async move { Ok::<_, hyper::Error>(handle(req, r, b).await) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) =
+            serve_loopback(move |parts, body| handle(parts, body, r.clone(), b.clone())).await;
         Upstream {
             addr,
             records,
@@ -90,17 +70,52 @@ impl Drop for Upstream {
     }
 }
 
+/// Serves HTTP/1.1 on a free 127.0.0.1 port, answering every request (head and whole body)
+/// with `handler`; the listener stops when the returned task is aborted.
+pub async fn serve_loopback<F, Fut>(handler: F) -> (SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Fn(http::request::Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback server");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let handler = handler.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        Ok::<_, hyper::Error>(handler(parts, body).await)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
 async fn handle(
-    req: Request<Incoming>,
+    parts: http::request::Parts,
+    body: Bytes,
     records: Arc<Mutex<Vec<Recorded>>>,
     behaviour: Arc<Mutex<Behaviour>>,
 ) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
     let summary = serde_json::json!({
         "method": parts.method.as_str(),
         "uri": parts.uri.to_string(),

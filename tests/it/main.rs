@@ -1,10 +1,12 @@
 //! The one integration test binary: real gateway processes on free loopback ports in front of
-//! a recording upstream, plus Postgres-backed sink tests.
+//! a recording upstream or the fake Umbraco (`fake_umbraco`), plus Postgres-backed sink tests.
 
+mod fake_umbraco;
 mod harness;
 mod raw;
 
 mod admin;
+mod api_user_token;
 mod audit;
 mod cli;
 mod dashboards;
@@ -16,3 +18,4 @@ mod pipeline;
 mod pipeline_delivery;
 mod pipeline_fidelity;
 mod pipeline_pg;
+mod upstream_credential;

@@ -15,9 +15,11 @@
 //! - Subtree-scoped keys: every addressed node (item id, item path, `items?id=`, the `fetch=`
 //!   target, `Start-Item`) must have one of the key's subtree roots as a whole segment of its
 //!   path (`outside_key_scope`). `fetch=ancestors:` is refused (ancestors of a subtree root lie
-//!   outside it). A query that names no node (no `fetch=`, no `Start-Item`, no item) is refused:
-//!   the upstream would search the whole tree; with `Start-Item` it is limited to that item's
-//!   descendants. Unknown nodes and unknown subtree roots never defer for these keys.
+//!   outside it). A query that names no node (no `fetch=`, no root `Start-Item`, no item) is
+//!   refused: the upstream would search the whole tree. Umbraco's `RequestStartItemProvider`
+//!   only accepts a *root* node as start item and ignores any other (the query then searches
+//!   everything), so only a `Start-Item` naming a root limits a query. Unknown nodes and unknown
+//!   subtree roots never defer for these keys.
 //! - Culture-limited keys: every language tag of `Accept-Language` (q-values ignored, `*`
 //!   never matches) must be one of the key's cultures (`culture_not_allowed`); without the
 //!   header the upstream serves its default culture, allowed only when
@@ -31,7 +33,7 @@
 use super::decide::{describe, evidence, Ctx};
 use super::explain::NodeEvidence;
 use super::lookup::ancestors;
-use super::model::{NodeId, NodeInfo, PublicAccess};
+use super::model::{NodeId, NodeInfo, NodeKind, PublicAccess};
 use super::policy::UnknownNodeMode;
 use super::{DenyReason, Grant};
 use crate::authn::{ApiKeyScope, Subject};
@@ -89,7 +91,9 @@ impl Ctx<'_, '_, '_> {
                 }));
             }
             let names_a_node = q.fetch.is_some()
-                || q.start_item.is_some()
+                || q.start_item
+                    .as_ref()
+                    .is_some_and(|r| self.is_root_start_item(r))
                 || self.target.checks.iter().any(|c| !c.nodes.is_empty());
             if !names_a_node {
                 return Err(self.fail(DenyReason::OutsideKeyScope, || {
@@ -151,6 +155,18 @@ impl Ctx<'_, '_, '_> {
                 None => "no Accept-Language and the default culture is not the key's".into(),
             }))
         }
+    }
+
+    /// Whether a `Start-Item` names a root node, the only kind Umbraco's
+    /// `RequestStartItemProvider.GetStartItem` accepts (it ignores any other).
+    fn is_root_start_item(&self, r: &NodeRef) -> bool {
+        let node = match r {
+            NodeRef::Key(k) => self.resolved.nodes.get(k),
+            NodeRef::Path(p) => self.resolved.paths.get(p),
+            NodeRef::Root | NodeRef::RecycleBin => None,
+        };
+        node.and_then(Option::as_ref)
+            .is_some_and(|n| n.kind == NodeKind::Document && n.path.ids().len() == 2)
     }
 
     /// Ids of the key's subtree roots that the mirror knows (unknown roots grant nothing).

@@ -136,7 +136,7 @@ fn fetch_ancestors_is_refused_to_a_subtree_key() {
 }
 
 #[test]
-fn start_item_must_be_inside_the_subtree() {
+fn start_item_must_be_inside_the_subtree_and_only_a_root_start_item_limits_a_query() {
     let k = key_principal(scope(&[1062]));
     let inside = query(DeliveryQuery {
         start_item: Some(doc(1070)),
@@ -146,8 +146,22 @@ fn start_item_must_be_inside_the_subtree() {
         start_item: Some(doc(1063)),
         ..Default::default()
     });
-    assert_eq!(run(&k, &inside), None);
+    // Umbraco's RequestStartItemProvider ignores a start item that is not a root node, so a
+    // query "under" 1070 would search the whole tree.
+    assert_eq!(run(&k, &inside), Some(DenyReason::OutsideKeyScope));
     assert_eq!(run(&k, &outside), Some(DenyReason::OutsideKeyScope));
+    let fetched = query(DeliveryQuery {
+        start_item: Some(doc(1070)),
+        fetch: Some((FetchAxis::Children, doc(1070))),
+        ..Default::default()
+    });
+    assert_eq!(run(&k, &fetched), None);
+    // A key scoped to a root (1051) may limit a query with that root as start item.
+    let root_query = query(DeliveryQuery {
+        start_item: Some(doc(1051)),
+        ..Default::default()
+    });
+    assert_eq!(run(&key_principal(scope(&[1051])), &root_query), None);
     let item_outside_start = delivery(
         vec![check(CheckKind::Document, vec![doc(1080)], &[])],
         DeliveryQuery {

@@ -211,3 +211,34 @@ async fn a_delivery_key_acting_as_a_locked_user_is_refused_and_never_forwarded()
     assert_eq!(got.0, 200, "body: {}", got.2);
     assert_eq!(up.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_blog_key_may_not_query_everything_behind_a_start_item_umbraco_ignores() {
+    let up = Upstream::start().await;
+    let gw = spawn_gateway(TOP, up.addr, AUTHN).await;
+    let c = client();
+    let key = portcullis::dev::DEV_API_KEY;
+    let content = gw.url("/umbraco/delivery/api/v2/content");
+    // The blog (1062) is not a root: Umbraco drops the Start-Item and searches the whole tree.
+    let got = send(
+        c.get(&content)
+            .header("Api-Key", key)
+            .header("Start-Item", node(1062)),
+    )
+    .await;
+    assert_denied(&got, 403, "outside_key_scope");
+    assert!(
+        up.requests().is_empty(),
+        "a denied query reached the upstream"
+    );
+    // Fetching the blog's children names the subtree explicitly.
+    let url = format!("{content}?fetch=children:{}", node(1062));
+    let got = send(
+        c.get(&url)
+            .header("Api-Key", key)
+            .header("Start-Item", node(1062)),
+    )
+    .await;
+    assert_eq!(got.0, 200, "body: {}", got.2);
+    assert_eq!(up.requests().len(), 1);
+}

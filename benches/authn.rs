@@ -84,6 +84,7 @@ fn bench(c: &mut Criterion) {
         owner: "bench".into(),
         expires_at: None,
         revoked: false,
+        previous: None,
     };
     c.bench_function("api_key_parse_and_verify", |b| {
         b.iter(|| {

@@ -57,6 +57,7 @@ fn policy() -> PolicyFile {
             media_start: Some(StartRef::Root),
             all_languages: false,
             languages: vec!["en-us".into(), "da-dk".into()],
+            origin: Default::default(),
         });
         for i in 0..40 {
             f.permissions.push(PermissionEntry {
@@ -75,6 +76,7 @@ fn policy() -> PolicyFile {
         groups: (0..5).map(|g| format!("bench{g}")).collect(),
         content_start: vec![StartRef::Node(spine[3])],
         media_start: vec![],
+        origin: Default::default(),
     });
     f
 }

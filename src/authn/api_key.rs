@@ -137,8 +137,9 @@ pub fn hash_secret(pepper: &[u8], secret: &str) -> [u8; 32] {
 
 /// Checks a presented key against the record the store returned for its id (`None` when the
 /// id is unknown). The hash is compared in constant time and first, so a caller without the
-/// secret learns nothing about the key's state. Returns the key's principal or
-/// `InvalidToken(UnknownApiKey | Revoked | Expired)`.
+/// secret learns nothing about the key's state. After a rotation the previous secret is also
+/// accepted until its overlap window ends (then it is `Expired`). Returns the key's principal
+/// or `InvalidToken(UnknownApiKey | Revoked | Expired)`.
 pub fn verify(
     presented: &PresentedKey,
     record: Option<&ApiKeyRecord>,
@@ -150,14 +151,19 @@ pub fn verify(
         return Err(unknown);
     };
     let hash = hash_secret(pepper, &presented.secret);
-    let hash_ok: bool = hash.ct_eq(&record.hash).into();
-    if !hash_ok || record.scope.key_id != presented.key_id {
+    let current: bool = hash.ct_eq(&record.hash).into();
+    let previous = record
+        .previous
+        .as_ref()
+        .filter(|p| bool::from(hash.ct_eq(&p.hash)));
+    if !(current || previous.is_some()) || record.scope.key_id != presented.key_id {
         return Err(unknown);
     }
     if record.revoked {
         return Err(DenyReason::InvalidToken(TokenProblem::Revoked));
     }
-    if record.expires_at.is_some_and(|at| at <= now) {
+    let overlap_over = !current && previous.is_some_and(|p| p.expires_at <= now);
+    if overlap_over || record.expires_at.is_some_and(|at| at <= now) {
         return Err(DenyReason::InvalidToken(TokenProblem::Expired));
     }
     Ok(Principal {
@@ -196,6 +202,7 @@ mod tests {
             owner: "web team".into(),
             expires_at: None,
             revoked: false,
+            previous: None,
         }
     }
 
@@ -285,6 +292,40 @@ mod tests {
         );
         r.expires_at = Some(now + chrono::Duration::seconds(60));
         assert!(verify(&p, Some(&r), PEPPER, now).is_ok());
+    }
+
+    #[test]
+    fn a_rotated_out_secret_works_until_its_overlap_ends_and_then_is_expired() {
+        let old = generate("live", PEPPER).unwrap();
+        let new_secret = generate("live", PEPPER).unwrap();
+        let now = Utc::now();
+        // Rotation keeps the id: the record's current hash is the new secret's.
+        let mut r = record_for(&old);
+        r.hash = new_secret.hash;
+        r.previous = Some(super::super::PreviousSecret {
+            hash: old.hash,
+            expires_at: now + chrono::Duration::seconds(60),
+        });
+        let new_full = format!(
+            "pcl_live_{}_{}",
+            old.key_id,
+            &new_secret.full[new_secret.full.len() - SECRET_LEN..]
+        );
+        let presented_old = parse(&old.full).unwrap();
+        let presented_new = parse(&new_full).unwrap();
+        assert!(verify(&presented_old, Some(&r), PEPPER, now).is_ok());
+        assert!(verify(&presented_new, Some(&r), PEPPER, now).is_ok());
+        let later = now + chrono::Duration::seconds(61);
+        assert_eq!(
+            verify(&presented_old, Some(&r), PEPPER, later),
+            Err(DenyReason::InvalidToken(TokenProblem::Expired))
+        );
+        assert!(verify(&presented_new, Some(&r), PEPPER, later).is_ok());
+        r.revoked = true;
+        assert_eq!(
+            verify(&presented_old, Some(&r), PEPPER, now),
+            Err(DenyReason::InvalidToken(TokenProblem::Revoked))
+        );
     }
 
     #[test]

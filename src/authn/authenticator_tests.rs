@@ -475,6 +475,7 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
         owner: "o".into(),
         expires_at: None,
         revoked: false,
+        previous: None,
     };
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
     let other_env = super::api_key::parse(&k.full.replacen("pcl_live_", "pcl_dev_", 1)).unwrap();

@@ -161,4 +161,14 @@ pub struct ApiKeyRecord {
     pub owner: String,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked: bool,
+    /// After a rotation, the replaced secret, still accepted until its `expires_at`.
+    pub previous: Option<PreviousSecret>,
+}
+
+/// A rotated-out secret's hash and the end of its overlap window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// `SHA-256(pepper || old secret)`.
+    pub hash: [u8; 32],
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }

@@ -147,7 +147,18 @@ pub(crate) fn api_key_record(k: &super::policy_file::ApiKeyEntry, hash: [u8; 32]
         owner: k.owner.clone(),
         expires_at: k.expires_at,
         revoked: k.revoked,
+        previous: previous_secret(k),
     }
+}
+
+/// The rotated-out secret of an entry (`validate` has checked the hash and the pair).
+fn previous_secret(k: &super::policy_file::ApiKeyEntry) -> Option<crate::authn::PreviousSecret> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(k.previous_hash.as_deref()?, &mut hash).ok()?;
+    Some(crate::authn::PreviousSecret {
+        hash,
+        expires_at: k.previous_expires_at?,
+    })
 }
 
 /// The file-backed store. Cheap to share (`Arc`); lookups read the current snapshot.

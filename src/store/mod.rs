@@ -149,6 +149,8 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
 }
 
 #[cfg(test)]
+mod ownership_tests;
+#[cfg(test)]
 mod pg_tests;
 #[cfg(test)]
 pub(crate) mod tests;

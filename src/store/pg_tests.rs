@@ -68,6 +68,7 @@ async fn prune_removes_what_the_file_does_not_name_but_never_built_in_groups(poo
         media_start: None,
         all_languages: false,
         languages: vec!["en-US".into()],
+        origin: policy_file::Origin::Umbraco,
     });
     apply_policy(&pool, &file, false).await.expect("applies");
     let mut smaller = dev_policy();
@@ -151,6 +152,7 @@ async fn a_trashed_group_start_node_is_ignored(pool: PgPool) {
         media_start: None,
         all_languages: false,
         languages: vec![],
+        origin: policy_file::Origin::Umbraco,
     });
     apply_policy(&pool, &file, false).await.expect("applies");
     let g = pg_cache(&pool)

@@ -173,6 +173,41 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
                 ));
             }
         }
+        match (&k.previous_hash, k.previous_expires_at) {
+            (None, None) => {}
+            (Some(h), Some(_)) if hex::decode(h).is_ok_and(|h| h.len() == 32) => {}
+            (Some(_), Some(_)) => p.push(format!(
+                "api_keys[{i}]: previous_hash must be 64 hex characters (sha-256)"
+            )),
+            _ => p.push(format!(
+                "api_keys[{i}]: previous_hash and previous_expires_at go together"
+            )),
+        }
+    }
+
+    let mut mapped = HashSet::new();
+    for (i, m) in f.group_mappings.iter().enumerate() {
+        if m.issuer.is_empty() || m.idp_group.is_empty() {
+            p.push(format!(
+                "group_mappings[{i}]: issuer and idp_group must not be empty"
+            ));
+        }
+        if !mapped.insert((m.issuer.as_str(), m.idp_group.as_str())) {
+            p.push(format!(
+                "group_mappings[{i}]: duplicate mapping for `{}` from `{}`",
+                m.idp_group, m.issuer
+            ));
+        }
+        if m.groups.is_empty() {
+            p.push(format!(
+                "group_mappings[{i}]: groups must name at least one group"
+            ));
+        }
+        for a in &m.groups {
+            if !alias_set.contains(a.as_str()) {
+                p.push(format!("group_mappings[{i}].groups: unknown group `{a}`"));
+            }
+        }
     }
     p
 }

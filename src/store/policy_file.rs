@@ -27,6 +27,42 @@ pub struct PolicyFile {
     pub public_access: Vec<PublicAccessEntry>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
+    #[serde(default)]
+    pub group_mappings: Vec<GroupMappingEntry>,
+}
+
+/// Who owns a group or user row (docs/STORE.md "Who owns which rows"): the Umbraco mirror,
+/// which replaces its rows on every sync, or Portcullis itself (local overrides, never touched
+/// by a sync). Memberships follow their user, granular entries their group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Umbraco,
+    Local,
+}
+
+impl Origin {
+    /// The stored text (`umbraco`, `local`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Umbraco => "umbraco",
+            Origin::Local => "local",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<Origin> {
+        match s {
+            "umbraco" => Some(Origin::Umbraco),
+            "local" => Some(Origin::Local),
+            _ => None,
+        }
+    }
+
+    fn is_umbraco(&self) -> bool {
+        *self == Origin::Umbraco
+    }
 }
 
 /// A start node of a group or a user: the root (`"root"`, Umbraco's `hasDocumentRootAccess` /
@@ -77,6 +113,8 @@ pub struct GroupEntry {
     pub all_languages: bool,
     #[serde(default)]
     pub languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Origin::is_umbraco")]
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +135,8 @@ pub struct UserEntry {
     pub content_start: Vec<StartRef>,
     #[serde(default)]
     pub media_start: Vec<StartRef>,
+    #[serde(default, skip_serializing_if = "Origin::is_umbraco")]
+    pub origin: Origin,
 }
 
 fn active() -> UserState {
@@ -163,6 +203,24 @@ pub struct ApiKeyEntry {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub revoked: bool,
+    /// After a rotation: hex hash of the replaced secret, accepted until `previous_expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// IdP groups (from an issuer's groups claim) mapped to group aliases, for callers that are
+/// not registered users; added to the issuer's `group_map` from the config. Portcullis-owned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMappingEntry {
+    /// The issuer's configured `name`.
+    pub issuer: String,
+    /// The value in the token's groups claim.
+    pub idp_group: String,
+    /// Group aliases the IdP group grants.
+    pub groups: Vec<String>,
 }
 
 /// Key of the built-in `sensitiveData` group.
@@ -186,6 +244,7 @@ pub fn builtin_groups() -> Vec<GroupEntry> {
                 media_start: root,
                 all_languages: g.root_and_all_languages,
                 languages: Vec::new(),
+                origin: Origin::Umbraco,
             }
         })
         .collect()
@@ -211,6 +270,12 @@ impl PolicyFile {
         f.api_keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         for k in &mut f.api_keys {
             k.hash = k.hash.to_ascii_lowercase();
+            k.previous_hash = k.previous_hash.as_ref().map(|h| h.to_ascii_lowercase());
+        }
+        f.group_mappings
+            .sort_by(|a, b| (&a.issuer, &a.idp_group).cmp(&(&b.issuer, &b.idp_group)));
+        for m in &mut f.group_mappings {
+            m.groups.sort();
         }
         f
     }

@@ -178,6 +178,15 @@ fn every_problem_in_a_policy_file_is_reported_at_once() {
         name = "k"
         owner = "o"
         apis = []
+        previous_hash = "abc"
+        [[group_mappings]]
+        issuer = "dev"
+        idp_group = "g"
+        groups = ["nope"]
+        [[group_mappings]]
+        issuer = "dev"
+        idp_group = "g"
+        groups = []
         "#,
         "t",
     )
@@ -193,6 +202,10 @@ fn every_problem_in_a_policy_file_is_reported_at_once() {
         "unknown node",
         "64 hex",
         "at least one api",
+        "previous_hash and previous_expires_at go together",
+        "group_mappings[0].groups: unknown group `nope`",
+        "group_mappings[1]: duplicate mapping for `g` from `dev`",
+        "group_mappings[1]: groups must name at least one group",
     ] {
         assert!(joined.contains(needle), "missing `{needle}` in:\n{joined}");
     }
@@ -530,6 +543,7 @@ pub(crate) fn start_node_policy() -> PolicyFile {
         media_start: Some(StartRef::Node(node_key(0x2002))),
         all_languages: true,
         languages: vec![],
+        origin: Default::default(),
     });
     let user =
         |n: u128, ext: &str, group: &str, content: Vec<StartRef>, media: Vec<StartRef>| UserEntry {
@@ -541,6 +555,7 @@ pub(crate) fn start_node_policy() -> PolicyFile {
             groups: vec![group.into()],
             content_start: content,
             media_start: media,
+            origin: Default::default(),
         };
     f.users.extend([
         user(

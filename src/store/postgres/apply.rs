@@ -1,12 +1,10 @@
-//! `policy apply` and `policy export`: a policy file into Postgres (idempotent upsert in one
-//! transaction, optional prune) and back out, so that `apply(export())` changes nothing.
+//! `policy apply`: a policy file into Postgres (idempotent upsert in one transaction, optional
+//! prune); `export.rs` reads it back out, so that `apply(export())` changes nothing.
 
-use super::{parse_kind, row_err, user_start_columns, user_starts, StoreError};
-use crate::authz::{NodeKind, NodePath, UserState};
-use crate::store::policy_file::{
-    GroupEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry, StartRef, UserEntry,
-};
-use crate::store::{parse_state, state_str};
+use super::{parse_kind, row_err, user_start_columns, StoreError};
+use crate::authz::{NodeKind, NodePath};
+use crate::store::policy_file::{ApiKeyEntry, GroupMappingEntry, PolicyFile, StartRef};
+use crate::store::state_str;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -123,22 +121,24 @@ async fn write_groups(
         let r = sqlx::query(
             "insert into user_groups (key, alias, name, sections, default_verbs, \
              content_start_root, content_start_key, media_start_root, media_start_key, \
-             all_languages, languages) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             all_languages, languages, origin) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
              on conflict (key) do update set alias = excluded.alias, name = excluded.name, \
              sections = excluded.sections, default_verbs = excluded.default_verbs, \
              content_start_root = excluded.content_start_root, \
              content_start_key = excluded.content_start_key, \
              media_start_root = excluded.media_start_root, \
              media_start_key = excluded.media_start_key, \
-             all_languages = excluded.all_languages, languages = excluded.languages \
+             all_languages = excluded.all_languages, languages = excluded.languages, \
+             origin = excluded.origin \
              where (user_groups.alias, user_groups.name, user_groups.sections, \
                user_groups.default_verbs, user_groups.content_start_root, \
                user_groups.content_start_key, user_groups.media_start_root, \
-               user_groups.media_start_key, user_groups.all_languages, user_groups.languages) \
+               user_groups.media_start_key, user_groups.all_languages, user_groups.languages, \
+               user_groups.origin) \
              is distinct from (excluded.alias, excluded.name, excluded.sections, \
                excluded.default_verbs, excluded.content_start_root, excluded.content_start_key, \
                excluded.media_start_root, excluded.media_start_key, excluded.all_languages, \
-               excluded.languages)",
+               excluded.languages, excluded.origin)",
         )
         .bind(g.key)
         .bind(&g.alias)
@@ -151,6 +151,7 @@ async fn write_groups(
         .bind(m_key)
         .bind(g.all_languages)
         .bind(&g.languages)
+        .bind(g.origin.as_str())
         .execute(&mut **tx)
         .await
         .map_err(db("apply_group"))?;
@@ -171,19 +172,19 @@ async fn write_users(
         let media = user_start_columns(&u.media_start);
         let r = sqlx::query(
             "insert into users (key, external_id, name, email, state, content_start_root, \
-             content_start_keys, media_start_root, media_start_keys) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9) on conflict (key) do update set \
+             content_start_keys, media_start_root, media_start_keys, origin) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) on conflict (key) do update set \
              external_id = excluded.external_id, name = excluded.name, email = excluded.email, \
              state = excluded.state, content_start_root = excluded.content_start_root, \
              content_start_keys = excluded.content_start_keys, \
              media_start_root = excluded.media_start_root, \
-             media_start_keys = excluded.media_start_keys \
+             media_start_keys = excluded.media_start_keys, origin = excluded.origin \
              where (users.external_id, users.name, users.email, users.state, \
                users.content_start_root, users.content_start_keys, users.media_start_root, \
-               users.media_start_keys) is distinct from \
+               users.media_start_keys, users.origin) is distinct from \
                (excluded.external_id, excluded.name, excluded.email, excluded.state, \
                excluded.content_start_root, excluded.content_start_keys, \
-               excluded.media_start_root, excluded.media_start_keys)",
+               excluded.media_start_root, excluded.media_start_keys, excluded.origin)",
         )
         .bind(u.key)
         .bind(&u.external_id)
@@ -194,6 +195,7 @@ async fn write_users(
         .bind(&content.1)
         .bind(media.0)
         .bind(&media.1)
+        .bind(u.origin.as_str())
         .execute(&mut **tx)
         .await
         .map_err(db("apply_user"))?;
@@ -209,11 +211,12 @@ async fn write_users(
         .await
         .map_err(db("apply_memberships"))?;
         let added = sqlx::query(
-            "insert into memberships (user_key, group_key) select $1, key from user_groups \
-             where alias = any($2) on conflict do nothing",
+            "insert into memberships (user_key, group_key, origin) select $1, key, $3 \
+             from user_groups where alias = any($2) on conflict do nothing",
         )
         .bind(u.key)
         .bind(&u.groups)
+        .bind(u.origin.as_str())
         .execute(&mut **tx)
         .await
         .map_err(db("apply_memberships"))?;
@@ -232,8 +235,8 @@ async fn write_entries(
     let mut rows = 0;
     for e in &file.permissions {
         let r = sqlx::query(
-            "insert into group_permissions (group_key, node_key, verbs) \
-             select key, $2, $3 from user_groups where alias = $1 \
+            "insert into group_permissions (group_key, node_key, verbs, origin) \
+             select key, $2, $3, origin from user_groups where alias = $1 \
              on conflict (group_key, node_key) do update set verbs = excluded.verbs \
              where group_permissions.verbs is distinct from excluded.verbs",
         )
@@ -264,27 +267,55 @@ async fn write_entries(
         rows += r.rows_affected();
     }
     report.written.insert("public_access", rows);
+    report
+        .written
+        .insert("api_keys", write_api_keys(tx, &file.api_keys).await?);
+    report.written.insert(
+        "group_mappings",
+        write_mappings(tx, &file.group_mappings).await?,
+    );
+    Ok(())
+}
+
+/// Upserts keys, writing only rows that differ; returns the rows written.
+pub(crate) async fn write_api_keys(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &[ApiKeyEntry],
+) -> Result<u64, StoreError> {
     let mut rows = 0;
-    for k in &file.api_keys {
-        let hash = hex::decode(&k.hash)
-            .map_err(|e| StoreError::InvalidPolicy(vec![format!("api key `{}`: {e}", k.key_id)]))?;
+    for k in keys {
+        let hex_err = |e: hex::FromHexError| {
+            StoreError::InvalidPolicy(vec![format!("api key `{}`: {e}", k.key_id)])
+        };
+        let hash = hex::decode(&k.hash).map_err(hex_err)?;
+        let previous = k
+            .previous_hash
+            .as_deref()
+            .map(hex::decode)
+            .transpose()
+            .map_err(hex_err)?;
         let apis: Vec<&str> = k.apis.iter().map(|a| a.as_str()).collect();
         let rps = k.rate_limit_rps.and_then(|v| i32::try_from(v).ok());
         let r = sqlx::query(
             "insert into api_keys (key_id, hash, name, owner, apis, subtree_roots, cultures, \
-             preview, acts_as, rate_limit_rps, expires_at, revoked) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) on conflict (key_id) do update set \
+             preview, acts_as, rate_limit_rps, expires_at, revoked, previous_hash, \
+             previous_expires_at) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) \
+             on conflict (key_id) do update set \
              hash = excluded.hash, name = excluded.name, owner = excluded.owner, \
              apis = excluded.apis, subtree_roots = excluded.subtree_roots, \
              cultures = excluded.cultures, preview = excluded.preview, \
              acts_as = excluded.acts_as, rate_limit_rps = excluded.rate_limit_rps, \
-             expires_at = excluded.expires_at, revoked = excluded.revoked \
+             expires_at = excluded.expires_at, revoked = excluded.revoked, \
+             previous_hash = excluded.previous_hash, \
+             previous_expires_at = excluded.previous_expires_at \
              where (api_keys.hash, api_keys.name, api_keys.owner, api_keys.apis, \
                api_keys.subtree_roots, api_keys.cultures, api_keys.preview, api_keys.acts_as, \
-               api_keys.rate_limit_rps, api_keys.expires_at, api_keys.revoked) \
+               api_keys.rate_limit_rps, api_keys.expires_at, api_keys.revoked, \
+               api_keys.previous_hash, api_keys.previous_expires_at) \
              is distinct from (excluded.hash, excluded.name, excluded.owner, excluded.apis, \
                excluded.subtree_roots, excluded.cultures, excluded.preview, excluded.acts_as, \
-               excluded.rate_limit_rps, excluded.expires_at, excluded.revoked)",
+               excluded.rate_limit_rps, excluded.expires_at, excluded.revoked, \
+               excluded.previous_hash, excluded.previous_expires_at)",
         )
         .bind(&k.key_id)
         .bind(hash)
@@ -298,13 +329,47 @@ async fn write_entries(
         .bind(rps)
         .bind(k.expires_at)
         .bind(k.revoked)
+        .bind(previous)
+        .bind(k.previous_expires_at)
         .execute(&mut **tx)
         .await
         .map_err(db("apply_api_key"))?;
         rows += r.rows_affected();
     }
-    report.written.insert("api_keys", rows);
-    Ok(())
+    Ok(rows)
+}
+
+/// Makes each named (issuer, IdP group) map to exactly its listed groups; returns the rows
+/// inserted or deleted.
+pub(crate) async fn write_mappings(
+    tx: &mut Transaction<'_, Postgres>,
+    mappings: &[GroupMappingEntry],
+) -> Result<u64, StoreError> {
+    let mut rows = 0;
+    for m in mappings {
+        let removed = sqlx::query(
+            "delete from group_mappings gm using user_groups g where gm.group_key = g.key \
+             and gm.issuer = $1 and gm.idp_group = $2 and not (g.alias = any($3))",
+        )
+        .bind(&m.issuer)
+        .bind(&m.idp_group)
+        .bind(&m.groups)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("apply_group_mapping"))?;
+        let added = sqlx::query(
+            "insert into group_mappings (issuer, idp_group, group_key) \
+             select $1, $2, key from user_groups where alias = any($3) on conflict do nothing",
+        )
+        .bind(&m.issuer)
+        .bind(&m.idp_group)
+        .bind(&m.groups)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("apply_group_mapping"))?;
+        rows += removed.rows_affected() + added.rows_affected();
+    }
+    Ok(rows)
 }
 
 async fn prune_unnamed(
@@ -344,6 +409,21 @@ async fn prune_unnamed(
         .await
         .map_err(db("prune_api_keys"))?;
     report.pruned.insert("api_keys", n.rows_affected());
+    let (issuers, idp_groups): (Vec<&str>, Vec<&str>) = file
+        .group_mappings
+        .iter()
+        .map(|m| (m.issuer.as_str(), m.idp_group.as_str()))
+        .unzip();
+    let n = sqlx::query(
+        "delete from group_mappings where (issuer, idp_group) not in \
+         (select * from unnest($1::text[], $2::text[]))",
+    )
+    .bind(&issuers)
+    .bind(&idp_groups)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("prune_group_mappings"))?;
+    report.pruned.insert("group_mappings", n.rows_affected());
     let n = sqlx::query("delete from users where not (key = any($1))")
         .bind(&user_keys)
         .execute(&mut **tx)
@@ -365,118 +445,4 @@ async fn prune_unnamed(
         report.pruned.insert("content_nodes", n.rows_affected());
     }
     Ok(())
-}
-
-/// Reads the whole policy back as a file (normalized: built-in groups included, lists sorted),
-/// such that `apply_policy(export_policy())` writes nothing.
-pub async fn export_policy(pool: &PgPool) -> Result<PolicyFile, StoreError> {
-    let mut tx = pool.begin().await.map_err(db("begin"))?;
-    let mut f = PolicyFile::default();
-    for r in sqlx::query(
-        "select n.key, n.id, n.parent_key, n.kind, n.trashed, n.route_path, \
-         coalesce(p.trashed, false) as parent_trashed from content_nodes n \
-         left join content_nodes p on p.key = n.parent_key order by array_length(n.path, 1), n.id",
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("export_nodes"))?
-    {
-        let kind: String = r.try_get("kind").map_err(row_err)?;
-        let trashed: bool = r.try_get("trashed").map_err(row_err)?;
-        let parent_trashed: bool = r.try_get("parent_trashed").map_err(row_err)?;
-        f.nodes.push(NodeEntry {
-            key: r.try_get("key").map_err(row_err)?,
-            id: r.try_get("id").map_err(row_err)?,
-            parent: r.try_get("parent_key").map_err(row_err)?,
-            kind: parse_kind(&kind)?,
-            // Only the top of a trashed subtree is marked; descendants inherit it.
-            trashed: trashed && !parent_trashed,
-            route_path: r.try_get("route_path").map_err(row_err)?,
-        });
-    }
-    for r in sqlx::query("select * from user_groups order by alias")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("export_groups"))?
-    {
-        let start = |root: bool, key: Option<Uuid>| match (root, key) {
-            (true, _) => Some(StartRef::Root),
-            (false, Some(k)) => Some(StartRef::Node(k)),
-            (false, None) => None,
-        };
-        f.groups.push(GroupEntry {
-            key: r.try_get("key").map_err(row_err)?,
-            alias: r.try_get("alias").map_err(row_err)?,
-            name: r.try_get("name").map_err(row_err)?,
-            sections: r.try_get("sections").map_err(row_err)?,
-            default_verbs: r.try_get("default_verbs").map_err(row_err)?,
-            content_start: start(
-                r.try_get("content_start_root").map_err(row_err)?,
-                r.try_get("content_start_key").map_err(row_err)?,
-            ),
-            media_start: start(
-                r.try_get("media_start_root").map_err(row_err)?,
-                r.try_get("media_start_key").map_err(row_err)?,
-            ),
-            all_languages: r.try_get("all_languages").map_err(row_err)?,
-            languages: r.try_get("languages").map_err(row_err)?,
-        });
-    }
-    for r in sqlx::query(
-        "select u.*, coalesce(array_agg(g.alias order by g.alias) \
-         filter (where g.alias is not null), '{}') as aliases from users u \
-         left join memberships m on m.user_key = u.key left join user_groups g on g.key = m.group_key \
-         group by u.key order by u.external_id",
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("export_users"))?
-    {
-        let state: String = r.try_get("state").map_err(row_err)?;
-        let state: UserState = parse_state(&state)?;
-        f.users.push(UserEntry {
-            key: r.try_get("key").map_err(row_err)?,
-            external_id: r.try_get("external_id").map_err(row_err)?,
-            name: r.try_get("name").map_err(row_err)?,
-            email: r.try_get("email").map_err(row_err)?,
-            state,
-            groups: r.try_get("aliases").map_err(row_err)?,
-            content_start: user_starts(&r, "content")?,
-            media_start: user_starts(&r, "media")?,
-        });
-    }
-    for r in sqlx::query(
-        "select g.alias, p.node_key, p.verbs from group_permissions p \
-         join user_groups g on g.key = p.group_key order by g.alias, p.node_key",
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("export_permissions"))?
-    {
-        f.permissions.push(PermissionEntry {
-            group: r.try_get("alias").map_err(row_err)?,
-            node: r.try_get("node_key").map_err(row_err)?,
-            verbs: r.try_get("verbs").map_err(row_err)?,
-        });
-    }
-    for r in sqlx::query("select * from public_access order by node_key")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("export_public_access"))?
-    {
-        f.public_access.push(PublicAccessEntry {
-            node: r.try_get("node_key").map_err(row_err)?,
-            member_groups: r.try_get("member_groups").map_err(row_err)?,
-            member_usernames: r.try_get("member_usernames").map_err(row_err)?,
-        });
-    }
-    for r in sqlx::query("select * from api_keys order by key_id")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("export_api_keys"))?
-    {
-        f.api_keys.push(super::api_key_row(&r)?.0);
-    }
-    tx.commit().await.map_err(db("commit"))?;
-    Ok(f.normalized())
 }

@@ -3,8 +3,10 @@
 //! name; every failure is a `StoreError::Database` and the caller fails closed.
 
 mod apply;
+mod export;
 
-pub use apply::{apply_policy, export_policy, ApplyReport};
+pub use apply::{apply_policy, ApplyReport};
+pub use export::export_policy;
 
 use super::{parse_state, PolicyStore, StoreConfig, StoreError, StoreMetrics, UserRecord};
 use crate::authn::ApiKeyRecord;
@@ -110,6 +112,7 @@ pub(crate) fn api_key_row(r: &PgRow) -> Result<(ApiKeyEntry, Vec<u8>), StoreErro
     let hash: Vec<u8> = r.try_get("hash").map_err(row_err)?;
     let apis: Vec<String> = r.try_get("apis").map_err(row_err)?;
     let rps: Option<i32> = r.try_get("rate_limit_rps").map_err(row_err)?;
+    let previous: Option<Vec<u8>> = r.try_get("previous_hash").map_err(row_err)?;
     let entry = ApiKeyEntry {
         key_id: r.try_get("key_id").map_err(row_err)?,
         hash: hex::encode(&hash),
@@ -126,6 +129,8 @@ pub(crate) fn api_key_row(r: &PgRow) -> Result<(ApiKeyEntry, Vec<u8>), StoreErro
         rate_limit_rps: rps.and_then(|v| u32::try_from(v).ok()),
         expires_at: r.try_get("expires_at").map_err(row_err)?,
         revoked: r.try_get("revoked").map_err(row_err)?,
+        previous_hash: previous.map(hex::encode),
+        previous_expires_at: r.try_get("previous_expires_at").map_err(row_err)?,
     };
     Ok((entry, hash))
 }
@@ -326,7 +331,8 @@ impl PolicyStore for PostgresStore {
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let q = sqlx::query(
             "select key_id, hash, name, owner, apis, subtree_roots, cultures, preview, acts_as, \
-             rate_limit_rps, expires_at, revoked from api_keys where key_id = $1",
+             rate_limit_rps, expires_at, revoked, previous_hash, previous_expires_at \
+             from api_keys where key_id = $1",
         )
         .bind(key_id)
         .fetch_optional(&self.pool);

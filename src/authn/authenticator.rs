@@ -235,6 +235,9 @@ impl Authenticator {
         if !issuer.policy.algorithms.contains(&parsed.alg) {
             return (name, Err(invalid(TokenProblem::AlgNotAllowed)));
         }
+        if let Err(problem) = issuer.policy.check_type(parsed.typ.as_deref()) {
+            return (name, Err(invalid(problem)));
+        }
         let key = match self
             .key_for(issuer, parsed.kid.as_deref(), parsed.alg)
             .await

@@ -62,6 +62,10 @@ pub struct IssuerConfig {
     pub audiences: Vec<String>,
     /// Algorithm allow-list (`RS256`, `PS256`, `ES256`, `EdDSA`, …).
     pub algorithms: Vec<String>,
+    /// Accepted JOSE `typ` values (`"at+jwt"` for RFC 9068 access tokens, `"jwt"`), compared
+    /// case-insensitively with an optional `application/` prefix. Empty accepts any token type
+    /// (a `typ`, when present, must still be `jwt` or `at+jwt`).
+    pub token_types: Vec<String>,
     /// Clock-skew allowance for `exp`, `nbf` and `iat`.
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
@@ -96,6 +100,7 @@ impl Default for IssuerConfig {
             hs_secret_env: None,
             audiences: Vec::new(),
             algorithms: vec!["RS256".to_owned()],
+            token_types: Vec::new(),
             leeway: Duration::from_secs(30),
             required_claims: Vec::new(),
             subject_claim: "sub".to_owned(),
@@ -206,6 +211,14 @@ impl IssuerConfig {
         }
         if !self.group_map.is_empty() && self.groups_claim.is_none() {
             p.push(&format!("{at}.group_map"), "needs `groups_claim`");
+        }
+        for t in &self.token_types {
+            if !matches!(super::jwt::media_type(t).as_str(), "jwt" | "at+jwt") {
+                p.push(
+                    &format!("{at}.token_types"),
+                    format!("`{t}` is not a token type Portcullis accepts (`at+jwt`, `jwt`)"),
+                );
+            }
         }
         self.validate_algorithms(at, p);
     }
@@ -374,6 +387,16 @@ mod tests {
         assert!(p.iter().any(|m| m.contains("must be https")));
         assert!(p.iter().any(|m| m.contains("duplicate issuer name")));
         assert!(p.iter().any(|m| m.contains("duplicate issuer `")));
+    }
+
+    #[test]
+    fn token_types_must_be_jwt_or_at_jwt() {
+        let mut cfg = parse(GOOD);
+        cfg.issuers[0].token_types = vec!["application/AT+JWT".into(), "jwt".into()];
+        assert_eq!(problems(&cfg), Vec::<String>::new());
+        cfg.issuers[0].token_types = vec!["logout+jwt".into()];
+        let p = problems(&cfg);
+        assert!(p.iter().any(|m| m.contains("token_types")), "{p:?}");
     }
 
     #[test]

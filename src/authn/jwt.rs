@@ -4,7 +4,8 @@
 //!
 //! What `jsonwebtoken::decode` with default `Validation` does NOT check, and this module does:
 //! `iss` (unchecked when absent, an array accepted if any member matches), `aud` when absent,
-//! `nbf` (off by default), `iat` (never), `crit` (ignored), `typ` (ignored), JWE detection,
+//! `nbf` (off by default), `iat` (never), `crit` (ignored), `typ` (ignored; here only `jwt` and
+//! `at+jwt` pass, and an issuer's `token_types` can require one, RFC 9068), JWE detection,
 //! size limits, strict base64url segments, key type vs `alg` per `kid` (our key sets are
 //! typed), and its default leeway is 60 s (ours is configured, 30 s by default).
 
@@ -26,6 +27,8 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub(crate) struct Unverified<'a> {
     pub alg: Algorithm,
     pub kid: Option<String>,
+    /// The `typ` header as a media type (lowercase, no `application/`), when present.
+    pub typ: Option<String>,
     pub claims: Map<String, Value>,
     /// `header.payload`, the signed bytes.
     pub signing_input: &'a str,
@@ -84,16 +87,17 @@ pub(crate) fn split(token: &str) -> Result<Unverified<'_>, TokenProblem> {
         Some(Value::Array(_)) => return Err(TokenProblem::UnsupportedCritical),
         Some(_) => return Err(TokenProblem::Malformed),
     }
-    if let Some(typ) = header.get("typ") {
-        let ok = typ.as_str().is_some_and(|t| {
-            let t = t.to_ascii_lowercase();
-            let t = t.strip_prefix("application/").unwrap_or(&t);
-            t == "jwt" || t == "at+jwt"
-        });
-        if !ok {
-            return Err(TokenProblem::Malformed);
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) => {
+            let t = media_type(t);
+            if t != "jwt" && t != "at+jwt" {
+                return Err(TokenProblem::Malformed);
+            }
+            Some(t)
         }
-    }
+        Some(_) => return Err(TokenProblem::Malformed),
+    };
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(k)) => Some(k.clone()),
@@ -108,10 +112,21 @@ pub(crate) fn split(token: &str) -> Result<Unverified<'_>, TokenProblem> {
     Ok(Unverified {
         alg,
         kid,
+        typ,
         claims,
         signing_input,
         signature: parts[2],
     })
+}
+
+/// A JOSE `typ` value as a comparable media type: lowercase, `application/` removed (RFC 7515
+/// §4.1.9 lets the prefix be omitted; media types compare case-insensitively).
+pub(crate) fn media_type(t: &str) -> String {
+    let t = t.trim().to_ascii_lowercase();
+    match t.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => t,
+    }
 }
 
 /// An issuer's claim rules, compiled from its config.
@@ -119,6 +134,7 @@ pub(crate) struct IssuerPolicy {
     pub name: Arc<str>,
     pub issuer: String,
     pub algorithms: Vec<Algorithm>,
+    token_types: Vec<String>,
     audiences: HashSet<String>,
     leeway_secs: f64,
     required_claims: Vec<String>,
@@ -139,6 +155,7 @@ impl IssuerPolicy {
                 .iter()
                 .filter_map(|a| Algorithm::from_str(a).ok())
                 .collect(),
+            token_types: cfg.token_types.iter().map(|t| media_type(t)).collect(),
             audiences: cfg.audiences.iter().cloned().collect(),
             leeway_secs: cfg.leeway.as_secs_f64(),
             required_claims: cfg.required_claims.clone(),
@@ -146,6 +163,21 @@ impl IssuerPolicy {
             subject: cfg.subject,
             groups_claim: cfg.groups_claim.clone(),
             group_map: cfg.group_map.clone(),
+        }
+    }
+}
+
+impl IssuerPolicy {
+    /// Whether a token of JOSE type `typ` (from [`split`]) is one this issuer accepts:
+    /// `token_types` empty accepts any; otherwise `typ` must be present and listed
+    /// (`WrongType`).
+    pub(crate) fn check_type(&self, typ: Option<&str>) -> Result<(), TokenProblem> {
+        let ok = self.token_types.is_empty()
+            || typ.is_some_and(|t| self.token_types.iter().any(|w| w == t));
+        if ok {
+            Ok(())
+        } else {
+            Err(TokenProblem::WrongType)
         }
     }
 }
@@ -348,6 +380,40 @@ mod tests {
         assert!(matches!(split(&bad), Err(TokenProblem::Malformed)));
         for typ in ["JWT", "at+jwt", "application/at+JWT"] {
             assert!(split(&token(json!({"alg": "RS256", "typ": typ}), json!({}))).is_ok());
+        }
+    }
+
+    #[test]
+    fn an_issuer_with_token_types_accepts_only_those_types_and_empty_accepts_any() {
+        let typ_of = |typ: Option<&str>| {
+            let header = match typ {
+                Some(t) => json!({"alg": "RS256", "typ": t}),
+                None => json!({"alg": "RS256"}),
+            };
+            split(&token(header, json!({}))).unwrap().typ
+        };
+        let strict = IssuerPolicy::new(&IssuerConfig {
+            token_types: vec!["at+jwt".into()],
+            ..IssuerConfig::default()
+        });
+        for ok in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            assert!(
+                strict.check_type(typ_of(Some(ok)).as_deref()).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [Some("JWT"), None] {
+            assert!(
+                matches!(
+                    strict.check_type(typ_of(bad).as_deref()),
+                    Err(TokenProblem::WrongType)
+                ),
+                "{bad:?}"
+            );
+        }
+        let any = policy();
+        for t in [Some("JWT"), Some("at+jwt"), None] {
+            assert!(any.check_type(typ_of(t).as_deref()).is_ok(), "{t:?}");
         }
     }
 

@@ -173,6 +173,8 @@ pub enum TokenProblem {
     IssuedInFuture,
     WrongIssuer,
     WrongAudience,
+    /// The JOSE `typ` is not one of the issuer's `token_types`.
+    WrongType,
     MissingClaim,
     UnsupportedCritical,
     Revoked,
@@ -194,6 +196,7 @@ impl TokenProblem {
             TokenProblem::IssuedInFuture => "issued_in_future",
             TokenProblem::WrongIssuer => "wrong_issuer",
             TokenProblem::WrongAudience => "wrong_audience",
+            TokenProblem::WrongType => "wrong_type",
             TokenProblem::MissingClaim => "missing_claim",
             TokenProblem::UnsupportedCritical => "unsupported_critical",
             TokenProblem::Revoked => "revoked",

@@ -242,3 +242,42 @@ async fn a_blog_key_may_not_query_everything_behind_a_start_item_umbraco_ignores
     assert_eq!(got.0, 200, "body: {}", got.2);
     assert_eq!(up.requests().len(), 1);
 }
+
+/// A dev-issuer token for `user` with JOSE header `typ`.
+fn token_typed(user: &str, typ: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "iss": "https://dev.portcullis.invalid", "aud": "portcullis-dev", "sub": user,
+        "iat": now, "exp": now + 600,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(typ.to_owned());
+    let key = jsonwebtoken::EncodingKey::from_secret(DEV_HS_SECRET.as_bytes());
+    jsonwebtoken::encode(&header, &claims, &key).expect("token")
+}
+
+#[tokio::test]
+async fn an_issuer_requiring_at_jwt_refuses_other_token_types_before_the_upstream() {
+    let up = Upstream::start().await;
+    let authn = AUTHN.replace(
+        "audiences = [\"portcullis-dev\"]",
+        "audiences = [\"portcullis-dev\"]\ntoken_types = [\"at+jwt\"]",
+    );
+    assert!(authn.contains("token_types"));
+    let gw = spawn_gateway(TOP, up.addr, &authn).await;
+    let c = client();
+    let url = gw.url(&format!(
+        "/umbraco/management/api/v1/document/{}",
+        node(1063)
+    ));
+    let got = send(c.get(&url).bearer_auth(token_typed("dev-editor", "JWT"))).await;
+    assert_denied(&got, 401, "invalid_token");
+    assert_eq!(got.2["reason"], "wrong_type", "body: {}", got.2);
+    assert!(
+        up.requests().is_empty(),
+        "a refused token reached the upstream"
+    );
+    let got = send(c.get(&url).bearer_auth(token_typed("dev-editor", "at+jwt"))).await;
+    assert_eq!(got.0, 200, "body: {}", got.2);
+    assert_eq!(up.requests().len(), 1);
+}

@@ -143,10 +143,15 @@ impl Shared {
                         );
                     }
                 }
+                let profiles = new.classifier.table().describe_profiles();
                 self.runtime
                     .store(Arc::new(Runtime::build(new, self.services.clone())));
                 self.metrics.config_reloads.with_label_values(&["ok"]).inc();
-                tracing::info!(config.path = %path.display(), "config reloaded");
+                tracing::info!(
+                    config.path = %path.display(),
+                    routes.profiles = %profiles,
+                    "config reloaded"
+                );
                 true
             }
             Err(e) => {
@@ -288,6 +293,7 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let keepalive = config.file.upstream.keepalive_pool;
     let lifecycle = config.file.lifecycle.clone();
     let audit_flush = config.file.audit.write_timeout;
+    let profiles = config.classifier.table().describe_profiles();
     let real_key = config
         .file
         .upstream
@@ -354,7 +360,7 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         lifecycle.grace_period,
         audit_flush,
     ));
-    tracing::info!(listen = %listen, admin = %admin, "portcullis starting");
+    tracing::info!(listen = %listen, admin = %admin, routes.profiles = %profiles, "portcullis starting");
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainOnTerm {
             shared: shared.clone(),

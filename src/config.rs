@@ -356,7 +356,9 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
     file.audit.validate(p);
     let base = path.parent().unwrap_or(Path::new("."));
     let classifier = match crate::request::Classifier::from_config(&file.routes, base) {
-        Ok(c) => Some(std::sync::Arc::new(c)),
+        Ok(c) => Some(std::sync::Arc::new(
+            c.with_item_scope(file.authz.item_scope),
+        )),
         Err(e) => {
             p.push("routes", error_chain(&e));
             None

@@ -14,7 +14,7 @@ pub mod policy;
 pub mod resolve;
 pub mod start_nodes;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use builtin::builtin_groups;
 pub use decide::authorize;

@@ -24,6 +24,7 @@ pub enum UnknownNodeMode {
 /// delivery_unknown_node = "deny"     # deny | defer
 /// delivery_public = false            # mirror Umbraco's DeliveryApi:PublicAccess
 /// delivery_default_culture = "en-us" # culture served without Accept-Language
+/// item_scope = "umbraco"             # umbraco | start_nodes (item/document, item/media ids)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +38,10 @@ pub struct DecisionPolicy {
     /// to some cultures may omit the header only when this culture is one of them; unset means
     /// such keys must always send `Accept-Language`.
     pub delivery_default_culture: Option<String>,
+    /// Whether `GET item/document?id=…` / `item/media?id=…` answer for any id (`umbraco`, as
+    /// Umbraco does) or only for ids inside the caller's start nodes (`start_nodes`). Applied
+    /// to the route table when it is built (`Classifier::with_item_scope`).
+    pub item_scope: crate::request::ItemScope,
 }
 
 impl Default for DecisionPolicy {
@@ -46,6 +51,7 @@ impl Default for DecisionPolicy {
             delivery_unknown_node: UnknownNodeMode::Deny,
             delivery_public: false,
             delivery_default_culture: None,
+            item_scope: crate::request::ItemScope::Umbraco,
         }
     }
 }

@@ -187,7 +187,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
         match Config::load(f, &env_overrides()) {
-            Ok(_) => println!("{}: ok", f.display()),
+            Ok(c) => println!(
+                "{}: ok (routes: {})",
+                f.display(),
+                c.classifier.table().describe_profiles()
+            ),
             Err(e) => {
                 bad = true;
                 println!("{e}");

@@ -9,7 +9,9 @@
 use super::body::{self, BodyError};
 use super::delivery::{content_path, delivery_query, query_pairs};
 use super::normalize::{canonicalize, decode_path_component, Canonical};
-use super::route::{Method, Route, RouteError, RouteTable, RoutesConfig, Source, Unmatched};
+use super::route::{
+    ItemScope, Method, Route, RouteError, RouteTable, RoutesConfig, Source, Unmatched,
+};
 use super::{Api, NodeCheck, NodeRef, SectionPolicy, Target};
 use crate::authz::DenyReason;
 use http::{HeaderMap, HeaderName};
@@ -53,6 +55,7 @@ pub struct PendingBody {
 pub struct Classifier {
     table: RouteTable,
     cfg: RoutesConfig,
+    item_scope: ItemScope,
 }
 
 impl Classifier {
@@ -68,7 +71,21 @@ impl Classifier {
         Classifier {
             table,
             cfg: cfg.clone(),
+            item_scope: ItemScope::default(),
         }
+    }
+
+    /// Applies `[authz] item_scope`: with `start_nodes`, the profile checks marked
+    /// `when = "item_scope=start_nodes"` apply; by default (`umbraco`) they do not.
+    pub fn with_item_scope(mut self, item_scope: ItemScope) -> Classifier {
+        self.item_scope = item_scope;
+        self
+    }
+
+    /// The route's checks that apply under this config, in profile order.
+    fn checks<'r>(&self, route: &'r Route) -> impl Iterator<Item = &'r super::route::CheckSpec> {
+        let scope = self.item_scope;
+        route.checks.iter().filter(move |c| c.applies(scope))
     }
 
     /// The compiled table (for `routes list` and metrics labels).
@@ -141,27 +158,14 @@ impl Classifier {
         let Some((ri, route)) = found else {
             return self.unmatched(api, canon, headers);
         };
-        // `%2F` is a separator Umbraco decodes only inside `{*path}` catch-alls (Delivery item by
-        // path, Management file-system items: `DecodePath`). Anywhere else it is refused, and a
-        // decoded catch-all value may not hide dot or empty segments.
-        if !canon.encoded_slash.is_empty() {
-            let catch_all_from = route
-                .segs
-                .iter()
-                .position(|s| matches!(s, super::route::Seg::CatchAll(_)));
-            let slash_ok = catch_all_from.is_some_and(|c| {
-                canon.encoded_slash.iter().all(|&i| usize::from(i) >= c)
-                    && content_path(segs.get(c..).unwrap_or_default()).is_ok()
-            });
-            if !slash_ok {
-                return reject(
-                    DenyReason::Malformed,
-                    "encoded slash outside a catch-all path",
-                );
-            }
+        if !canon.encoded_slash.is_empty() && !encoded_slashes_ok(route, &segs, canon) {
+            return reject(
+                DenyReason::Malformed,
+                "encoded slash outside a decoded path parameter",
+            );
         }
         let mut checks = Vec::with_capacity(route.checks.len());
-        for c in &route.checks {
+        for c in self.checks(route) {
             let nodes = match resolve_head(&c.source, &segs, canon.query.as_deref()) {
                 Ok(n) => n,
                 Err(why) => return reject(DenyReason::Malformed, why),
@@ -246,7 +250,7 @@ impl Classifier {
             .ok_or(DenyReason::Malformed)?;
         let json = body::parse(body, self.cfg.body_limit).map_err(body_deny)?;
         let mut target = pending.target.clone();
-        for (check, spec) in target.checks.iter_mut().zip(&route.checks) {
+        for (check, spec) in target.checks.iter_mut().zip(self.checks(route)) {
             if let Source::Body { path, null_root } = &spec.source {
                 check.nodes = body::node_refs(&json, path, *null_root).map_err(body_deny)?;
             }
@@ -272,6 +276,26 @@ fn body_deny(e: BodyError) -> DenyReason {
 fn reject(reason: DenyReason, why: &str) -> Classified {
     tracing::debug!(deny.reason = reason.as_str(), why, "request not classified");
     Classified::Reject(reason)
+}
+
+/// Whether every `%2F` sits in a segment Umbraco URL-decodes itself: a `decode_path` parameter
+/// (`DecodePath` in the file-system and Delivery by-path controllers). Kestrel leaves `%2F`
+/// undecoded (aspnetcore `src/Shared/UrlDecoder/UrlDecoder.cs`, `SkipUnescape`), so routing sees
+/// one segment, exactly as the matcher did. The decoded value may not hide a dot, dot-dot or
+/// empty segment (no traversal once Umbraco decodes it).
+fn encoded_slashes_ok(route: &Route, segs: &[&str], canon: &Canonical) -> bool {
+    canon.encoded_slash.iter().all(|&i| {
+        let i = usize::from(i);
+        route.decode.iter().any(|&d| {
+            let catch_all = matches!(route.segs.get(d), Some(super::route::Seg::CatchAll(_)));
+            let value = match (catch_all, d <= i, d == i) {
+                (true, true, _) => segs.get(d..),
+                (false, _, true) => segs.get(d..=d),
+                _ => None,
+            };
+            value.is_some_and(|v| content_path(v).is_ok())
+        })
+    })
 }
 
 /// Nodes a check names from the path or query (body sources are filled later).

@@ -125,12 +125,14 @@ fn route_json(r: &Route) -> Value {
         "policy": policy,
         "sections": sections,
         "cultures": r.cultures.as_ref().map(|c| format!("body:{}", c.as_str())),
+        "decode_path": r.def.decode_path,
         "checks": r.def.check.iter().map(|c| json!({
             "kind": c.kind,
             "node": c.node,
             "verbs": c.verbs,
             "scope": c.scope.as_deref().unwrap_or("node"),
             "null": c.null.as_deref().unwrap_or("reject"),
+            "when": c.when,
         })).collect::<Vec<_>>(),
     })
 }

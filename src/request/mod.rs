@@ -137,4 +137,4 @@ pub mod normalize;
 pub mod route;
 
 pub use classify::{Classified, Classifier, PendingBody};
-pub use route::{RouteError, RoutesConfig, Unmatched, UnmatchedConfig};
+pub use route::{ItemScope, RouteError, RoutesConfig, Unmatched, UnmatchedConfig};

@@ -18,4 +18,5 @@ mod pipeline;
 mod pipeline_delivery;
 mod pipeline_fidelity;
 mod pipeline_pg;
+mod pipeline_routes;
 mod upstream_credential;

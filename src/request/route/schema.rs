@@ -11,6 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
+    /// The Umbraco version the profile was generated from (`17.4.2`), shown by `check-config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umbraco: Option<String>,
     pub api: String,
     pub prefix: String,
     #[serde(default)]
@@ -30,6 +33,10 @@ pub struct RouteDef {
     pub policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cultures: Option<String>,
+    /// Path parameters Umbraco URL-decodes itself (`DecodePath`): only their segments may carry
+    /// an encoded `/` (`%2F`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decode_path: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check: Vec<CheckDef>,
 }
@@ -46,6 +53,21 @@ pub struct CheckDef {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub null: Option<String>,
+    /// A condition the config must meet for the check to apply (`item_scope=start_nodes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// `[authz] item_scope`: how far `GET item/document?id=…` and `GET item/media?id=…` reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemScope {
+    /// As Umbraco: item summaries for any id (the default).
+    #[default]
+    Umbraco,
+    /// Only ids inside the caller's start nodes; the checks marked
+    /// `when = "item_scope=start_nodes"` in the route profiles apply.
+    StartNodes,
 }
 
 /// What happens to a request under a protected prefix that matches no route.
@@ -71,7 +93,8 @@ pub struct UnmatchedConfig {
 ///
 /// ```toml
 /// [routes]
-/// profiles = ["builtin:umbraco-management", "builtin:umbraco-delivery"] # or file paths
+/// profiles = ["builtin:umbraco-management", "builtin:umbraco-delivery"] # or file paths;
+///                                   # builtin:umbraco-management-v17 | -v18 name a version
 /// extra = ["my-routes.toml"]        # same id replaces a shipped route
 /// body_limit = 1048576              # bytes read from bodies that carry node ids
 /// passthrough_outside_prefixes = false # true: forward the rest of the site unchecked

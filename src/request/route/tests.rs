@@ -1,12 +1,11 @@
-//! Route table tests: schema validation (every problem reported), precedence, overrides, and the
-//! shipped profiles checked against `tests/data/umbraco-node-checks.json`.
+//! Route table tests: schema validation (every problem reported), precedence, overrides and the
+//! delivery profile. The Management profiles are checked in `profile_tests.rs`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use super::*;
 use crate::request::normalize::canonicalize;
-use serde_json::Value;
 
-const G: &str = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
+pub(super) const G: &str = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
 
 fn file(text: &str) -> (PathBuf, ProfileFile) {
     (PathBuf::from("test.toml"), toml::from_str(text).unwrap())
@@ -31,7 +30,7 @@ fn route(id: &str, method: &str, path: &str) -> String {
     format!("[[route]]\nid = \"{id}\"\nmethod = \"{method}\"\npath = \"/umbraco/management/api/v1/{path}\"\npolicy = \"backoffice\"\n")
 }
 
-fn find<'t>(t: &'t RouteTable, method: Method, path: &str) -> Option<&'t str> {
+pub(super) fn find<'t>(t: &'t RouteTable, method: Method, path: &str) -> Option<&'t str> {
     let c = canonicalize(path, &t.prefix_segs).unwrap();
     let segs: Vec<&str> = c.segments().collect();
     t.find(method, &segs).map(|r| &*r.id)
@@ -164,209 +163,10 @@ fn routes_config_defaults_and_validation() {
     assert!(toml::from_str::<RoutesConfig>("bogus = 1").is_err());
 }
 
-// ---- the shipped profiles ----
-
-fn shipped() -> RouteTable {
+/// The default `[routes]` table: the recommended Management profile and the Delivery profile.
+pub(super) fn shipped() -> RouteTable {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     RouteTable::load(&RoutesConfig::default(), &dir).unwrap()
-}
-
-/// `{x}` / `{x:guid}` / `{*x}` → `{}` so templates compare whatever the parameter names.
-fn shape(template: &str) -> String {
-    template
-        .split('/')
-        .map(|s| {
-            if s.starts_with('{') {
-                "{}".to_string()
-            } else {
-                s.to_ascii_lowercase()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The check a `umbraco-node-checks.json` entry implies, in the ROUTES.md vocabulary:
-/// `(kind, node source, verbs, scope, null)`.
-type Expected = (String, String, Vec<String>, &'static str, &'static str);
-
-fn expected_checks(entry: &Value) -> (Vec<Expected>, Option<String>) {
-    let mut out = Vec::new();
-    let mut cultures = None;
-    for c in entry["checks"].as_array().unwrap() {
-        let note = c["note"].as_str().unwrap_or("");
-        if let Some(cf) = c["cultures_from"].as_str() {
-            cultures = Some(cf.to_string());
-        }
-        let scope = c["scope"].as_str().unwrap();
-        if scope == "cultures" {
-            continue;
-        }
-        let mut kind = c["resource"].as_str().unwrap().to_string();
-        if note.contains("VERSION id") {
-            kind.push_str("-version");
-        }
-        let verbs: Vec<String> = c["verb"]
-            .as_str()
-            .map(|v| vec![v.to_string()])
-            .unwrap_or_default();
-        if scope == "root" || scope == "recycle-bin" {
-            out.push((kind, scope.to_string(), verbs, "node", "reject"));
-            continue;
-        }
-        let scope = if scope == "branch" { "branch" } else { "node" };
-        let names: Vec<&str> = match &c["node_param"] {
-            Value::Null => {
-                if note.contains("root-level") {
-                    out.push((kind, "root".into(), verbs, scope, "reject"));
-                }
-                continue;
-            }
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => panic!("node_param {other}"),
-        };
-        let ins: Vec<&str> = match &c["node_param_in"] {
-            Value::String(s) => vec![s.as_str(); names.len()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => panic!("node_param_in {other}"),
-        };
-        for (name, place) in names.iter().zip(ins) {
-            let null = if place == "body"
-                && (name.starts_with("parent.") || name.starts_with("target."))
-                && note.contains("null")
-            {
-                "root"
-            } else {
-                "reject"
-            };
-            out.push((
-                kind.clone(),
-                format!("{place}:{name}"),
-                verbs.clone(),
-                scope,
-                null,
-            ));
-        }
-    }
-    out.sort();
-    (out, cultures)
-}
-
-fn concrete(template: &str) -> String {
-    template
-        .split('/')
-        .map(|s| if s.starts_with('{') { G } else { s })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-#[test]
-fn every_node_check_endpoint_has_its_route_node_source_and_verbs() {
-    let t = shipped();
-    let data = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/umbraco-node-checks.json"),
-    )
-    .unwrap();
-    let entries: Vec<Value> = serde_json::from_str(&data).unwrap();
-    assert_eq!(entries.len(), 104);
-    for e in &entries {
-        let (method, path) = (e["method"].as_str().unwrap(), e["path"].as_str().unwrap());
-        let at = format!("{method} {path}");
-        let route = find(&t, Method::parse(method).unwrap(), &concrete(path))
-            .and_then(|id| t.routes.iter().find(|r| &*r.id == id))
-            .unwrap_or_else(|| panic!("{at}: no route"));
-        assert_eq!(
-            shape(&route.template),
-            shape(path),
-            "{at}: matched {}",
-            route.id
-        );
-        let sections = e["sections_any_of"].as_array().unwrap();
-        let want_policy = if e["admin_only"].as_bool().unwrap() {
-            SectionPolicy::Admin
-        } else if sections.is_empty() {
-            SectionPolicy::Backoffice
-        } else {
-            SectionPolicy::AnyOf(
-                sections
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_string())
-                    .collect(),
-            )
-        };
-        match (&route.sections, &want_policy) {
-            (SectionPolicy::AnyOf(got), SectionPolicy::AnyOf(want)) => {
-                let mut got = got.clone();
-                got.sort();
-                let mut want = want.clone();
-                want.sort();
-                assert_eq!(got, want, "{at}: sections");
-            }
-            (got, want) => assert_eq!(got, want, "{at}: policy"),
-        }
-        let (want, want_cultures) = expected_checks(e);
-        let mut got: Vec<Expected> = route
-            .checks
-            .iter()
-            .map(|c| {
-                let null = match c.source {
-                    Source::Body {
-                        null_root: true, ..
-                    } => "root",
-                    _ => "reject",
-                };
-                let scope = match c.scope {
-                    CheckScope::Node => "node",
-                    CheckScope::Branch => "branch",
-                };
-                let kind = serde_json::to_value(c.kind)
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_string();
-                (kind, c.source_text.clone(), c.verbs.clone(), scope, null)
-            })
-            .collect();
-        got.sort();
-        assert_eq!(got, want, "{at}: checks");
-        assert_eq!(
-            route
-                .cultures
-                .as_ref()
-                .map(|c| format!("body:{}", c.as_str())),
-            want_cultures,
-            "{at}: cultures"
-        );
-    }
-}
-
-#[test]
-fn section_only_endpoints_carry_their_policy() {
-    let t = shipped();
-    let m = "/umbraco/management/api/v1";
-    let policy = |method, path: &str| {
-        let id = find(&t, method, &concrete(&format!("{m}/{path}"))).unwrap();
-        t.routes
-            .iter()
-            .find(|r| &*r.id == id)
-            .unwrap()
-            .sections
-            .clone()
-    };
-    assert_eq!(
-        policy(Method::Post, "document-type"),
-        SectionPolicy::AnyOf(vec!["settings".into()])
-    );
-    // Reading a document type is open to content editors too (TreeAccessDocumentsOrDocumentTypes).
-    assert_eq!(
-        policy(Method::Get, "document-type/{id}"),
-        SectionPolicy::AnyOf(vec!["content".into(), "settings".into(), "library".into()])
-    );
-    assert_eq!(
-        policy(Method::Get, "server/status"),
-        SectionPolicy::Anonymous
-    );
 }
 
 #[test]
@@ -390,4 +190,51 @@ fn shipped_delivery_profile_covers_content_and_media_reads() {
             );
         }
     }
+}
+
+#[test]
+fn the_recommended_management_profile_is_umbraco_17_and_two_versions_are_refused() {
+    let t = shipped();
+    assert_eq!(
+        t.profiles[0].alias_of,
+        Some("builtin:umbraco-management-v17")
+    );
+    assert_eq!(t.profiles[0].umbraco.as_deref(), Some("17.4.2"));
+    assert_eq!(
+        t.describe_profiles(),
+        "builtin:umbraco-management (= builtin:umbraco-management-v17, Umbraco 17.4.2, 471 routes), builtin:umbraco-delivery (13 routes)"
+    );
+    for pair in [
+        [
+            "builtin:umbraco-management-v17",
+            "builtin:umbraco-management-v18",
+        ],
+        [
+            "builtin:umbraco-management",
+            "builtin:umbraco-management-v17",
+        ],
+    ] {
+        let cfg = RoutesConfig {
+            profiles: pair.iter().map(PathBuf::from).collect(),
+            ..RoutesConfig::default()
+        };
+        let Err(RouteError::Invalid(p)) = RouteTable::load(&cfg, Path::new(".")) else {
+            panic!("{pair:?} accepted");
+        };
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("load one version"), "{p:?}");
+    }
+}
+
+#[test]
+fn a_check_condition_must_be_known() {
+    let p = problems(
+        &[&format!(
+            "{HEAD}{}[[route.check]]\nkind = \"document\"\nnode = \"query:id\"\nwhen = \"item_scope=everything\"\n",
+            route("item.document", "GET", "item/document")
+        )],
+        &[],
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("unknown condition"), "{p:?}");
 }

@@ -300,14 +300,7 @@ def _parse_members(toks, i, end, src, namespace, outer, classes, path, owner=Non
         if toks[j].kind == "ident" and toks[j].text in ("class", "record", "struct", "interface", "enum"):
             keyword = toks[j].text
             name = toks[j + 1].text
-            k = j + 2
-            if toks[k].text == "<":
-                depth = 0
-                while True:
-                    depth += {"<": 1, ">": -1}.get(toks[k].text, 0)
-                    k += 1
-                    if depth == 0:
-                        break
+            k = _skip_generics(toks, j + 2)
             primary: list[Tok] = []
             if toks[k].text == "(":  # primary constructor
                 close = matching(toks, k)
@@ -342,12 +335,7 @@ def _parse_members(toks, i, end, src, namespace, outer, classes, path, owner=Non
             if toks[k].kind == "ident":
                 name_tok = toks[k]
             if toks[k].text == "<":
-                depth = 0
-                while True:
-                    depth += {"<": 1, ">": -1}.get(toks[k].text, 0)
-                    k += 1
-                    if depth == 0:
-                        break
+                k = _skip_generics(toks, k)
                 continue
             if toks[k].text == "[":
                 k = matching(toks, k) + 1
@@ -397,6 +385,18 @@ def _parse_members(toks, i, end, src, namespace, outer, classes, path, owner=Non
         # anything else (fields, properties, events, indexers): skip to its end
         i = _skip_member(toks, k, end)
         attrs = []
+
+
+def _skip_generics(toks: list[Tok], k: int) -> int:
+    """Index after a generic argument list starting at toks[k] (`<…>`), or k when none does."""
+    if toks[k].text != "<":
+        return k
+    depth = 0
+    while True:
+        depth += {"<": 1, ">": -1}.get(toks[k].text, 0)
+        k += 1
+        if depth == 0:
+            return k
 
 
 def _skip_to_semicolon(toks: list[Tok], e: int) -> int:

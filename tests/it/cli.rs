@@ -26,7 +26,7 @@ fn stdout(o: &Output) -> String {
 }
 
 /// Runs a command that must succeed and returns its stdout.
-fn ok(args: &[&str]) -> String {
+pub fn ok(args: &[&str]) -> String {
     let o = portcullis(args);
     assert!(
         o.status.success(),

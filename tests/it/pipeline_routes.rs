@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use crate::pipeline::{assert_denied, node, send, token, AUTHN, TOP};
-use std::process::Command;
 
 const M: &str = "/umbraco/management/api/v1";
 /// A version id the mirror does not know (the Umbraco sync, issue #13, will feed versions).
@@ -163,19 +162,7 @@ async fn check_config_and_the_startup_log_name_the_route_profile_in_use() {
         format!("{text}\n[routes]\nprofiles = [\"builtin:umbraco-management-v18\", \"builtin:umbraco-delivery\"]\n"),
     )
     .expect("write");
-    let out = Command::new(binary())
-        .args(["check-config"])
-        .arg(&v18)
-        .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
-        .env("PORTCULLIS_DEV_HS_SECRET", DEV_HS_SECRET)
-        .output()
-        .expect("run check-config");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = crate::cli::ok(&["check-config", v18.to_str().expect("utf-8 path")]);
     assert!(
         stdout.contains(": ok (routes: builtin:umbraco-management-v18 (Umbraco 18.1.0-rc, 524 routes), builtin:umbraco-delivery (13 routes))"),
         "{stdout}"

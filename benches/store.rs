@@ -112,7 +112,8 @@ async fn setup() -> PgPool {
 fn cold_cache(pool: &PgPool) -> PolicyCache {
     let m = StoreMetrics::unregistered().expect("metrics");
     let store = Arc::new(PostgresStore::new(pool.clone(), m.clone()));
-    let cache = PolicyCache::new(store, CacheConfig::default(), m);
+    let staleness = portcullis::store::StoreConfig::default().max_staleness;
+    let cache = PolicyCache::new(store, CacheConfig::default(), staleness, m);
     cache.set_push_invalidation(true);
     cache
 }

@@ -9,7 +9,8 @@ use crate::config::{env_overrides, Config};
 use crate::gate::{Gate, Services};
 use crate::proxy::Gateway;
 use crate::store::{
-    FileStore, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind, StoreMetrics,
+    FileStore, Freshness, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
+    StoreMetrics,
 };
 use crate::telemetry::Metrics;
 use crate::umbraco::{ApiUser, CredentialKind, ManagementClient, UmbracoMetrics};
@@ -85,8 +86,8 @@ pub struct Shared {
 
 impl Shared {
     /// Readiness: not draining, upstream reached at least once, every issuer's key set
-    /// fetched; the invalidation listener's state is reported (not blocking: the cache falls
-    /// back to short TTLs without it).
+    /// fetched, and (Postgres) the store reached once and the cache's grants still honoured;
+    /// a file store reports its last failed reload (the previous policy keeps serving).
     pub fn readiness(&self) -> Vec<Check> {
         let mut checks = vec![
             Check {
@@ -105,22 +106,28 @@ impl Shared {
                 detail: None,
             },
         ];
+        let cache = &self.services.cache;
         if self.push_invalidation {
-            let up = self.services.cache.listener_up();
-            let detail = if up {
-                "listening"
-            } else {
-                "down: short ttl fallback"
-            };
             // The store must have been reached once (the listener connected); after that an
-            // outage is handled per request (fail closed / bounded serve-stale), not by readiness.
-            if up {
+            // outage is served from the cache while it is honoured (`max_staleness`), and the
+            // check fails only once cached grants are no longer honoured.
+            if cache.listener_up() {
                 self.health.store_seen.store(true, Ordering::SeqCst);
             }
+            let (fresh, detail) = freshness_detail(cache.freshness(), cache.max_staleness());
             checks.push(Check {
                 name: "policy_store",
-                ok: self.health.store_seen.load(Ordering::SeqCst),
-                detail: Some(detail.into()),
+                ok: self.health.store_seen.load(Ordering::SeqCst) && fresh,
+                detail: Some(detail),
+            });
+        } else {
+            checks.push(Check {
+                name: "policy_file",
+                ok: true,
+                detail: Some(match cache.reload_error() {
+                    Some(e) => format!("last reload failed, previous policy in force: {e}"),
+                    None => "loaded".into(),
+                }),
             });
         }
         checks
@@ -163,6 +170,35 @@ impl Shared {
                 false
             }
         }
+    }
+}
+
+/// Whether cached grants are still honoured, and the readiness detail that says how fresh the
+/// cache is (`degraded` while push invalidation is unconfirmed but within `max_staleness`).
+fn freshness_detail(f: Freshness, max: Duration) -> (bool, String) {
+    let since = |s: Option<Duration>| {
+        s.map_or("never".to_owned(), |d| {
+            format!("{:.1}s ago", d.as_secs_f64())
+        })
+    };
+    match f {
+        Freshness::Current => (true, "listening".into()),
+        Freshness::Degraded { since: s } => (
+            true,
+            format!(
+                "degraded: invalidation down, cache last confirmed {}; cached grants honoured up to max_staleness {}s",
+                since(s),
+                max.as_secs_f64()
+            ),
+        ),
+        Freshness::Stale { since: s } => (
+            false,
+            format!(
+                "stale: cache last confirmed {}, past max_staleness {}s; cached grants not honoured",
+                since(s),
+                max.as_secs_f64()
+            ),
+        ),
     }
 }
 
@@ -240,30 +276,40 @@ pub(crate) async fn build_policy_cache(
     background: bool,
 ) -> Result<(PolicyCache, bool), AppError> {
     let f = &config.file;
-    let built = match f.store.kind {
+    let st = &f.store;
+    let built = match st.kind {
         StoreKind::File => {
-            let rel = f.store.policy_file.clone().unwrap_or_default();
+            let rel = st.policy_file.clone().unwrap_or_default();
             let path = config.base_dir().join(rel);
             let file = Arc::new(FileStore::open(&path).map_err(AppError::Store)?);
             let store: Arc<dyn PolicyStore> = file.clone();
-            let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
+            let failures = store_metrics.policy_reload_failures.clone();
+            let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
             if background {
-                file.spawn_watch(&cache, f.store.policy_file_poll);
+                file.spawn_watch(&cache, st.policy_file_poll, failures);
             }
             (cache, false)
         }
         StoreKind::Postgres => {
-            let pool = crate::store::connect(&f.store).map_err(AppError::Store)?;
-            if background && f.store.migrate_on_start {
+            let pool = crate::store::connect(st).map_err(AppError::Store)?;
+            if background && st.migrate_on_start {
                 crate::store::migrate(&pool)
                     .await
                     .map_err(AppError::Store)?;
             }
-            let store: Arc<dyn PolicyStore> =
-                Arc::new(PostgresStore::new(pool.clone(), store_metrics.clone()));
-            let cache = PolicyCache::new(store, f.store.cache.clone(), store_metrics);
+            let store: Arc<dyn PolicyStore> = Arc::new(
+                PostgresStore::new(pool.clone(), store_metrics.clone())
+                    .with_query_timeout(st.query_timeout),
+            );
+            let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
             if background {
-                Listener::new(pool, cache.clone()).spawn();
+                Listener::new(
+                    pool,
+                    cache.clone(),
+                    st.listener_heartbeat,
+                    st.listener_timeout,
+                )
+                .spawn();
                 cache.spawn_api_key_use_flusher(Duration::from_secs(10));
             }
             (cache, true)

@@ -11,6 +11,8 @@ use crate::config::{Config, Mode};
 use crate::request::{Api, Classified, Classifier, PendingBody, Target};
 use crate::store::{PolicyCache, StoreError};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
 /// config reloads.
@@ -81,6 +83,8 @@ pub struct Gate {
     classifier: Arc<Classifier>,
     policy: DecisionPolicy,
     services: Arc<Services>,
+    /// `store.decision_deadline`: the most a decision waits for the store.
+    deadline: Duration,
 }
 
 impl Gate {
@@ -91,6 +95,7 @@ impl Gate {
             classifier: config.classifier.clone(),
             policy: config.file.authz.clone(),
             services,
+            deadline: config.file.store.decision_deadline,
         }
     }
 
@@ -304,8 +309,10 @@ impl Gate {
         target: &Target,
         with_evidence: bool,
     ) -> Result<Evaluation, DenyReason> {
-        let principal = self.authenticate(parts).await?;
-        self.evaluate_as(principal, target, with_evidence).await
+        let deadline = Instant::now() + self.deadline;
+        let principal = self.authenticate(parts, deadline).await?;
+        self.evaluate_in(principal, target, with_evidence, deadline)
+            .await
     }
 
     async fn evaluate_as(
@@ -314,15 +321,25 @@ impl Gate {
         target: &Target,
         with_evidence: bool,
     ) -> Result<Evaluation, DenyReason> {
-        let access = self.access(&principal).await.map_err(store_deny)?;
+        let deadline = Instant::now() + self.deadline;
+        self.evaluate_in(principal, target, with_evidence, deadline)
+            .await
+    }
+
+    /// Resolves and decides; every store wait together ends at `deadline` (503 after it).
+    async fn evaluate_in(
+        &self,
+        principal: Principal,
+        target: &Target,
+        with_evidence: bool,
+        deadline: Instant,
+    ) -> Result<Evaluation, DenyReason> {
+        let access = bounded(deadline, self.access(&principal)).await?;
         let mut who = Who::new(&principal);
         if let Some(a) = access.as_deref() {
             who = who.with_access(a);
         }
-        let resolved = self
-            .resolve(target, &principal, &who)
-            .await
-            .map_err(store_deny)?;
+        let resolved = bounded(deadline, self.resolve(target, &principal, &who)).await?;
         let decision = authorize(target, &who, &resolved, &self.policy);
         let explanation = with_evidence.then(|| explain(target, &who, &resolved, &self.policy));
         let groups = access
@@ -337,7 +354,11 @@ impl Gate {
     }
 
     /// Turns the request's credential into a principal (anonymous when there is none).
-    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, DenyReason> {
+    async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        deadline: Instant,
+    ) -> Result<Principal, DenyReason> {
         let s = &self.services;
         match crate::authn::extract(&parts.headers, &parts.uri)? {
             Credential::None => Ok(Principal {
@@ -347,7 +368,7 @@ impl Gate {
             }),
             Credential::Bearer(token) => s.authn.verify_bearer(&token).await,
             Credential::ApiKey(key) => {
-                let record = s.cache.api_key(&key.key_id).await.map_err(store_deny)?;
+                let record = bounded(deadline, s.cache.api_key(&key.key_id)).await?;
                 let principal = s.authn.verify_api_key(&key, record.as_deref())?;
                 s.cache.record_api_key_use(&key.key_id);
                 Ok(principal)
@@ -473,7 +494,26 @@ fn api_of(path: &str) -> Option<Api> {
     }
 }
 
+/// A store wait that ends at `deadline`: its answer, or the deny it turns into.
+async fn bounded<T>(
+    deadline: Instant,
+    wait: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, DenyReason> {
+    match tokio::time::timeout_at(deadline, wait).await {
+        Ok(r) => r.map_err(store_deny),
+        Err(_) => {
+            tracing::warn!(
+                "policy store did not answer within the decision deadline; failing closed"
+            );
+            Err(DenyReason::StoreUnavailable)
+        }
+    }
+}
+
 fn store_deny(e: StoreError) -> DenyReason {
+    if let StoreError::LookupLimited = e {
+        return DenyReason::RateLimited;
+    }
     tracing::warn!(error = %crate::config::error_chain(&e), "policy store cannot answer; failing closed");
     DenyReason::StoreUnavailable
 }

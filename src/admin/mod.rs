@@ -57,11 +57,15 @@ impl AdminApp {
         let result = match matched.endpoint {
             Endpoint::Healthz => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
             Endpoint::Readyz => Ok(self.readyz()),
-            Endpoint::Metrics => Ok(::http::Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                .body(self.shared.metrics.render().into_bytes())
-                .unwrap_or_default()),
+            Endpoint::Metrics => {
+                // Cache sizes and staleness are read at scrape time.
+                self.shared.services.cache.update_entry_gauges();
+                Ok(::http::Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                    .body(self.shared.metrics.render().into_bytes())
+                    .unwrap_or_default())
+            }
             Endpoint::Explain => explain::explain(&self.shared, &req.body).await,
         };
         result.unwrap_or_else(|e| e.reply())

@@ -2,15 +2,19 @@
 //! access, groups, nodes (by key, id and route) and API keys over an `Arc<dyn PolicyStore>`.
 //!
 //! - Warm: a fresh entry is returned without touching the store.
-//! - Cold: concurrent misses for one key share one load (`try_get_with`).
-//! - Freshness: entries live `ttl` while push invalidation is up, `listener_fallback_ttl` while
-//!   it is down; an invalidation that lands during a load marks the loaded entry stale.
-//! - Fail closed: a failed load returns `StoreError::Unavailable` unless a previously loaded
-//!   entry younger than `serve_stale_max` exists, which is served (and counted) instead.
+//! - Cold: concurrent misses for one key share one load; "does not exist" answers live in a
+//!   separate negative cache for `negative_ttl`; cold API key lookups are rate-limited.
+//! - Freshness: entries are fresh for `ttl` while push invalidation is up, `listener_fallback_ttl`
+//!   while it is down. A stale entry is still served while one background refresh per key
+//!   reloads it, as long as it is *honoured*: the cache was confirmed current (listener
+//!   heartbeat) or the entry loaded no longer than `max_staleness` ago. Past that it must be
+//!   reloaded, and a store that cannot answer fails the lookup closed.
+//! - Memory: every cache is bounded by its share of `max_memory` (entries weighed by size).
 //!
-//! Eviction by what changed lives in `invalidate.rs`.
+//! The get-or-load lives in `tier.rs`, eviction by what changed in `invalidate.rs`.
 
 mod invalidate;
+mod tier;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
@@ -18,49 +22,43 @@ use crate::authz::{
     calculate_start_nodes, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess, StartNodes,
     UserAccess, UserState,
 };
-use moka::future::Cache;
-use moka::notification::RemovalCause;
 use std::collections::HashSet;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tier::{Absent, Negatives, Tier};
 use uuid::Uuid;
-
-/// A cached value with what freshness needs: when it was loaded, whether an invalidation raced
-/// its load, and (while served stale) when the store may be asked again.
-#[derive(Clone)]
-struct Entry<V> {
-    value: V,
-    loaded_at: Instant,
-    valid: bool,
-    retry_at: Option<Instant>,
-}
-
-type Map<K, V> = Cache<K, Entry<V>>;
-
-/// How long a store that just failed is left alone while a stale entry is served.
-const STALE_RETRY: Duration = Duration::from_secs(1);
 
 struct Inner {
     store: Arc<dyn PolicyStore>,
     cfg: CacheConfig,
+    max_staleness: Duration,
     metrics: StoreMetrics,
     listener_up: AtomicBool,
+    /// Time base of `confirmed_ms`.
+    epoch: Instant,
+    /// When the cache was last confirmed current, in ms since `epoch` + 1 (0: never).
+    confirmed_ms: AtomicU64,
+    /// The file store: every change evicts the whole cache, so it is always current.
+    always_current: AtomicBool,
     /// Bumped by every invalidation; a load that saw it move is not trusted.
     generation: AtomicU64,
-    users: Map<String, Option<Arc<UserAccess>>>,
-    groups: Map<Uuid, Option<Arc<GroupPolicy>>>,
-    aliases: Map<String, Option<Uuid>>,
-    nodes: Map<Uuid, Option<Arc<NodeInfo>>>,
-    node_ids: Map<NodeId, Option<Uuid>>,
-    routes: Map<String, Option<Uuid>>,
-    api_keys: Map<String, Option<Arc<ApiKeyRecord>>>,
+    users: Tier<String, Arc<UserAccess>>,
+    groups: Tier<Uuid, Arc<GroupPolicy>>,
+    aliases: Tier<String, Uuid>,
+    nodes: Tier<Uuid, Arc<NodeInfo>>,
+    node_ids: Tier<NodeId, Uuid>,
+    routes: Tier<String, Uuid>,
+    api_keys: Tier<String, Arc<ApiKeyRecord>>,
+    negatives: Negatives,
+    key_misses: TokenBucket,
     /// Users with own start nodes left out at load time (unknown to the mirror, or trashed);
     /// evicted on any node change so a restore or a sync brings them back.
     unresolved_users: Mutex<HashSet<String>>,
     /// API keys used since the last flush (`touch_api_keys`).
     touched: Mutex<HashSet<String>>,
+    /// The last failed reload of the policy source (file store), for readiness.
+    reload_error: Mutex<Option<String>>,
 }
 
 /// The policy cache. Cheap to clone; every clone shares the same caches.
@@ -69,44 +67,201 @@ pub struct PolicyCache {
     inner: Arc<Inner>,
 }
 
-fn build<K, V>(name: &'static str, cap: u64, cfg: &CacheConfig, m: &StoreMetrics) -> Map<K, V>
-where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    let evictions = m.cache_evictions.with_label_values(&[name]);
-    Cache::builder()
-        .name(name)
-        .max_capacity(cap)
-        // Kept past `ttl` only so an outage can be bridged with stale entries.
-        .time_to_live(cfg.ttl + cfg.serve_stale_max)
-        .eviction_listener(move |_k, _v, cause| {
-            if cause != RemovalCause::Replaced {
-                evictions.inc();
-            }
-        })
-        .build()
+/// What readiness and the staleness metric report about the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Push invalidation is up and confirmed (or the store is a file).
+    Current,
+    /// Not confirmed for `since`; cached grants are still honoured (up to `max_staleness`).
+    Degraded { since: Option<Duration> },
+    /// Not confirmed for longer than `max_staleness`: entries older than that are not honoured.
+    Stale { since: Option<Duration> },
+}
+
+/// A token bucket: at most `rate` acquisitions per second, bursts up to `rate`.
+struct TokenBucket {
+    rate: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        TokenBucket {
+            rate,
+            state: Mutex::new((rate, Instant::now())),
+        }
+    }
+
+    fn try_acquire(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
+        *s = ((s.0 + refill).min(self.rate), now);
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn users(c: &PolicyCache) -> &Tier<String, Arc<UserAccess>> {
+    &c.inner.users
+}
+fn groups(c: &PolicyCache) -> &Tier<Uuid, Arc<GroupPolicy>> {
+    &c.inner.groups
+}
+fn aliases(c: &PolicyCache) -> &Tier<String, Uuid> {
+    &c.inner.aliases
+}
+fn nodes(c: &PolicyCache) -> &Tier<Uuid, Arc<NodeInfo>> {
+    &c.inner.nodes
+}
+fn node_ids(c: &PolicyCache) -> &Tier<NodeId, Uuid> {
+    &c.inner.node_ids
+}
+fn routes(c: &PolicyCache) -> &Tier<String, Uuid> {
+    &c.inner.routes
+}
+fn api_keys(c: &PolicyCache) -> &Tier<String, Arc<ApiKeyRecord>> {
+    &c.inner.api_keys
+}
+
+/// Approximate heap bytes of a node path.
+fn path_bytes(p: &NodePath) -> usize {
+    p.ids().len() * 8
+}
+
+#[allow(clippy::ptr_arg)] // the weigher's signature is `fn(&K, &V)` with `K = String`
+fn weigh_user(k: &String, a: &Arc<UserAccess>) -> usize {
+    let starts = |s: &StartNodes| s.0.iter().map(path_bytes).sum::<usize>();
+    k.len()
+        + a.external_id.len()
+        + a.name.len()
+        + a.groups.len() * 8
+        + starts(&a.content_start_nodes)
+        + starts(&a.media_start_nodes)
+        + 160
+}
+
+fn weigh_group(_: &Uuid, g: &Arc<GroupPolicy>) -> usize {
+    g.alias.len() + g.name.len() + g.sections.len() * 32 + g.granular.len() * 48 + 256
+}
+
+fn weigh_node(_: &Uuid, n: &Arc<NodeInfo>) -> usize {
+    let access = n.public_access.as_ref().map_or(0, |a| {
+        a.member_groups
+            .iter()
+            .chain(&a.member_usernames)
+            .map(|s| s.len() + 24)
+            .sum::<usize>()
+            + 64
+    });
+    path_bytes(&n.path) + n.route_path.as_ref().map_or(0, String::len) + access + 96
+}
+
+#[allow(clippy::ptr_arg)] // as above
+fn weigh_key(k: &String, r: &Arc<ApiKeyRecord>) -> usize {
+    let s = &r.scope;
+    let strings = |v: &[String]| v.iter().map(|x| x.len() + 24).sum::<usize>();
+    k.len()
+        + s.key_id.len()
+        + s.name.len()
+        + strings(&s.cultures)
+        + s.subtree_roots.len() * 16
+        + 256
 }
 
 impl PolicyCache {
     /// A cache over `store`. Push invalidation starts "down" (short TTLs) until a
-    /// [`super::Listener`] connects or the owner calls `set_push_invalidation(true)`.
-    pub fn new(store: Arc<dyn PolicyStore>, cfg: CacheConfig, metrics: StoreMetrics) -> Self {
+    /// [`super::Listener`] connects, or [`PolicyCache::set_always_current`] (file store).
+    pub fn new(
+        store: Arc<dyn PolicyStore>,
+        cfg: CacheConfig,
+        max_staleness: Duration,
+        metrics: StoreMetrics,
+    ) -> Self {
+        let ev = |name| metrics.cache_evictions.with_label_values(&[name]);
+        let s = max_staleness;
+        let negatives = moka::future::Cache::builder()
+            .name("negative")
+            .max_capacity(cfg.budget("negative"))
+            .weigher(|k: &Absent, _: &Instant| u32::try_from(k.weight() + 96).unwrap_or(u32::MAX))
+            .time_to_live(cfg.negative_ttl)
+            .build();
         let inner = Inner {
-            users: build("users", cfg.users_capacity, &cfg, &metrics),
-            groups: build("groups", cfg.groups_capacity, &cfg, &metrics),
-            aliases: build("group_aliases", cfg.groups_capacity, &cfg, &metrics),
-            nodes: build("nodes", cfg.nodes_capacity, &cfg, &metrics),
-            node_ids: build("node_ids", cfg.nodes_capacity, &cfg, &metrics),
-            routes: build("routes", cfg.nodes_capacity, &cfg, &metrics),
-            api_keys: build("api_keys", cfg.api_keys_capacity, &cfg, &metrics),
+            users: Tier::new(
+                "users",
+                &cfg,
+                s,
+                ev("users"),
+                |k| Absent::User(k.clone()),
+                weigh_user,
+            ),
+            groups: Tier::new(
+                "groups",
+                &cfg,
+                s,
+                ev("groups"),
+                |k| Absent::Group(*k),
+                weigh_group,
+            ),
+            aliases: Tier::new(
+                "group_aliases",
+                &cfg,
+                s,
+                ev("group_aliases"),
+                |k| Absent::Alias(k.clone()),
+                |k, _| k.len() + 16,
+            ),
+            nodes: Tier::new(
+                "nodes",
+                &cfg,
+                s,
+                ev("nodes"),
+                |k| Absent::Node(*k),
+                weigh_node,
+            ),
+            node_ids: Tier::new(
+                "node_ids",
+                &cfg,
+                s,
+                ev("node_ids"),
+                |k| Absent::NodeId(*k),
+                |_, _| 24,
+            ),
+            routes: Tier::new(
+                "routes",
+                &cfg,
+                s,
+                ev("routes"),
+                |k| Absent::Route(k.clone()),
+                |k, _| k.len() + 16,
+            ),
+            api_keys: Tier::new(
+                "api_keys",
+                &cfg,
+                s,
+                ev("api_keys"),
+                |k| Absent::ApiKey(k.clone()),
+                weigh_key,
+            ),
+            negatives,
+            key_misses: TokenBucket::new(cfg.api_key_miss_rate),
             store,
             cfg,
+            max_staleness,
             metrics,
             listener_up: AtomicBool::new(false),
+            epoch: Instant::now(),
+            confirmed_ms: AtomicU64::new(0),
+            always_current: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             unresolved_users: Mutex::new(HashSet::new()),
             touched: Mutex::new(HashSet::new()),
+            reload_error: Mutex::new(None),
         };
         inner.metrics.listener_up.set(0);
         PolicyCache {
@@ -119,16 +274,61 @@ impl PolicyCache {
         &self.inner.store
     }
 
-    /// True while push invalidation is connected (readiness detail).
+    /// True while push invalidation is connected and its heartbeat comes back.
     pub fn listener_up(&self) -> bool {
         self.inner.listener_up.load(Ordering::Acquire)
     }
 
-    /// Marks push invalidation up or down: the listener calls it; a `FileStore` deployment sets
-    /// it once to `true` because its reload evicts everything.
+    /// Marks push invalidation up or down (the listener calls it).
     pub fn set_push_invalidation(&self, up: bool) {
         self.inner.listener_up.store(up, Ordering::Release);
         self.inner.metrics.listener_up.set(i64::from(up));
+    }
+
+    /// For a store whose every change evicts the whole cache (the file store): push
+    /// invalidation counts as up and the cache as always current.
+    pub fn set_always_current(&self) {
+        self.inner.always_current.store(true, Ordering::Release);
+        self.set_push_invalidation(true);
+    }
+
+    /// Records that every change committed before `at` has been applied (the listener's
+    /// heartbeat, sent at `at`, came back behind them).
+    pub fn confirm_current(&self, at: Instant) {
+        let ms = u64::try_from(at.saturating_duration_since(self.inner.epoch).as_millis())
+            .unwrap_or(u64::MAX - 1);
+        self.inner.confirmed_ms.fetch_max(ms + 1, Ordering::AcqRel);
+    }
+
+    /// When the cache was last confirmed current (`None`: never).
+    fn confirmed_at(&self) -> Option<Instant> {
+        match self.inner.confirmed_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(self.inner.epoch + Duration::from_millis(ms - 1)),
+        }
+    }
+
+    /// Whether the cache is confirmed current, degraded, or past `max_staleness`; also sets
+    /// `portcullis_policy_staleness_seconds`.
+    pub fn freshness(&self) -> Freshness {
+        let m = &self.inner.metrics;
+        if self.inner.always_current.load(Ordering::Acquire) {
+            m.staleness.set(0.0);
+            return Freshness::Current;
+        }
+        let since = self.confirmed_at().map(|c| c.elapsed());
+        m.staleness
+            .set(since.map_or(f64::INFINITY, |d| d.as_secs_f64()));
+        match since {
+            _ if self.listener_up() => Freshness::Current,
+            Some(d) if d <= self.inner.max_staleness => Freshness::Degraded { since },
+            _ => Freshness::Stale { since },
+        }
+    }
+
+    /// `max_staleness`, for readiness details.
+    pub fn max_staleness(&self) -> Duration {
+        self.inner.max_staleness
     }
 
     fn ttl(&self) -> Duration {
@@ -139,79 +339,33 @@ impl PolicyCache {
         }
     }
 
-    /// The shared get-or-load: fresh hit, coalesced load, or stale fallback on error.
-    async fn cached<K, V, Fut>(
-        &self,
-        map: &Map<K, V>,
-        name: &'static str,
-        key: K,
-        load: Fut,
-    ) -> Result<V, StoreError>
-    where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<V, StoreError>>,
-    {
-        let m = &self.inner.metrics;
-        let now = Instant::now();
-        let previous = map.get(&key).await;
-        if let Some(e) = &previous {
-            if e.valid && now.duration_since(e.loaded_at) < self.ttl() {
-                m.cache_hits.with_label_values(&[name]).inc();
-                return Ok(e.value.clone());
-            }
-            if e.retry_at.is_some_and(|r| now < r) {
-                m.stale_served.inc();
-                return Ok(e.value.clone());
-            }
-            map.invalidate(&key).await;
+    /// Whether an entry loaded at `loaded_at` may still be served: it is known current as of
+    /// its load or the last confirmation, whichever is later, and that is within
+    /// `max_staleness` (always, for the file store).
+    fn honoured(&self, loaded_at: Instant, now: Instant) -> bool {
+        if self.inner.always_current.load(Ordering::Acquire) {
+            return true;
         }
-        m.cache_misses.with_label_values(&[name]).inc();
-        let generation = &self.inner.generation;
-        let started = generation.load(Ordering::Acquire);
-        let loaded = map
-            .try_get_with(key.clone(), async move {
-                let value = load.await?;
-                Ok::<_, StoreError>(Entry {
-                    value,
-                    loaded_at: Instant::now(),
-                    valid: generation.load(Ordering::Acquire) == started,
-                    retry_at: None,
-                })
-            })
-            .await;
-        m.cache_entries
-            .with_label_values(&[name])
-            .set(i64::try_from(map.entry_count()).unwrap_or(i64::MAX));
-        match loaded {
-            Ok(e) => Ok(e.value),
-            Err(err) => match previous {
-                Some(e) if e.valid && now.duration_since(e.loaded_at) <= self.stale_max() => {
-                    tracing::warn!(cache = name, error = %err, "store unavailable; serving stale entry");
-                    m.stale_served.inc();
-                    let value = e.value.clone();
-                    map.insert(
-                        key,
-                        Entry {
-                            retry_at: Some(Instant::now() + STALE_RETRY),
-                            ..e
-                        },
-                    )
-                    .await;
-                    Ok(value)
-                }
-                _ => Err(StoreError::Unavailable(err)),
-            },
-        }
+        let current_as_of = self.confirmed_at().map_or(loaded_at, |c| c.max(loaded_at));
+        now.saturating_duration_since(current_as_of) <= self.inner.max_staleness
     }
 
-    fn stale_max(&self) -> Duration {
-        // `loaded_at` ages from the load; the entry went stale `ttl` later.
-        if self.inner.cfg.serve_stale_max.is_zero() {
-            Duration::ZERO
-        } else {
-            self.ttl() + self.inner.cfg.serve_stale_max
-        }
+    /// Records the outcome of a policy source reload (`None`: it worked), for readiness.
+    pub fn set_reload_error(&self, error: Option<String>) {
+        *self
+            .inner
+            .reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// The last reload failure still in force (the previous policy is kept), if any.
+    pub fn reload_error(&self) -> Option<String> {
+        self.inner
+            .reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A back-office user's resolved access (groups, calculated start nodes, state), by the
@@ -220,13 +374,10 @@ impl PolicyCache {
         &self,
         external_id: &str,
     ) -> Result<Option<Arc<UserAccess>>, StoreError> {
-        let i = &self.inner;
-        self.cached(
-            &i.users,
-            "users",
-            external_id.to_owned(),
-            self.load_user(external_id),
-        )
+        let ext = external_id.to_owned();
+        self.cached(users, external_id.to_owned(), move |c| async move {
+            c.load_user(&ext).await
+        })
         .await
     }
 
@@ -287,16 +438,14 @@ impl PolicyCache {
     pub async fn mapped_access(
         &self,
         external_id: &str,
-        aliases: &[String],
+        group_aliases: &[String],
     ) -> Result<Arc<UserAccess>, StoreError> {
         let mut keys = Vec::new();
-        for a in aliases {
-            let i = &self.inner;
-            let store = i.store.clone();
+        for a in group_aliases {
             let alias = a.clone();
             let key = self
-                .cached(&i.aliases, "group_aliases", a.clone(), async move {
-                    store.group_key_by_alias(&alias).await
+                .cached(aliases, a.clone(), move |c| async move {
+                    c.inner.store.group_key_by_alias(&alias).await
                 })
                 .await?;
             keys.extend(key);
@@ -325,28 +474,25 @@ impl PolicyCache {
 
     /// One group (defaults, start nodes, granular entries by node id).
     pub async fn group(&self, key: Uuid) -> Result<Option<Arc<GroupPolicy>>, StoreError> {
-        let store = self.inner.store.clone();
-        self.cached(&self.inner.groups, "groups", key, async move {
-            Ok(store.group(key).await?.map(Arc::new))
+        self.cached(groups, key, move |c| async move {
+            Ok(c.inner.store.group(key).await?.map(Arc::new))
         })
         .await
     }
 
     /// A node of the content mirror by key (path, kind, trashed, own public access).
     pub async fn node(&self, key: Uuid) -> Result<Option<Arc<NodeInfo>>, StoreError> {
-        let store = self.inner.store.clone();
-        self.cached(&self.inner.nodes, "nodes", key, async move {
-            Ok(store.node(key).await?.map(Arc::new))
+        self.cached(nodes, key, move |c| async move {
+            Ok(c.inner.store.node(key).await?.map(Arc::new))
         })
         .await
     }
 
     /// A node by int id (ancestors on a path, Umbraco ids in bodies).
     pub async fn node_by_id(&self, id: NodeId) -> Result<Option<Arc<NodeInfo>>, StoreError> {
-        let store = self.inner.store.clone();
         let key = self
-            .cached(&self.inner.node_ids, "node_ids", id, async move {
-                Ok(store.node_by_id(id).await?.map(|n| n.key))
+            .cached(node_ids, id, move |c| async move {
+                Ok(c.inner.store.node_by_id(id).await?.map(|n| n.key))
             })
             .await?;
         match key {
@@ -357,11 +503,10 @@ impl PolicyCache {
 
     /// A node by Delivery route path, exact match.
     pub async fn node_by_route(&self, route: &str) -> Result<Option<Arc<NodeInfo>>, StoreError> {
-        let store = self.inner.store.clone();
         let owned = route.to_owned();
         let key = self
-            .cached(&self.inner.routes, "routes", route.to_owned(), async move {
-                Ok(store.node_by_route(&owned).await?.map(|n| n.key))
+            .cached(routes, route.to_owned(), move |c| async move {
+                Ok(c.inner.store.node_by_route(&owned).await?.map(|n| n.key))
             })
             .await?;
         let Some(k) = key else { return Ok(None) };
@@ -373,7 +518,7 @@ impl PolicyCache {
             return Ok(node);
         }
         // The node moved away from this route since it was cached: look the route up again.
-        self.inner.routes.invalidate(route).await;
+        self.inner.routes.map.invalidate(route).await;
         let store = self.inner.store.clone();
         Ok(store.node_by_route(route).await?.map(Arc::new))
     }
@@ -399,14 +544,10 @@ impl PolicyCache {
     /// A gateway API key by public id; revoked/expired keys are returned as stored and judged
     /// by `authn`.
     pub async fn api_key(&self, key_id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
-        let store = self.inner.store.clone();
         let owned = key_id.to_owned();
-        self.cached(
-            &self.inner.api_keys,
-            "api_keys",
-            key_id.to_owned(),
-            async move { Ok(store.api_key(&owned).await?.map(Arc::new)) },
-        )
+        self.cached(api_keys, key_id.to_owned(), move |c| async move {
+            Ok(c.inner.store.api_key(&owned).await?.map(Arc::new))
+        })
         .await
     }
 
@@ -458,34 +599,52 @@ impl PolicyCache {
         })
     }
 
-    /// Refreshes `portcullis_cache_entries{cache}` for every cache (call before a scrape).
+    /// Refreshes `portcullis_cache_entries{cache}` and `portcullis_cache_bytes{cache}` for
+    /// every cache, and the staleness gauge (call before a scrape).
     pub fn update_entry_gauges(&self) {
         let i = &self.inner;
-        let g = &i.metrics.cache_entries;
-        let set = |name: &str, n: u64| {
-            g.with_label_values(&[name])
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        let m = &i.metrics;
+        let set = |name: &str, entries: u64, bytes: u64| {
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            m.cache_entries.with_label_values(&[name]).set(n(entries));
+            m.cache_bytes.with_label_values(&[name]).set(n(bytes));
         };
-        set("users", i.users.entry_count());
-        set("groups", i.groups.entry_count());
-        set("group_aliases", i.aliases.entry_count());
-        set("nodes", i.nodes.entry_count());
-        set("node_ids", i.node_ids.entry_count());
-        set("routes", i.routes.entry_count());
-        set("api_keys", i.api_keys.entry_count());
+        macro_rules! tier {
+            ($($t:ident),*) => {$(
+                set(i.$t.name, i.$t.map.entry_count(), i.$t.map.weighted_size());
+            )*};
+        }
+        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        set(
+            "negative",
+            i.negatives.entry_count(),
+            i.negatives.weighted_size(),
+        );
+        self.freshness();
+    }
+
+    /// Runs moka's pending housekeeping (evictions to budget) now, for measurements and tests.
+    pub async fn run_pending_maintenance(&self) {
+        let i = &self.inner;
+        macro_rules! tier {
+            ($($t:ident),*) => {$( i.$t.map.run_pending_tasks().await; )*};
+        }
+        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        i.negatives.run_pending_tasks().await;
     }
 
     /// Evicts every entry of every cache (file reload, listener reconnect).
     pub fn invalidate_all(&self) {
         let i = &self.inner;
         i.generation.fetch_add(1, Ordering::AcqRel);
-        i.users.invalidate_all();
-        i.groups.invalidate_all();
-        i.aliases.invalidate_all();
-        i.nodes.invalidate_all();
-        i.node_ids.invalidate_all();
-        i.routes.invalidate_all();
-        i.api_keys.invalidate_all();
+        macro_rules! tier {
+            ($($t:ident),*) => {$(
+                i.$t.map.invalidate_all();
+                i.$t.clear_refreshing();
+            )*};
+        }
+        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        i.negatives.invalidate_all();
     }
 }
 

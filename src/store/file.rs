@@ -199,13 +199,17 @@ impl FileStore {
         Ok(true)
     }
 
-    /// Polls the file every `every`; after each successful reload calls `on_reload` (the cache
-    /// evicts everything). Runs until the returned handle is aborted.
-    pub fn watch(
+    /// Wires this store to `cache`: every reload evicts the whole cache, so the cache counts as
+    /// always current; a failed reload is counted (`portcullis_policy_reload_failures_total`)
+    /// and kept for readiness until a reload works. Polls every `every`.
+    pub fn spawn_watch(
         self: Arc<Self>,
+        cache: &super::PolicyCache,
         every: Duration,
-        on_reload: impl Fn() + Send + Sync + 'static,
+        failures: prometheus::IntCounter,
     ) -> tokio::task::JoinHandle<()> {
+        cache.set_always_current();
+        let cache = cache.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -214,28 +218,22 @@ impl FileStore {
                 match self.reload_if_changed() {
                     Ok(true) => {
                         tracing::info!(policy.file = %self.path.display(), "policy file reloaded");
-                        on_reload();
+                        cache.set_reload_error(None);
+                        cache.invalidate_all();
                     }
                     Ok(false) => {}
-                    Err(e) => tracing::error!(
-                        policy.file = %self.path.display(), error = %e,
-                        "policy file reload failed; keeping the previous policy"
-                    ),
+                    Err(e) => {
+                        let text = crate::config::error_chain(&e);
+                        tracing::error!(
+                            policy.file = %self.path.display(), error = %text,
+                            "policy file reload failed; keeping the previous policy"
+                        );
+                        failures.inc();
+                        cache.set_reload_error(Some(text));
+                    }
                 }
             }
         })
-    }
-
-    /// Wires this store to `cache`: reloads evict the whole cache, so the cache may trust its
-    /// entries for the full `ttl` (push invalidation counts as up). Polls every `every`.
-    pub fn spawn_watch(
-        self: Arc<Self>,
-        cache: &super::PolicyCache,
-        every: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        cache.set_push_invalidation(true);
-        let cache = cache.clone();
-        self.watch(every, move || cache.invalidate_all())
     }
 
     fn snap(&self) -> arc_swap::Guard<Arc<Snapshot>> {

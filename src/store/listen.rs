@@ -1,15 +1,18 @@
 //! Push invalidation: `LISTEN portcullis_policy` on a dedicated connection, turn each payload
 //! (sent by the migration's triggers) into an [`Invalidation`] and apply it to the cache.
 //!
-//! On connection loss the cache falls back to short TTLs (`listener_up` false, metric
-//! `portcullis_listener_up 0`) while the listener reconnects with exponential backoff; on every
-//! (re)connect the whole cache is evicted because notifications sent meanwhile were lost.
+//! The listener sends itself a heartbeat through the database every `listener_heartbeat`; one
+//! that comes back confirms the cache current, none back within `listener_timeout` means the
+//! connection is dead (a silent partition is found as surely as a reset). On connection loss
+//! the cache falls back to short TTLs (`listener_up` false, metric `portcullis_listener_up 0`)
+//! while the listener reconnects with exponential backoff; on every (re)connect the whole cache
+//! is evicted because notifications sent meanwhile were lost.
 
 use super::{PolicyCache, StoreError};
 use crate::authz::NodeId;
 use serde::Deserialize;
 use sqlx::postgres::{PgListener, PgPool};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// The notification channel the triggers send on.
@@ -135,14 +138,30 @@ pub struct Listener {
     pool: PgPool,
     cache: PolicyCache,
     max_backoff: Duration,
+    heartbeat: Duration,
+    timeout: Duration,
+    /// This listener's own heartbeat channel (`portcullis_hb_<random>`).
+    heartbeat_channel: String,
+}
+
+/// What woke the listen loop.
+enum Wake {
+    Message(Result<Option<sqlx::postgres::PgNotification>, sqlx::Error>),
+    Beat,
+    Silent,
 }
 
 impl Listener {
-    pub fn new(pool: PgPool, cache: PolicyCache) -> Self {
+    /// A listener that sends itself a heartbeat every `heartbeat` and declares the connection
+    /// dead when none has come back for `timeout` (see [`Listener::session`]).
+    pub fn new(pool: PgPool, cache: PolicyCache, heartbeat: Duration, timeout: Duration) -> Self {
         Listener {
             pool,
             cache,
             max_backoff: Duration::from_secs(10),
+            heartbeat,
+            timeout,
+            heartbeat_channel: format!("portcullis_hb_{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -166,38 +185,117 @@ impl Listener {
         }
     }
 
-    /// One connection's life: connect, listen, evict everything (we may have missed
-    /// messages), then apply messages until the connection is lost.
+    /// One connection's life: connect, listen, evict everything (messages may have been
+    /// missed), then apply messages until the connection is lost or goes silent.
+    ///
+    /// Liveness: every `heartbeat` the listener runs `pg_notify` on its own channel over its
+    /// own connection. Postgres delivers notifications in commit order, so when the heartbeat
+    /// sent at `t` comes back every change committed before `t` has been applied: the cache is
+    /// confirmed current as of `t`. No heartbeat back within `timeout` (a silent partition, a
+    /// hung server) ends the session like a reset connection does.
     async fn session(&self) -> Result<(), StoreError> {
         let db = |query| move |source| StoreError::Database { query, source };
-        let mut l = PgListener::connect_with(&self.pool)
-            .await
-            .map_err(db("listen_connect"))?;
-        l.listen(CHANNEL).await.map_err(db("listen"))?;
+        let mut l = within(
+            self.timeout,
+            "listen_connect",
+            PgListener::connect_with(&self.pool),
+        )
+        .await?
+        .map_err(db("listen_connect"))?;
+        // A lost connection ends the session (to evict and report), never a silent reconnect.
+        l.eager_reconnect(false);
+        let channels = [CHANNEL, self.heartbeat_channel.as_str()];
+        within(self.timeout, "listen", l.listen_all(channels))
+            .await?
+            .map_err(db("listen"))?;
+        let connected = Instant::now();
         self.cache.invalidate_all();
+        self.cache.confirm_current(connected);
         self.cache.set_push_invalidation(true);
         tracing::info!(channel = CHANNEL, "policy listener connected");
-        let result = loop {
-            match l.try_recv().await {
-                Ok(Some(n)) => self.cache.apply(&Invalidation::parse(n.payload())).await,
-                // `None`: the connection was lost (sqlx would reconnect silently; we want to
-                // know, to evict and report).
-                Ok(None) => break Ok(()),
-                Err(e) => {
-                    break Err(StoreError::Database {
-                        query: "listen_recv",
-                        source: e,
-                    })
-                }
-            }
-        };
+        let result = self.listen(&mut l, connected).await;
         self.cache.set_push_invalidation(false);
         tracing::warn!(
             channel = CHANNEL,
+            error = result.as_ref().err().map(tracing::field::display),
             "policy listener lost its connection; short ttls in force"
         );
         result
     }
+
+    /// Applies messages and exchanges heartbeats until the connection fails.
+    async fn listen(&self, l: &mut PgListener, connected: Instant) -> Result<(), StoreError> {
+        let mut seq: u64 = 0;
+        // The heartbeat in flight: its sequence number and when it was sent.
+        let mut pending: Option<(u64, Instant)> = None;
+        let mut last_back = connected;
+        let mut next_beat = connected + self.heartbeat;
+        loop {
+            let silent_at = last_back + self.timeout;
+            let wake = tokio::select! {
+                m = l.try_recv() => Wake::Message(m),
+                _ = tokio::time::sleep_until(next_beat.into()) => Wake::Beat,
+                _ = tokio::time::sleep_until(silent_at.into()) => Wake::Silent,
+            };
+            match wake {
+                Wake::Message(Ok(Some(n))) if n.channel() == self.heartbeat_channel => {
+                    if let Some((s, sent)) = pending {
+                        if n.payload() == s.to_string() {
+                            self.cache.confirm_current(sent);
+                            last_back = Instant::now();
+                            pending = None;
+                        }
+                    }
+                }
+                Wake::Message(Ok(Some(n))) => {
+                    self.cache.apply(&Invalidation::parse(n.payload())).await;
+                }
+                // `None`: the connection was lost.
+                Wake::Message(Ok(None)) => return Ok(()),
+                Wake::Message(Err(e)) => {
+                    return Err(StoreError::Database {
+                        query: "listen_recv",
+                        source: e,
+                    })
+                }
+                Wake::Beat => {
+                    if pending.is_none() {
+                        seq += 1;
+                        let sent = Instant::now();
+                        let q = sqlx::query("select pg_notify($1, $2)")
+                            .bind(&self.heartbeat_channel)
+                            .bind(seq.to_string())
+                            .execute(&mut *l);
+                        within(self.timeout, "listen_heartbeat", q)
+                            .await?
+                            .map_err(|source| StoreError::Database {
+                                query: "listen_heartbeat",
+                                source,
+                            })?;
+                        pending = Some((seq, sent));
+                    }
+                    next_beat = Instant::now() + self.heartbeat;
+                }
+                Wake::Silent => {
+                    return Err(StoreError::Timeout {
+                        query: "listen_heartbeat",
+                        after: self.timeout,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// `f` bounded by `after`; a timeout is `StoreError::Timeout` named `query`.
+async fn within<T>(
+    after: Duration,
+    query: &'static str,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(after, f)
+        .await
+        .map_err(|_| StoreError::Timeout { query, after })
 }
 
 #[cfg(test)]

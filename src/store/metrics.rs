@@ -2,8 +2,8 @@
 //! passes in. Cheap to clone (the handles are shared).
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Handles to every store metric.
@@ -18,6 +18,10 @@ pub struct StoreMetrics {
     pub query_seconds: HistogramVec,
     pub store_errors: IntCounterVec,
     pub stale_served: IntCounter,
+    pub cache_bytes: IntGaugeVec,
+    pub staleness: Gauge,
+    pub lookups_limited: IntCounter,
+    pub policy_reload_failures: IntCounter,
 }
 
 impl StoreMetrics {
@@ -33,6 +37,10 @@ impl StoreMetrics {
         registry.register(Box::new(m.query_seconds.clone()))?;
         registry.register(Box::new(m.store_errors.clone()))?;
         registry.register(Box::new(m.stale_served.clone()))?;
+        registry.register(Box::new(m.cache_bytes.clone()))?;
+        registry.register(Box::new(m.staleness.clone()))?;
+        registry.register(Box::new(m.lookups_limited.clone()))?;
+        registry.register(Box::new(m.policy_reload_failures.clone()))?;
         Ok(m)
     }
 
@@ -86,7 +94,26 @@ impl StoreMetrics {
             )?,
             stale_served: IntCounter::new(
                 "portcullis_stale_served_total",
-                "Expired cache entries served because the store could not answer.",
+                "Expired cache entries served while their background refresh runs or fails.",
+            )?,
+            cache_bytes: IntGaugeVec::new(
+                Opts::new(
+                    "portcullis_cache_bytes",
+                    "Approximate bytes held per policy cache (bounded by its share of max_memory).",
+                ),
+                &["cache"],
+            )?,
+            staleness: Gauge::new(
+                "portcullis_policy_staleness_seconds",
+                "Seconds since the policy cache was last confirmed current (0 for a file store).",
+            )?,
+            lookups_limited: IntCounter::new(
+                "portcullis_api_key_lookups_limited_total",
+                "Store lookups of uncached API key ids refused by the rate limit.",
+            )?,
+            policy_reload_failures: IntCounter::new(
+                "portcullis_policy_reload_failures_total",
+                "Policy source reloads that failed (the previous policy stays in force).",
             )?,
         })
     }

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod fault;
 pub mod file;
 pub mod listen;
 pub mod metrics;
@@ -16,13 +17,15 @@ mod policy_check;
 pub mod policy_file;
 pub mod postgres;
 
-pub use cache::PolicyCache;
+pub use cache::{Freshness, PolicyCache};
 pub use config::{CacheConfig, StoreConfig, StoreKind};
 pub use file::FileStore;
 pub use listen::{Invalidation, Listener};
 pub use metrics::StoreMetrics;
 pub use policy_file::{PolicyFile, StartRef};
-pub use postgres::{apply_policy, connect, export_policy, migrate, ApplyReport, PostgresStore};
+pub use postgres::{
+    apply_policy, connect, connect_with, export_policy, migrate, ApplyReport, PostgresStore,
+};
 
 use crate::authn::ApiKeyRecord;
 use crate::authz::{GroupPolicy, NodeId, NodeInfo, UserState};
@@ -74,6 +77,15 @@ pub enum StoreError {
     /// A cached load failed and nothing usable was cached (shared by coalesced callers).
     #[error("policy store unavailable")]
     Unavailable(#[source] Arc<StoreError>),
+    /// A query (or the listener's heartbeat) did not finish in time.
+    #[error("`{query}` did not finish within {after:?}")]
+    Timeout {
+        query: &'static str,
+        after: std::time::Duration,
+    },
+    /// An uncached API key id was not looked up: the lookup rate limit is spent.
+    #[error("api key lookup rate limit reached")]
+    LookupLimited,
 }
 
 /// One back-office user as stored: identity, state, group keys and own start node keys.
@@ -148,6 +160,10 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod cache_tests;
+#[cfg(test)]
+mod pg_fault_tests;
 #[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]

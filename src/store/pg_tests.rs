@@ -19,7 +19,18 @@ fn metrics() -> StoreMetrics {
 
 fn pg_cache(pool: &PgPool) -> PolicyCache {
     let store = Arc::new(PostgresStore::new(pool.clone(), metrics()));
-    PolicyCache::new(store, CacheConfig::default(), metrics())
+    let staleness = StoreConfig::default().max_staleness;
+    PolicyCache::new(store, CacheConfig::default(), staleness, metrics())
+}
+
+fn listener(pool: &PgPool, cache: &PolicyCache) -> Listener {
+    let d = StoreConfig::default();
+    Listener::new(
+        pool.clone(),
+        cache.clone(),
+        d.listener_heartbeat,
+        d.listener_timeout,
+    )
 }
 
 async fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
@@ -108,6 +119,7 @@ async fn the_postgres_store_resolves_what_the_file_store_resolves(pool: PgPool) 
     let file = PolicyCache::new(
         Arc::new(FileStore::open(&dev_file()).expect("opens")),
         CacheConfig::default(),
+        StoreConfig::default().max_staleness,
         metrics(),
     );
     for ext in [
@@ -206,7 +218,7 @@ async fn two_gateways_enforce_a_revoked_permission_and_key_within_a_second(pool:
     let gateways = [pg_cache(&pool), pg_cache(&pool)];
     let listeners: Vec<_> = gateways
         .iter()
-        .map(|c| Listener::new(pool.clone(), c.clone()).spawn())
+        .map(|c| listener(&pool, c).spawn())
         .collect();
     for g in &gateways {
         wait_for("listener", Duration::from_secs(5), || g.listener_up()).await;
@@ -272,7 +284,7 @@ async fn a_subtree_move_via_sql_reaches_the_cached_paths(pool: PgPool) {
         .await
         .expect("applies");
     let cache = pg_cache(&pool);
-    let listener = Listener::new(pool.clone(), cache.clone()).spawn();
+    let listener = listener(&pool, &cache).spawn();
     wait_for("listener", Duration::from_secs(5), || cache.listener_up()).await;
     let post = cache
         .node(node_key(0x1063))
@@ -322,7 +334,7 @@ async fn a_subtree_move_via_sql_reaches_the_cached_paths(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn a_lost_listener_is_reported_and_reconnects(pool: PgPool) {
     let cache = pg_cache(&pool);
-    let listener = Listener::new(pool.clone(), cache.clone()).spawn();
+    let listener = listener(&pool, &cache).spawn();
     wait_for("listener", Duration::from_secs(5), || cache.listener_up()).await;
     let db: String = sqlx::query_scalar("select current_database()")
         .fetch_one(&pool)

@@ -93,10 +93,13 @@ fn metrics() -> StoreMetrics {
     StoreMetrics::unregistered().expect("metrics")
 }
 
+/// `store.max_staleness` for caches that do not test it.
+const STALENESS: Duration = Duration::from_secs(30);
+
 fn counting_cache(delay: Duration, cfg: CacheConfig) -> (Arc<CountingStore>, PolicyCache) {
     let file = Arc::new(FileStore::open(&dev_file()).expect("dev policy loads"));
     let counting = CountingStore::new(file, delay);
-    let cache = PolicyCache::new(counting.clone(), cfg, metrics());
+    let cache = PolicyCache::new(counting.clone(), cfg, STALENESS, metrics());
     cache.set_push_invalidation(true);
     (counting, cache)
 }
@@ -310,11 +313,10 @@ async fn a_store_error_with_nothing_cached_fails_closed() {
     ));
 }
 
-fn short(serve_stale_max: Duration) -> CacheConfig {
+fn short() -> CacheConfig {
     CacheConfig {
         ttl: Duration::from_millis(40),
         listener_fallback_ttl: Duration::from_millis(40),
-        serve_stale_max,
         ..CacheConfig::default()
     }
 }
@@ -335,7 +337,7 @@ async fn an_expired_entry_is_served_stale_during_an_outage_and_counted() {
     let file = Arc::new(FileStore::open(&dev_file()).expect("loads"));
     let store = CountingStore::new(file, Duration::ZERO);
     let m = metrics();
-    let cache = PolicyCache::new(store.clone(), short(Duration::from_secs(60)), m.clone());
+    let cache = PolicyCache::new(store.clone(), short(), Duration::from_secs(60), m.clone());
     cache.set_push_invalidation(true);
     cache.api_key("DevBlogKey000001").await.expect("loads");
     store.failing.store(true, Ordering::SeqCst);
@@ -349,14 +351,15 @@ async fn an_expired_entry_is_served_stale_during_an_outage_and_counted() {
 }
 
 #[tokio::test]
-async fn without_serve_stale_an_outage_fails_closed_once_entries_expire() {
+async fn past_max_staleness_an_outage_fails_closed() {
     let file = Arc::new(FileStore::open(&dev_file()).expect("loads"));
     let store = CountingStore::new(file, Duration::ZERO);
-    let cache = PolicyCache::new(store.clone(), short(Duration::ZERO), metrics());
+    let staleness = Duration::from_millis(50);
+    let cache = PolicyCache::new(store.clone(), short(), staleness, metrics());
     cache.set_push_invalidation(true);
     cache.api_key("DevBlogKey000001").await.expect("loads");
     store.failing.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
     assert!(matches!(
         cache.api_key("DevBlogKey000001").await,
         Err(StoreError::Unavailable(_))
@@ -380,8 +383,13 @@ async fn with_push_invalidation_down_entries_use_the_fallback_ttl() {
     assert_eq!(store.loads.load(Ordering::SeqCst), before);
     cache.set_push_invalidation(false);
     assert!(!cache.listener_up());
-    cache.api_key("DevBlogKey000001").await.expect("reloads");
-    assert_eq!(store.loads.load(Ordering::SeqCst), before + 1);
+    // Older than the fallback ttl: served while one refresh reloads it in the background.
+    cache.api_key("DevBlogKey000001").await.expect("served");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.loads.load(Ordering::SeqCst) != before + 1 {
+        assert!(Instant::now() < deadline, "no refresh");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test]
@@ -484,12 +492,13 @@ async fn the_file_store_reloads_on_change_and_keeps_the_old_policy_when_broken()
     let original = std::fs::read_to_string(dev_file()).expect("readable");
     std::fs::write(&path, &original).expect("write");
     let store = Arc::new(FileStore::open(&path).expect("opens"));
-    let cache = PolicyCache::new(store.clone(), CacheConfig::default(), metrics());
-    cache.set_push_invalidation(true);
-    let c = cache.clone();
-    let watch = store
-        .clone()
-        .watch(Duration::from_millis(20), move || c.invalidate_all());
+    let m = metrics();
+    let cache = PolicyCache::new(store.clone(), CacheConfig::default(), STALENESS, m.clone());
+    let watch = store.clone().spawn_watch(
+        &cache,
+        Duration::from_millis(20),
+        m.policy_reload_failures.clone(),
+    );
     let writer = cache
         .user_access("dev-writer")
         .await
@@ -497,21 +506,22 @@ async fn the_file_store_reloads_on_change_and_keeps_the_old_policy_when_broken()
         .expect("exists");
     assert_eq!(writer.content_start_nodes.0[0].node(), 1062);
 
-    // Broken file: reported, previous policy kept.
+    // Broken file: counted, reported for readiness, previous policy kept.
     std::fs::write(&path, "[[users]]\nkey = 1").expect("write");
-    assert!(store.reload_if_changed().is_err());
-    assert!(store
-        .user_by_external_id("dev-writer")
-        .await
-        .expect("ok")
-        .is_some());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while m.policy_reload_failures.get() == 0 {
+        assert!(Instant::now() < deadline, "failed reload not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(cache.reload_error().is_some_and(|e| e.contains("p.toml")));
+    assert!(cache.user_access("dev-writer").await.expect("ok").is_some());
 
     let edited = original.replace(
         "content_start = [\"00000000-0000-0000-0000-000000001062\"]",
         "content_start = [\"00000000-0000-0000-0000-000000001080\"]",
     );
     std::fs::write(&path, edited).expect("write");
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let a = cache
             .user_access("dev-writer")
@@ -524,6 +534,7 @@ async fn the_file_store_reloads_on_change_and_keeps_the_old_policy_when_broken()
         assert!(Instant::now() < deadline, "reload not seen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(cache.reload_error(), None);
     watch.abort();
 }
 

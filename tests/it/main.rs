@@ -19,4 +19,5 @@ mod pipeline_delivery;
 mod pipeline_fidelity;
 mod pipeline_pg;
 mod pipeline_routes;
+mod store_faults;
 mod upstream_credential;

@@ -3,6 +3,7 @@
 //! also evicts the users holding that group; a node move evicts its whole cached subtree, the
 //! groups whose start node lies on it and the users whose start nodes do.
 
+use super::tier::Absent;
 use super::PolicyCache;
 use crate::authz::{NodeId, StartNodes};
 use crate::store::Invalidation;
@@ -27,7 +28,8 @@ impl PolicyCache {
             Invalidation::All => self.invalidate_all(),
             Invalidation::User { key, external_ids } => {
                 for ext in external_ids {
-                    i.users.invalidate(ext).await;
+                    i.users.map.invalidate(ext).await;
+                    i.negatives.invalidate(&Absent::User(ext.clone())).await;
                 }
                 self.evict_users_where(|a| a.user_key == *key).await;
             }
@@ -35,89 +37,96 @@ impl PolicyCache {
                 self.evict_users_where(|a| a.user_key == *user_key).await;
             }
             Invalidation::Group { key } => {
-                i.groups.invalidate(key).await;
-                // An alias may have been renamed or freed.
-                i.aliases.invalidate_all();
+                i.groups.map.invalidate(key).await;
+                // An alias may have been renamed, freed or taken ("absent" answers included).
+                i.aliases.map.invalidate_all();
+                i.negatives.invalidate_all();
                 self.evict_users_where(|a| a.groups.iter().any(|g| g.key == *key))
                     .await;
             }
             Invalidation::PublicAccess { node_key } => {
-                i.nodes.invalidate(node_key).await;
+                i.nodes.map.invalidate(node_key).await;
             }
             Invalidation::ApiKey { key_ids } => {
                 for k in key_ids {
-                    i.api_keys.invalidate(k).await;
+                    i.api_keys.map.invalidate(k).await;
+                    i.negatives.invalidate(&Absent::ApiKey(k.clone())).await;
                 }
             }
             Invalidation::Node { key, ids, routes } => self.evict_node(*key, ids, routes).await,
             Invalidation::NodesFlush => {
-                i.nodes.invalidate_all();
-                i.node_ids.invalidate_all();
-                i.routes.invalidate_all();
+                i.nodes.map.invalidate_all();
+                i.node_ids.map.invalidate_all();
+                i.routes.map.invalidate_all();
                 // Start node paths are embedded in groups and users.
-                i.groups.invalidate_all();
-                i.users.invalidate_all();
+                i.groups.map.invalidate_all();
+                i.users.map.invalidate_all();
+                i.negatives.invalidate_all();
             }
         }
     }
 
     async fn evict_node(&self, key: Uuid, ids: &[NodeId], routes: &[String]) {
         let i = &self.inner;
-        i.nodes.invalidate(&key).await;
+        i.nodes.map.invalidate(&key).await;
+        i.negatives.invalidate(&Absent::Node(key)).await;
+        for id in ids {
+            i.negatives.invalidate(&Absent::NodeId(*id)).await;
+        }
+        for r in routes {
+            i.negatives.invalidate(&Absent::Route(r.clone())).await;
+        }
         // The whole cached subtree: every node whose path passes through a changed id.
         let below: Vec<Uuid> = i
             .nodes
+            .map
             .iter()
-            .filter(|(_, e)| {
-                e.value
-                    .as_ref()
-                    .is_some_and(|n| ids.iter().any(|id| n.path.contains(*id)))
-            })
+            .filter(|(_, e)| ids.iter().any(|id| e.value.path.contains(*id)))
             .map(|(k, _)| *k)
             .collect();
         for k in below {
-            i.nodes.invalidate(&k).await;
+            i.nodes.map.invalidate(&k).await;
         }
         for id in ids {
-            i.node_ids.invalidate(id).await;
+            i.node_ids.map.invalidate(id).await;
         }
         for r in routes {
-            i.routes.invalidate(r).await;
+            i.routes.map.invalidate(r).await;
         }
         // Groups whose start node is on the moved branch, and the users holding them.
         let groups: HashSet<Uuid> = i
             .groups
+            .map
             .iter()
             .filter(|(_, e)| {
-                e.value.as_ref().is_some_and(|g| {
-                    [&g.content_start, &g.media_start]
-                        .into_iter()
-                        .flatten()
-                        .any(|p| ids.iter().any(|id| p.contains(*id)))
-                })
+                let g = &e.value;
+                [&g.content_start, &g.media_start]
+                    .into_iter()
+                    .flatten()
+                    .any(|p| ids.iter().any(|id| p.contains(*id)))
             })
             .map(|(k, _)| *k)
             .collect();
         for g in &groups {
-            i.groups.invalidate(g).await;
+            i.groups.map.invalidate(g).await;
         }
         let unresolved: HashSet<String> =
             std::mem::take(&mut *i.unresolved_users.lock().unwrap_or_else(|p| p.into_inner()));
         let stale_users: Vec<String> = i
             .users
+            .map
             .iter()
             .filter(|(ext, e)| {
+                let a = &e.value;
                 unresolved.contains(ext.as_str())
-                    || e.value.as_ref().is_some_and(|a| {
-                        a.groups.iter().any(|g| groups.contains(&g.key))
-                            || starts_touch(&a.content_start_nodes, ids)
-                            || starts_touch(&a.media_start_nodes, ids)
-                    })
+                    || a.groups.iter().any(|g| groups.contains(&g.key))
+                    || starts_touch(&a.content_start_nodes, ids)
+                    || starts_touch(&a.media_start_nodes, ids)
             })
             .map(|(k, _)| k.as_ref().clone())
             .collect();
         for u in stale_users {
-            i.users.invalidate(&u).await;
+            i.users.map.invalidate(&u).await;
         }
     }
 
@@ -125,12 +134,13 @@ impl PolicyCache {
         let i = &self.inner;
         let keys: Vec<String> = i
             .users
+            .map
             .iter()
-            .filter(|(_, e)| e.value.as_ref().is_some_and(|a| pred(a)))
+            .filter(|(_, e)| pred(&e.value))
             .map(|(k, _)| k.as_ref().clone())
             .collect();
         for k in keys {
-            i.users.invalidate(&k).await;
+            i.users.map.invalidate(&k).await;
         }
     }
 }

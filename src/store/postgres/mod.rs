@@ -16,7 +16,7 @@ use crate::authz::{
 use crate::request::Api;
 use crate::store::policy_file::{ApiKeyEntry, StartRef};
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,23 +25,42 @@ use uuid::Uuid;
 /// The embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Applies pending migrations (`portcullis migrate`, or `serve` with `migrate_on_start`).
+/// Applies pending migrations (`portcullis migrate`, or `serve` with `migrate_on_start`), on a
+/// connection of their own without the gateway's `statement_timeout` (closed afterwards).
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await.map_err(StoreError::Migrate)
+    let db = |source| StoreError::Database {
+        query: "migrate",
+        source,
+    };
+    let mut conn = pool.acquire().await.map_err(db)?;
+    sqlx::query("set statement_timeout = 0")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    let result = MIGRATOR.run(&mut *conn).await.map_err(StoreError::Migrate);
+    let _ = conn.close().await;
+    result
 }
 
-/// Opens a pool from the config (URL from `database_url_env`). Connects lazily so a gateway
-/// starts during a database outage and fails closed per request.
+/// Opens the gateway's pool from the config (URL from `database_url_env`).
 pub fn connect(cfg: &StoreConfig) -> Result<PgPool, StoreError> {
     let url = cfg.database_url()?;
+    let opts: PgConnectOptions = url.parse().map_err(|source| StoreError::Database {
+        query: "connect",
+        source,
+    })?;
+    Ok(connect_with(cfg, opts))
+}
+
+/// The gateway's pool for `opts`: connects lazily (a gateway starts during a database outage
+/// and fails closed per request), waits `pool_acquire_timeout` for a connection, and every
+/// statement has the server-side `statement_timeout` = `query_timeout`.
+pub fn connect_with(cfg: &StoreConfig, opts: PgConnectOptions) -> PgPool {
+    let ms = cfg.query_timeout.as_millis().max(1).to_string();
     PgPoolOptions::new()
         .max_connections(cfg.pool_max_connections)
         .acquire_timeout(cfg.pool_acquire_timeout)
-        .connect_lazy(&url)
-        .map_err(|source| StoreError::Database {
-            query: "connect",
-            source,
-        })
+        .connect_lazy_with(opts.options([("statement_timeout", ms.as_str())]))
 }
 
 /// The Postgres-backed [`PolicyStore`].
@@ -49,33 +68,53 @@ pub fn connect(cfg: &StoreConfig) -> Result<PgPool, StoreError> {
 pub struct PostgresStore {
     pool: PgPool,
     metrics: StoreMetrics,
+    query_timeout: std::time::Duration,
 }
 
 impl PostgresStore {
+    /// A store over `pool` whose queries (connection wait included) are cut after the default
+    /// `store.query_timeout`; see [`PostgresStore::with_query_timeout`].
     pub fn new(pool: PgPool, metrics: StoreMetrics) -> Self {
-        PostgresStore { pool, metrics }
+        PostgresStore {
+            pool,
+            metrics,
+            query_timeout: StoreConfig::default().query_timeout,
+        }
+    }
+
+    /// Sets the client-side bound of every query (it also holds when the server cannot be
+    /// reached at all, where `statement_timeout` never fires).
+    pub fn with_query_timeout(mut self, t: std::time::Duration) -> Self {
+        self.query_timeout = t;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Runs `q` under the timer and error counter named `name`.
+    /// Runs `q` under the timer and error counter named `name`, bounded by the query timeout.
     async fn timed<T>(
         &self,
         name: &'static str,
         q: impl std::future::Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
         let timer = self.metrics.time(name).start_timer();
-        let r = q.await;
+        let r = tokio::time::timeout(self.query_timeout, q).await;
         timer.observe_duration();
-        r.map_err(|source| {
-            self.metrics.store_errors.with_label_values(&[name]).inc();
-            StoreError::Database {
+        let e = match r {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(source)) => StoreError::Database {
                 query: name,
                 source,
-            }
-        })
+            },
+            Err(_) => StoreError::Timeout {
+                query: name,
+                after: self.query_timeout,
+            },
+        };
+        self.metrics.store_errors.with_label_values(&[name]).inc();
+        Err(e)
     }
 }
 

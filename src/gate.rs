@@ -146,12 +146,13 @@ impl Gate {
             let uri = pending.uri.clone();
             return Step::Decided(Box::new(self.authorize(parts, pending.target, uri).await));
         }
-        let principal = match self.authenticate(parts).await {
+        let deadline = Instant::now() + self.deadline;
+        let principal = match self.authenticate(parts, deadline).await {
             Ok(p) => p,
             Err(reason) => return Step::Decided(Box::new(Verdict::for_pending(&pending, reason))),
         };
         let verdict = self
-            .authorize_as(principal.clone(), pending.target.clone(), None)
+            .authorize_in(principal.clone(), pending.target.clone(), None, deadline)
             .await;
         match verdict.decision {
             Decision::Allow(_) => Step::NeedsBody {
@@ -200,8 +201,12 @@ impl Gate {
                 ..Verdict::denied(DenyReason::NoRoute)
             };
         }
-        match self.authenticate(parts).await {
-            Ok(principal) => self.authorize_as(principal, target, Some(uri)).await,
+        let deadline = Instant::now() + self.deadline;
+        match self.authenticate(parts, deadline).await {
+            Ok(principal) => {
+                self.authorize_in(principal, target, Some(uri), deadline)
+                    .await
+            }
             Err(reason) => Verdict {
                 api: Some(target.api),
                 route: target.route.clone(),
@@ -212,12 +217,25 @@ impl Gate {
         }
     }
 
-    /// Authorises a classified request for an authenticated principal.
+    /// Authorises a classified request for an authenticated principal (after its body was
+    /// read: the store gets a fresh `decision_deadline`).
     async fn authorize_as(
         &self,
         principal: Principal,
         target: Target,
         uri: Option<String>,
+    ) -> Verdict {
+        let deadline = Instant::now() + self.deadline;
+        self.authorize_in(principal, target, uri, deadline).await
+    }
+
+    /// Authorises for an authenticated principal; the store waits end at `deadline`.
+    async fn authorize_in(
+        &self,
+        principal: Principal,
+        target: Target,
+        uri: Option<String>,
+        deadline: Instant,
     ) -> Verdict {
         let mut verdict = Verdict {
             api: Some(target.api),
@@ -225,7 +243,7 @@ impl Gate {
             uri,
             ..Verdict::denied(DenyReason::NoRoute)
         };
-        match self.evaluate_as(principal, &target, false).await {
+        match self.evaluate_in(principal, &target, false, deadline).await {
             Ok(e) => {
                 verdict.decision = e.decision;
                 verdict.principal = Some(e.principal);

@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const DB: &str = "portcullis_bench_store";
+/// One database per bench process: parallel runs (several engineers, CI) never drop each
+/// other's; dropped again when the bench ends.
+fn db_name() -> String {
+    format!("portcullis_bench_store_{}", std::process::id())
+}
 
 /// A chain of 12 nested documents with 20 siblings at each level (252 nodes), five groups
 /// with 40 explicit entries each, and a user in all five with an own start node.
@@ -81,15 +85,29 @@ fn policy() -> PolicyFile {
     f
 }
 
-async fn setup() -> PgPool {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_unset| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPool::connect(&url).await.expect("postgres is reachable");
-    sqlx::query(&format!("drop database if exists {DB} with (force)"))
-        .execute(&admin)
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_unset| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn drop_db() {
+    let admin = PgPool::connect(&admin_url())
         .await
-        .expect("drops");
-    sqlx::query(&format!("create database {DB}"))
+        .expect("postgres is reachable");
+    sqlx::query(&format!(
+        "drop database if exists {} with (force)",
+        db_name()
+    ))
+    .execute(&admin)
+    .await
+    .expect("drops");
+}
+
+async fn setup() -> PgPool {
+    let url = admin_url();
+    let admin = PgPool::connect(&url).await.expect("postgres is reachable");
+    let db = db_name();
+    sqlx::query(&format!("create database {db}"))
         .execute(&admin)
         .await
         .expect("creates");
@@ -99,7 +117,7 @@ async fn setup() -> PgPool {
         .to_owned();
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect(&format!("{base}/{DB}"))
+        .connect(&format!("{base}/{db}"))
         .await
         .expect("connects");
     migrate(&pool).await.expect("migrates");
@@ -170,6 +188,10 @@ fn bench(c: &mut Criterion) {
             rt.block_on(cache.node(Uuid::from_u128(10_100)))
                 .expect("loads")
         })
+    });
+    rt.block_on(async {
+        pool.close().await;
+        drop_db().await;
     });
 }
 

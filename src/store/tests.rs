@@ -629,7 +629,7 @@ async fn own_start_nodes_in_the_bin_are_ignored_and_the_root_can_be_an_own_start
     assert!(text.contains("content_start = [\"root\"]"), "{text}");
     std::fs::write(&path, text).expect("write");
     let store = Arc::new(FileStore::open(&path).expect("opens"));
-    let cache = PolicyCache::new(store, CacheConfig::default(), metrics());
+    let cache = PolicyCache::new(store, CacheConfig::default(), STALENESS, metrics());
     assert_own_start_nodes_resolve_as_umbraco(&cache).await;
 }
 

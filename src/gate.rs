@@ -389,6 +389,7 @@ impl Gate {
                 let record = bounded(deadline, s.cache.api_key(&key.key_id)).await?;
                 let principal = s.authn.verify_api_key(&key, record.as_deref())?;
                 s.cache.record_api_key_use(&key.key_id);
+                s.authn.admit(&principal)?;
                 Ok(principal)
             }
         }

@@ -75,6 +75,7 @@ struct Inner {
     key_env: String,
     metrics: AuthnMetrics,
     signature_verifications: AtomicU64,
+    rate_limits: super::rate_limit::RateLimits,
 }
 
 /// Verifies bearer tokens and API keys. Cheap to clone (shared state).
@@ -149,6 +150,7 @@ impl Authenticator {
                 key_env: cfg.key_env.clone(),
                 metrics,
                 signature_verifications: AtomicU64::new(0),
+                rate_limits: super::rate_limit::RateLimits::default(),
             }),
         })
     }
@@ -339,6 +341,29 @@ impl Authenticator {
             tracing::debug!(authn.key_id = %presented.key_id, deny.detail = outcome, "api key rejected");
         }
         result
+    }
+
+    /// Applies the principal's rate limit (an API key's `rate_limit_rps`), once per request
+    /// after authentication: `RateLimited` (429) when over it. Other principals pass.
+    pub fn admit(&self, principal: &Principal) -> Result<(), DenyReason> {
+        let super::Subject::ApiKey(scope) = &principal.subject else {
+            return Ok(());
+        };
+        let Some(rps) = scope.rate_limit_rps.and_then(std::num::NonZeroU32::new) else {
+            return Ok(());
+        };
+        match self.inner.rate_limits.admit(&scope.key_id, rps) {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                self.inner
+                    .metrics
+                    .rate_limited_total
+                    .with_label_values(&["api_key"])
+                    .inc();
+                tracing::debug!(authn.key_id = %scope.key_id, wait_ms = wait.as_millis() as u64, "api key over its rate limit");
+                Err(DenyReason::RateLimited)
+            }
+        }
     }
 
     /// Generates a new API key for the configured env with the configured pepper (the admin

@@ -14,6 +14,8 @@ pub struct AuthnMetrics {
     pub jwks_age_seconds: GaugeVec,
     /// `portcullis_authn_total{method,issuer,result}`: result `ok` or a deny/problem id.
     pub authn_total: IntCounterVec,
+    /// `portcullis_rate_limited_total{method}`: requests refused by a key's `rate_limit_rps`.
+    pub rate_limited_total: IntCounterVec,
 }
 
 impl AuthnMetrics {
@@ -43,6 +45,17 @@ impl AuthnMetrics {
             &["method", "issuer", "result"],
         )
         .map_err(AuthnError::Metrics)?;
+        let rate_limited_total = IntCounterVec::new(
+            Opts::new(
+                "portcullis_rate_limited_total",
+                "Requests refused (429) by a credential's rate limit",
+            ),
+            &["method"],
+        )
+        .map_err(AuthnError::Metrics)?;
+        registry
+            .register(Box::new(rate_limited_total.clone()))
+            .map_err(AuthnError::Metrics)?;
         registry
             .register(Box::new(jwks_refresh_total.clone()))
             .map_err(AuthnError::Metrics)?;
@@ -56,6 +69,7 @@ impl AuthnMetrics {
             jwks_refresh_total,
             jwks_age_seconds,
             authn_total,
+            rate_limited_total,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod credential;
 mod jwks;
 pub mod jwt;
 pub mod metrics;
+pub mod rate_limit;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod testing;

@@ -75,6 +75,10 @@ pub fn deny(reason: DenyReason, request_id: &str) -> Reply {
     if let Some(v) = www_authenticate(reason) {
         headers.push(("www-authenticate", v));
     }
+    if reason == DenyReason::RateLimited {
+        // Limits are per second with a one-second burst: the next request fits within 1 s.
+        headers.push(("retry-after", "1".to_owned()));
+    }
     Reply {
         status: status(reason),
         headers,

@@ -281,3 +281,51 @@ async fn an_issuer_requiring_at_jwt_refuses_other_token_types_before_the_upstrea
     assert_eq!(got.0, 200, "body: {}", got.2);
     assert_eq!(up.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after_and_nothing_reaches_the_upstream() {
+    let up = Upstream::start().await;
+    let (entry, key) = acting_key("dev-editor");
+    let entry = format!("{entry}rate_limit_rps = 1\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = spawn_gateway(TOP, up.addr, &policy_with(&dir, &entry)).await;
+    let c = client();
+    let url = gw.url(&format!(
+        "/umbraco/delivery/api/v2/content/item/{}",
+        node(1063)
+    ));
+    // One request a second with a burst of one: a quick run of requests meets the limit long
+    // before the bound (the bound only matters if each request took over a second).
+    let (mut admitted, mut limited) = (0, None);
+    for _ in 0..20 {
+        let resp = c
+            .get(&url)
+            .header("Api-Key", &key)
+            .send()
+            .await
+            .expect("send");
+        match resp.status().as_u16() {
+            200 => admitted += 1,
+            429 => {
+                limited = Some(resp);
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let resp = limited.expect("the key's limit was never reached");
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited", "body: {body}");
+    assert_eq!(
+        up.requests().len(),
+        admitted,
+        "a limited request reached the upstream"
+    );
+    assert!(
+        gw.metric("portcullis_rate_limited_total{method=\"api_key\"}")
+            .await
+            .is_some_and(|n| n >= 1.0),
+        "the rate-limited counter did not move"
+    );
+}

@@ -186,12 +186,16 @@ fn config_error(e: &ConfigError) -> ExitCode {
 fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
-        match Config::load(f, &env_overrides()) {
-            Ok(c) => println!(
+        match Config::load(f, &env_overrides()).map(|c| (check_policy_file(&c), c)) {
+            Ok((Ok(()), c)) => println!(
                 "{}: ok (routes: {})",
                 f.display(),
                 c.classifier.table().describe_profiles()
             ),
+            Ok((Err(e), _)) => {
+                bad = true;
+                println!("{}: {}", f.display(), crate::config::error_chain(&e));
+            }
             Err(e) => {
                 bad = true;
                 println!("{e}");
@@ -203,6 +207,20 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The file store's policy file, loaded exactly as `serve` loads it (parse, node cycles,
+/// unknown group aliases and every other policy check). Postgres policies are checked by
+/// `policy apply`.
+fn check_policy_file(c: &Config) -> Result<(), crate::store::StoreError> {
+    let st = &c.file.store;
+    if st.kind != crate::store::StoreKind::File {
+        return Ok(());
+    }
+    let path = c
+        .base_dir()
+        .join(st.policy_file.clone().unwrap_or_default());
+    crate::store::FileStore::open(&path).map(drop)
 }
 
 fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {

@@ -329,3 +329,47 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after_and_nothing_reaches
         "the rate-limited counter did not move"
     );
 }
+
+#[test]
+fn check_config_refuses_a_policy_file_that_serve_would_refuse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |policy: &str| {
+        let p = dir.path().join("policy.toml");
+        std::fs::write(&p, policy).expect("write policy");
+        let c = dir.path().join("portcullis.toml");
+        std::fs::write(
+            &c,
+            "development = true\nmode = \"passthrough\"\n[upstream]\nmanagement = \"127.0.0.1:1\"\n[store]\nkind = \"file\"\npolicy_file = \"policy.toml\"\n",
+        )
+        .expect("write config");
+        let out = std::process::Command::new(binary())
+            .arg("check-config")
+            .arg(&c)
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let dev = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml"),
+    )
+    .expect("dev policy");
+    let (code, text) = config(&dev);
+    assert_eq!(code, Some(0), "{text}");
+    for (broken, needle) in [
+        (
+            "[[users]]\nkey = 1\n".to_owned(),
+            "cannot parse policy file",
+        ),
+        (
+            dev.replace("groups = [\"writer\"]", "groups = [\"wrtier\"]"),
+            "unknown group `wrtier`",
+        ),
+    ] {
+        let (code, text) = config(&broken);
+        assert_eq!(code, Some(64), "{text}");
+        assert!(text.contains(needle), "`{needle}` not in {text}");
+    }
+}

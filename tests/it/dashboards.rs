@@ -241,6 +241,8 @@ async fn alerts_query_only_metrics_a_real_gateway_exports_and_cover_the_required
         "portcullis_audit_events_dropped_total",
         "portcullis_listener_up",
         "portcullis_store_errors_total",
+        "portcullis_policy_staleness_seconds",
+        "portcullis_policy_reload_failures_total",
     ] {
         assert!(used.contains(needed), "no alert on {needed}");
     }

@@ -396,6 +396,24 @@ impl ScratchDb {
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
     }
+
+    /// A scratch database, migrated, holding the dev policy (`config/policy/dev.toml`).
+    pub async fn with_dev_policy(prefix: &str) -> (ScratchDb, sqlx::PgPool) {
+        let db = ScratchDb::create(prefix).await;
+        let pool = sqlx::PgPool::connect(&db.url()).await.expect("connect");
+        portcullis::store::postgres::migrate(&pool)
+            .await
+            .expect("migrate");
+        let file = portcullis::store::policy_file::PolicyFile::parse(
+            portcullis::dev::DEV_POLICY,
+            "config/policy/dev.toml",
+        )
+        .expect("dev policy parses");
+        portcullis::store::postgres::apply_policy(&pool, &file, false)
+            .await
+            .expect("apply dev policy");
+        (db, pool)
+    }
 }
 
 impl Drop for ScratchDb {

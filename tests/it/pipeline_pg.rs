@@ -13,20 +13,8 @@ async fn editor_status(gw: &Gateway, bearer: &str) -> u16 {
 
 #[tokio::test]
 async fn a_membership_revoked_in_sql_is_denied_by_two_gateways_within_a_second() {
-    let db = ScratchDb::create("e2e").await;
+    let (db, pool) = ScratchDb::with_dev_policy("e2e").await;
     let url = db.url();
-    let pool = sqlx::PgPool::connect(&url).await.expect("connect test db");
-    portcullis::store::postgres::migrate(&pool)
-        .await
-        .expect("migrate");
-    let file = portcullis::store::policy_file::PolicyFile::parse(
-        portcullis::dev::DEV_POLICY,
-        "config/policy/dev.toml",
-    )
-    .expect("dev policy parses");
-    portcullis::store::postgres::apply_policy(&pool, &file, false)
-        .await
-        .expect("apply dev policy");
 
     let up = Upstream::start().await;
     let extra =

@@ -24,19 +24,7 @@ async fn readyz(gw: &Gateway) -> (u16, String) {
 
 #[tokio::test]
 async fn a_blackholed_store_fails_cold_decisions_at_the_deadline_and_warm_ones_at_max_staleness() {
-    let db = ScratchDb::create("faults").await;
-    let pool = sqlx::PgPool::connect(&db.url()).await.expect("connect");
-    portcullis::store::postgres::migrate(&pool)
-        .await
-        .expect("migrate");
-    let file = portcullis::store::policy_file::PolicyFile::parse(
-        portcullis::dev::DEV_POLICY,
-        "config/policy/dev.toml",
-    )
-    .expect("dev policy parses");
-    portcullis::store::postgres::apply_policy(&pool, &file, false)
-        .await
-        .expect("apply dev policy");
+    let (db, pool) = ScratchDb::with_dev_policy("faults").await;
     let proxy = FaultProxy::start(([127, 0, 0, 1], 5432).into())
         .await
         .expect("proxy");

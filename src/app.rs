@@ -7,6 +7,7 @@ use crate::audit::Auditor;
 use crate::authn::Authenticator;
 use crate::config::{env_overrides, Config};
 use crate::gate::{Gate, Services};
+use crate::proxy::edge::{Edge, EdgeMetrics};
 use crate::proxy::Gateway;
 use crate::store::{
     FileStore, Freshness, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
@@ -321,9 +322,11 @@ pub(crate) async fn build_policy_cache(
 /// Extra services for `portcullis dev` (the bundled demo upstream).
 pub type ExtraService = Box<dyn pingora::services::ServiceWithDependents>;
 
-fn server_options() -> pingora::apps::HttpServerOptions {
+/// h2c on; an h2c connection idle for `idle` is closed (HTTP/1.1 idling is the edge's).
+fn server_options(idle: Duration) -> pingora::apps::HttpServerOptions {
     let mut o = pingora::apps::HttpServerOptions::default();
     o.h2c = true;
+    o.h2_idle_timeout = Some(idle);
     o
 }
 
@@ -336,6 +339,7 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let listen = config.listen.to_string();
     let admin = config.admin.to_string();
     let threads = config.file.listen.threads;
+    let keepalive_timeout = config.file.listen.keepalive_timeout;
     let keepalive = config.file.upstream.keepalive_pool;
     let lifecycle = config.file.lifecycle.clone();
     let audit_flush = config.file.audit.write_timeout;
@@ -379,13 +383,16 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
 
-    let mut proxy = pingora_proxy::ProxyServiceBuilder::new(
-        &server.configuration,
-        Gateway::new(shared.clone()),
-    )
-    .name("portcullis proxy")
-    .server_options(server_options())
-    .build();
+    // The proxy listener's application is the connection edge in front of pingora's
+    // `HttpProxy` (connection cap, head deadline, keep-alive idle timeout).
+    let mut http = pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
+    http.server_options = Some(server_options(keepalive_timeout));
+    let edge_metrics =
+        EdgeMetrics::register(&shared.metrics.registry).map_err(AppError::Metrics)?;
+    let mut proxy = Service::new(
+        "portcullis proxy".into(),
+        Edge::new(http, shared.clone(), edge_metrics),
+    );
     proxy.add_tcp(&listen);
     let mut admin_svc = Service::new(
         "portcullis admin".into(),

@@ -92,6 +92,17 @@ pub struct ListenConfig {
     /// The whole inspected body (routes with node ids in the body) must arrive within this.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// A request's head must be complete this long after the connection's accept (a kept-alive
+    /// connection: after the next request's first byte), else the connection closes (408 when
+    /// anything was read).
+    #[serde(with = "humantime_serde")]
+    pub request_head_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// Connections the proxy listener holds open at once; more are closed at accept. Default:
+    /// derived from the open-file limit (`proxy::edge::default_max_connections`).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ListenConfig {
@@ -100,6 +111,9 @@ impl Default for ListenConfig {
             address: "127.0.0.1:8080".into(),
             threads: 2,
             body_timeout: Duration::from_secs(10),
+            request_head_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: None,
         }
     }
 }
@@ -233,6 +247,8 @@ pub struct Config {
     pub delivery_upstream: SocketAddr,
     pub trusted_proxies: Vec<IpNet>,
     pub identity_headers: Vec<http::HeaderName>,
+    /// `listen.max_connections`, or the default derived from the open-file limit.
+    pub max_connections: usize,
     /// The compiled route table (built here so `check-config` validates the route files).
     pub classifier: std::sync::Arc<crate::request::Classifier>,
 }
@@ -309,9 +325,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
     if file.listen.threads == 0 {
         p.push("listen.threads", "must be at least 1");
     }
-    if file.listen.body_timeout.is_zero() {
-        p.push("listen.body_timeout", "must be greater than zero");
-    }
+    let max_connections = validate_connections(&file.listen, file.upstream.keepalive_pool, p);
     if listen.is_some() && listen == admin {
         p.push("admin.address", "must differ from listen.address");
     }
@@ -373,8 +387,45 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
         delivery_upstream: delivery?,
         trusted_proxies: trusted,
         identity_headers: identity,
+        max_connections,
         file,
     })
+}
+
+/// The connection limits of `[listen]`: every deadline above zero and at most an hour (the
+/// head deadline at most 5 minutes); a connection cap above zero and within the open-file
+/// limit. Returns the cap in force.
+fn validate_connections(l: &ListenConfig, keepalive_pool: usize, p: &mut Problems) -> usize {
+    const HOUR: Duration = Duration::from_secs(3600);
+    for (name, d, max) in [
+        ("listen.body_timeout", l.body_timeout, HOUR),
+        (
+            "listen.request_head_timeout",
+            l.request_head_timeout,
+            HOUR / 12,
+        ),
+        ("listen.keepalive_timeout", l.keepalive_timeout, HOUR),
+    ] {
+        if d.is_zero() {
+            p.push(name, "must be greater than zero");
+        } else if d > max {
+            p.push(
+                name,
+                format!("must be at most {}", humantime::format_duration(max)),
+            );
+        }
+    }
+    let fd_limit = crate::proxy::edge::open_file_limit();
+    match (l.max_connections, fd_limit) {
+        (Some(0), _) => p.push("listen.max_connections", "must be at least 1"),
+        (Some(n), Some(limit)) if n as u64 >= limit => p.push(
+            "listen.max_connections",
+            format!("{n} is not below the open-file limit {limit} (ulimit -n): the admin listener and upstream connections need descriptors too; lower it or raise the limit"),
+        ),
+        _ => {}
+    }
+    l.max_connections
+        .unwrap_or_else(|| crate::proxy::edge::default_max_connections(fd_limit, keepalive_pool))
 }
 
 /// An error and its causes, `: `-joined (config problems are shown to operators, not clients).
@@ -493,6 +544,43 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in {text}");
         }
+    }
+
+    #[test]
+    fn connection_limits_default_and_refuse_zero_and_absurd_values() {
+        let c = load("[upstream]\nmanagement = \"127.0.0.1:5000\"\n", &[]).expect("valid");
+        assert_eq!(c.file.listen.request_head_timeout, Duration::from_secs(10));
+        assert_eq!(c.file.listen.keepalive_timeout, Duration::from_secs(60));
+        assert!(c.max_connections >= 1);
+        let err = load(
+            "[listen]\nrequest_head_timeout = \"0s\"\nkeepalive_timeout = \"2h\"\nbody_timeout = \"0s\"\nmax_connections = 0\n[upstream]\nmanagement = \"127.0.0.1:5000\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "listen.request_head_timeout: must be greater than zero",
+            "listen.keepalive_timeout: must be at most 1h",
+            "listen.body_timeout: must be greater than zero",
+            "listen.max_connections: must be at least 1",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in {err}");
+        }
+        if let Some(limit) = crate::proxy::edge::open_file_limit() {
+            let err = load(
+                &format!("[listen]\nmax_connections = {limit}\n[upstream]\nmanagement = \"127.0.0.1:5000\"\n"),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("open-file limit"), "{err}");
+        }
+        let c = load(
+            "[listen]\nmax_connections = 7\n[upstream]\nmanagement = \"127.0.0.1:5000\"\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.max_connections, 7);
     }
 
     #[test]

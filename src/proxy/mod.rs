@@ -1,6 +1,8 @@
 //! The pingora glue: `Gateway` implements `ProxyHttp`. Only this module knows pingora phases;
 //! decisions come from `gate`, responses from `respond`, header rules from `headers`.
 
+pub mod edge;
+mod edge_head;
 pub mod headers;
 pub mod respond;
 

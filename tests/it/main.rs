@@ -11,6 +11,7 @@ mod audit;
 mod cli;
 mod dashboards;
 mod edge_body;
+mod edge_conn;
 mod edge_site;
 mod foundation;
 mod lifecycle;

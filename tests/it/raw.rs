@@ -85,6 +85,37 @@ impl Raw {
         tokio::time::timeout(within, wait).await.is_ok()
     }
 
+    /// Reads exactly `n` bytes (for non-HTTP/1 replies such as an h2 frame); `None` when the
+    /// connection closed first.
+    pub async fn read_exact(&mut self, n: usize) -> Option<Vec<u8>> {
+        let read = async {
+            while self.buf.len() < n {
+                if !self.fill().await {
+                    return None;
+                }
+            }
+            Some(self.buf.drain(..n).collect())
+        };
+        tokio::time::timeout(PATIENCE, read)
+            .await
+            .expect("the gateway answers or closes within the bound")
+    }
+
+    /// Sends `bytes` one at a time, `every` apart, until they are all sent or the gateway
+    /// answers or closes; then reads one response (`None`: closed without one).
+    pub async fn trickle(&mut self, bytes: &[u8], every: Duration) -> Option<RawResponse> {
+        for b in bytes {
+            tokio::select! {
+                _ = self.stream.readable() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if !self.send(&[*b]).await {
+                break;
+            }
+        }
+        self.response().await
+    }
+
     async fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 8192];
         match self.stream.read(&mut chunk).await {

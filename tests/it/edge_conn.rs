@@ -147,3 +147,67 @@ async fn at_the_connection_cap_further_proxy_connections_are_closed_and_the_admi
     .await
     .expect("served once a slot is free");
 }
+
+#[tokio::test]
+async fn under_a_low_file_descriptor_limit_the_derived_cap_keeps_the_admin_listener_answering() {
+    // (512 − 256 − 16) / 2 = 120 proxy connections; 600 would exhaust 512 descriptors without it.
+    const OFFERED: usize = 600;
+    let up = Upstream::start().await;
+    let env = [
+        ("PORTCULLIS_UPSTREAM__KEEPALIVE_POOL", "16"),
+        ("PORTCULLIS_LISTEN__REQUEST_HEAD_TIMEOUT", "5m"),
+    ];
+    let launcher = ["prlimit", "--nofile=512", "--"];
+    let gw = spawn_gateway_under(&launcher, SITE, up.addr, "", &env).await;
+    let mut held = Vec::new();
+    for _ in 0..OFFERED {
+        held.push(Raw::connect(gw.proxy).await);
+    }
+    let gw = &gw;
+    wait_until(PATIENCE, || async move {
+        let refused = gw.metric("portcullis_connections_refused_total").await;
+        refused == Some((OFFERED - 120) as f64)
+    })
+    .await
+    .unwrap_or_else(|| panic!("120 admitted, the rest refused; log:\n{}", gw.log()));
+    assert_eq!(gw.metric("portcullis_connections_open").await, Some(120.0));
+    for path in ["/healthz", "/metrics"] {
+        let r = client().get(gw.admin_url(path)).send().await;
+        assert_eq!(r.expect("admin answers").status(), 200, "{path}");
+    }
+    drop(held);
+    wait_until(PATIENCE, || async move {
+        exchange(gw.proxy, GET)
+            .await
+            .is_some_and(|r| r.status == 200)
+    })
+    .await
+    .expect("the proxy serves again once the connections are gone");
+}
+
+#[test]
+fn check_config_refuses_zero_and_absurd_connection_limits_and_names_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("limits.toml");
+    std::fs::write(
+        &path,
+        "[listen]\nrequest_head_timeout = \"0s\"\nkeepalive_timeout = \"30days\"\nbody_timeout = \"2h\"\nmax_connections = 0\n\
+         [upstream]\nmanagement = \"127.0.0.1:5000\"\n[store]\nkind = \"postgres\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "listen.request_head_timeout: must be greater than zero",
+        "listen.keepalive_timeout: must be at most 1h",
+        "listen.body_timeout: must be at most 1h",
+        "listen.max_connections: must be at least 1",
+    ] {
+        assert!(text.contains(needle), "`{needle}` not reported in:\n{text}");
+    }
+}

@@ -209,6 +209,18 @@ pub async fn spawn_gateway_with_env(
     extra: &str,
     env: &[(&str, &str)],
 ) -> Gateway {
+    spawn_gateway_under(&[], top, upstream, extra, env).await
+}
+
+/// Like [`spawn_gateway_with_env`], started through `launcher` (a command that runs the rest of
+/// its arguments, e.g. `prlimit --nofile=512 --`).
+pub async fn spawn_gateway_under(
+    launcher: &[&str],
+    top: &str,
+    upstream: SocketAddr,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let (proxy, admin) = (free_addr(), free_addr());
     let config_path = dir.path().join("portcullis.toml");
@@ -241,7 +253,14 @@ pub async fn spawn_gateway_with_env(
     .expect("write config");
     let log_path = dir.path().join("gateway.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(binary())
+    let (program, launch_args) = match launcher {
+        [first, rest @ ..] => (*first, rest),
+        [] => (binary(), &[][..]),
+    };
+    let binary_arg = (!launcher.is_empty()).then(binary);
+    let child = Command::new(program)
+        .args(launch_args)
+        .args(binary_arg)
         .args(["--log-format", "json", "serve", "--config"])
         .arg(&config_path)
         .env("PORTCULLIS_LOG", "info")

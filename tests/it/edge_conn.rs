@@ -69,7 +69,7 @@ async fn a_head_trickled_a_byte_at_a_time_is_408_at_the_deadline() {
 }
 
 #[tokio::test]
-async fn small_requests_and_h2c_still_work_behind_the_edge() {
+async fn small_requests_and_h2c_work_behind_the_edge_and_idle_h2c_is_closed() {
     let up = Upstream::start().await;
     let gw = spawn_gateway_with_env(SITE, up.addr, "", FAST).await;
     // 18 bytes, fewer than the h2c preface: answered at once, not after a 24-byte peek.
@@ -84,6 +84,11 @@ async fn small_requests_and_h2c_still_work_behind_the_edge() {
         .await;
     let frame = c.read_exact(9).await.expect("a frame header");
     assert_eq!(frame[3], 0x4, "a SETTINGS frame: {frame:?}");
+    // An h2c connection with no stream open is closed after the keep-alive idle timeout.
+    assert!(
+        c.closed_within(PATIENCE).await,
+        "idle h2c connection closed"
+    );
 }
 
 #[tokio::test]

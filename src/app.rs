@@ -10,7 +10,7 @@ use crate::gate::{Gate, Services};
 use crate::proxy::edge::{Edge, EdgeMetrics};
 use crate::proxy::Gateway;
 use crate::store::{
-    FileStore, Freshness, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
+    FileStore, Freshness, KeyWriter, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
     StoreMetrics,
 };
 use crate::telemetry::Metrics;
@@ -81,6 +81,8 @@ pub struct Shared {
     pub health: Health,
     pub services: Arc<Services>,
     pub auditor: Auditor,
+    /// Where the admin API reads and writes API keys (the policy store's tables or file).
+    pub keys: Option<crate::store::KeyWriter>,
     /// Postgres store: push invalidation state is reported by readiness.
     push_invalidation: bool,
 }
@@ -227,12 +229,13 @@ pub enum AppError {
 async fn build_services(
     config: &Config,
     metrics: &Metrics,
-) -> Result<(Arc<Services>, Auditor, bool), AppError> {
+) -> Result<(Arc<Services>, Auditor, BuiltStore), AppError> {
     let f = &config.file;
     let authn = Authenticator::new(&f.authn, &metrics.registry).map_err(AppError::Authn)?;
     authn.start().await;
     let store_metrics = StoreMetrics::register(&metrics.registry).map_err(AppError::Metrics)?;
-    let (cache, push) = build_policy_cache(config, store_metrics, true).await?;
+    let built = build_policy_cache(config, store_metrics, true).await?;
+    let cache = built.cache.clone();
     let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
     let api_user = build_api_user(config, metrics)?;
     let services = Services {
@@ -240,7 +243,7 @@ async fn build_services(
         cache,
         api_user,
     };
-    Ok((Arc::new(services), auditor, push))
+    Ok((Arc::new(services), auditor, built))
 }
 
 /// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is
@@ -267,15 +270,22 @@ fn build_api_user(config: &Config, metrics: &Metrics) -> Result<Option<Arc<ApiUs
     Ok(Some(api_user))
 }
 
-/// The policy store named by the config, behind its cache; `true` with it when push
-/// invalidation is used. `background` starts the file watch, the invalidation listener, the
-/// key-use flusher and `migrate_on_start` (the gateway); one-shot commands such as
-/// `portcullis explain` pass `false` and only read.
+/// The policy store named by the config: its cache, whether push invalidation is used, and
+/// the writer of API keys.
+pub(crate) struct BuiltStore {
+    pub cache: PolicyCache,
+    pub push: bool,
+    pub keys: KeyWriter,
+}
+
+/// The policy store named by the config, behind its cache. `background` starts the file
+/// watch, the invalidation listener, the key-use flusher and `migrate_on_start` (the gateway);
+/// one-shot commands such as `portcullis explain` pass `false` and only read.
 pub(crate) async fn build_policy_cache(
     config: &Config,
     store_metrics: StoreMetrics,
     background: bool,
-) -> Result<(PolicyCache, bool), AppError> {
+) -> Result<BuiltStore, AppError> {
     let f = &config.file;
     let st = &f.store;
     let built = match st.kind {
@@ -287,9 +297,15 @@ pub(crate) async fn build_policy_cache(
             let failures = store_metrics.policy_reload_failures.clone();
             let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
             if background {
-                file.spawn_watch(&cache, st.policy_file_poll, failures);
+                file.clone()
+                    .spawn_watch(&cache, st.policy_file_poll, failures);
             }
-            (cache, false)
+            let keys = KeyWriter::file(&path, Some(file), Some(cache.clone()));
+            BuiltStore {
+                cache,
+                push: false,
+                keys,
+            }
         }
         StoreKind::Postgres => {
             let pool = crate::store::connect(st).map_err(AppError::Store)?;
@@ -305,7 +321,7 @@ pub(crate) async fn build_policy_cache(
             let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
             if background {
                 Listener::new(
-                    pool,
+                    pool.clone(),
                     cache.clone(),
                     st.listener_heartbeat,
                     st.listener_timeout,
@@ -313,7 +329,12 @@ pub(crate) async fn build_policy_cache(
                 .spawn();
                 cache.spawn_api_key_use_flusher(Duration::from_secs(10));
             }
-            (cache, true)
+            let keys = KeyWriter::postgres(pool, Some(cache.clone()));
+            BuiltStore {
+                cache,
+                push: true,
+                keys,
+            }
         }
     };
     Ok(built)
@@ -359,14 +380,15 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         .enable_all()
         .build()
         .map_err(AppError::Thread)?;
-    let (services, auditor, push_invalidation) = bg.block_on(build_services(&config, &metrics))?;
+    let (services, auditor, built) = bg.block_on(build_services(&config, &metrics))?;
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(Runtime::build(config, services.clone())),
         metrics,
         health: Health::default(),
         services,
         auditor,
-        push_invalidation,
+        keys: Some(built.keys),
+        push_invalidation: built.push,
     });
 
     // pingora sleeps this long after closing its listeners before it stops its runtimes;

@@ -127,19 +127,23 @@ impl AdminError {
         }
     }
 
+    /// The field at fault, when one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AdminError::BadRequest { field, .. }
+            | AdminError::Invalid { field, .. }
+            | AdminError::Conflict { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The JSON reply (with `WWW-Authenticate` for 401 and `Allow` for 405).
     pub fn reply(&self) -> Reply {
         if let AdminError::Store(e) = self {
             tracing::error!(error = %crate::config::error_chain(e), "admin request failed in the store");
         }
-        let field = match self {
-            AdminError::BadRequest { field, .. }
-            | AdminError::Invalid { field, .. }
-            | AdminError::Conflict { field, .. } => field.clone(),
-            _ => None,
-        };
         let mut body = serde_json::json!({"error": self.id(), "message": self.to_string()});
-        if let Some(f) = field {
+        if let Some(f) = self.field() {
             body["field"] = f.into();
         }
         let mut reply = json(self.status(), &body);
@@ -164,8 +168,15 @@ impl AdminError {
 }
 
 impl From<StoreError> for AdminError {
+    /// A change the policy file would not accept is a 422; anything else a store failure.
     fn from(e: StoreError) -> Self {
-        AdminError::Store(e)
+        match e {
+            StoreError::InvalidPolicy(problems) => AdminError::Invalid {
+                field: None,
+                message: format!("the policy would be invalid: {}", problems.join("; ")),
+            },
+            e => AdminError::Store(e),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The admin listener (its own address, default `127.0.0.1:9901`). Probes (`/healthz`,
 //! `/readyz`, `/metrics`; open by default, configurable) and the `/v1/…` admin API, which
 //! always needs an admin bearer token (`auth.rs`): `POST /v1/explain` (the decision for a
-//! described request, with evidence).
+//! described request, with evidence) and the API key lifecycle under `/v1/keys` (`keys.rs`).
 //!
 //! `routes.rs` is the route table, `http.rs` the request/reply/error vocabulary.
 
@@ -9,6 +9,8 @@ pub mod auth;
 pub mod config;
 mod explain;
 pub mod http;
+mod key_fields;
+pub mod keys;
 pub mod routes;
 
 pub use self::http::json;
@@ -67,8 +69,34 @@ impl AdminApp {
                     .unwrap_or_default())
             }
             Endpoint::Explain => explain::explain(&self.shared, &req.body).await,
+            Endpoint::KeyList => keys::list(&self.shared, &req).await,
+            Endpoint::KeyCreate => keys::create(&self.shared, &req).await,
+            other => self.key(other, &req, &matched.params).await,
         };
         result.unwrap_or_else(|e| e.reply())
+    }
+
+    /// The endpoints of one key (`/v1/keys/{key_id}…`); an id that cannot exist is a 404.
+    async fn key(
+        &self,
+        endpoint: Endpoint,
+        req: &AdminRequest,
+        params: &[String],
+    ) -> Result<Reply, AdminError> {
+        let key_id = params.first().map(String::as_str).unwrap_or_default();
+        if !keys::plausible_id(key_id) {
+            return Err(AdminError::NotFound {
+                what: format!("api key `{key_id}`"),
+            });
+        }
+        let s = &self.shared;
+        match endpoint {
+            Endpoint::KeyGet => keys::get(s, key_id).await,
+            Endpoint::KeyUpdate => keys::update(s, req, key_id).await,
+            Endpoint::KeyRevoke => keys::revoke(s, req, key_id).await,
+            Endpoint::KeyRotate => keys::rotate(s, req, key_id).await,
+            _ => Err(AdminError::NoRoute),
+        }
     }
 
     fn readyz(&self) -> Reply {

@@ -11,6 +11,12 @@ pub enum Endpoint {
     Readyz,
     Metrics,
     Explain,
+    KeyList,
+    KeyCreate,
+    KeyGet,
+    KeyUpdate,
+    KeyRevoke,
+    KeyRotate,
 }
 
 /// One route: method, path template (`{name}` captures one percent-decoded segment), endpoint.
@@ -35,6 +41,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/readyz", Endpoint::Readyz),
     route("GET", "/metrics", Endpoint::Metrics),
     route("POST", "/v1/explain", Endpoint::Explain),
+    route("GET", "/v1/keys", Endpoint::KeyList),
+    route("POST", "/v1/keys", Endpoint::KeyCreate),
+    route("GET", "/v1/keys/{key_id}", Endpoint::KeyGet),
+    route("PATCH", "/v1/keys/{key_id}", Endpoint::KeyUpdate),
+    route("POST", "/v1/keys/{key_id}/revoke", Endpoint::KeyRevoke),
+    route("POST", "/v1/keys/{key_id}/rotate", Endpoint::KeyRotate),
 ];
 
 /// A matched route with its captured path parameters, in template order.

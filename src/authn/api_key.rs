@@ -80,13 +80,19 @@ fn env_is_valid(env: &str) -> bool {
 /// its id and `SHA-256(pepper || secret)`. Panics never; `env` must be `[a-z0-9]{1,16}`
 /// (validated by config), otherwise the key would not parse back and `None` is returned.
 pub fn generate(env: &str, pepper: &[u8]) -> Option<GeneratedKey> {
-    if !env_is_valid(env) {
+    // Alphanumeric samples uniformly from the 62 characters (rejection sampling).
+    let key_id = Alphanumeric.sample_string(&mut rand::rngs::OsRng, ID_LEN);
+    generate_for(env, &key_id, pepper)
+}
+
+/// A new secret for the existing key `key_id` (rotation keeps the id); `None` when `env` or
+/// `key_id` would not parse back.
+pub fn generate_for(env: &str, key_id: &str, pepper: &[u8]) -> Option<GeneratedKey> {
+    if !env_is_valid(env) || key_id.len() != ID_LEN || !is_base62(key_id) {
         return None;
     }
-    let mut rng = rand::rngs::OsRng;
-    // Alphanumeric samples uniformly from the 62 characters (rejection sampling).
-    let key_id = Alphanumeric.sample_string(&mut rng, ID_LEN);
-    let secret = Alphanumeric.sample_string(&mut rng, SECRET_LEN);
+    let key_id = key_id.to_owned();
+    let secret = Alphanumeric.sample_string(&mut rand::rngs::OsRng, SECRET_LEN);
     let hash = hash_secret(pepper, &secret);
     Some(GeneratedKey {
         full: format!("{PREFIX}{env}_{key_id}_{secret}"),
@@ -232,6 +238,17 @@ mod tests {
     fn generation_refuses_an_env_that_would_not_parse() {
         assert!(generate("Live_1", PEPPER).is_none());
         assert!(generate("", PEPPER).is_none());
+    }
+
+    #[test]
+    fn a_new_secret_for_an_id_keeps_the_id_and_changes_the_hash() {
+        let k = generate("live", PEPPER).unwrap();
+        let r = generate_for("live", &k.key_id, PEPPER).unwrap();
+        assert_eq!(r.key_id, k.key_id);
+        assert_ne!(r.hash, k.hash);
+        assert_eq!(parse(&r.full).unwrap().key_id, k.key_id);
+        assert!(generate_for("live", "short", PEPPER).is_none());
+        assert!(generate_for("live", "AAAAAAAAAAAAAAA_", PEPPER).is_none());
     }
 
     #[test]

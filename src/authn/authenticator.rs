@@ -372,6 +372,11 @@ impl Authenticator {
         api_key::generate(&self.inner.key_env, &self.inner.pepper)
     }
 
+    /// A new secret for the existing key `key_id`, same env and pepper (rotation keeps the id).
+    pub fn rotate_api_key(&self, key_id: &str) -> Option<GeneratedKey> {
+        api_key::generate_for(&self.inner.key_env, key_id, &self.inner.pepper)
+    }
+
     /// Forgets every verified token (after a config change, and for cold-path benches); the
     /// next request of each token verifies its signature again.
     pub fn clear_token_cache(&self) {

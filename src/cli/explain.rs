@@ -50,9 +50,10 @@ pub fn run(args: ExplainArgs) -> Result<(), CliError> {
         // Built like the gateway's, but never started: `--principal` skips authentication.
         let authn = Authenticator::new(&config.file.authn, &registry).map_err(CliError::Authn)?;
         let metrics = StoreMetrics::register(&registry).map_err(CliError::Metrics)?;
-        let (cache, _) = crate::app::build_policy_cache(&config, metrics, false)
+        let cache = crate::app::build_policy_cache(&config, metrics, false)
             .await
-            .map_err(CliError::App)?;
+            .map_err(CliError::App)?
+            .cache;
         let gate = Gate::new(
             &config,
             Arc::new(Services {

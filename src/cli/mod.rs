@@ -3,8 +3,10 @@
 //! dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime failure, 2 for bad
 //! arguments (clap). Documented in `docs/CLI.md`.
 
+mod admin_client;
 mod db;
 mod explain;
+mod keys;
 mod routes;
 
 use crate::config::{env_overrides, Config, ConfigError};
@@ -70,6 +72,9 @@ pub enum Command {
     /// Read the audit trail stored in PostgreSQL.
     #[command(subcommand)]
     Audit(db::AuditCommand),
+    /// Manage API keys through a running gateway's admin API (or a policy file offline).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Why an operator command failed (printed with its causes on stderr).
@@ -105,14 +110,51 @@ pub enum CliError {
     Toml(#[source] toml::ser::Error),
     #[error("cannot encode the output as json")]
     Json(#[source] serde_json::Error),
+    #[error(
+        "`${}` is not set; it must hold an admin token",
+        admin_client::TOKEN_ENV
+    )]
+    NoAdminToken,
+    #[error("cannot reach the admin api")]
+    Admin(#[source] reqwest::Error),
+    #[error("{status} {error}{}: {message}", field.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    Refused {
+        status: u16,
+        error: String,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("offline `keys create` needs a config with `store.kind = \"file\"` and a valid `authn.key_env`")]
+    NotFileStore,
 }
+
+/// Exit code when the admin API refused the request (4xx other than 401).
+pub const EXIT_REFUSED: u8 = 3;
+/// Exit code when no admin token is set or the gateway refused it (401).
+pub const EXIT_UNAUTHENTICATED: u8 = 4;
 
 impl CliError {
     /// 64 for configuration problems, 1 for everything else.
     fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Config(_) | CliError::Routes(_) => ExitCode::from(EXIT_CONFIG),
+            CliError::NoAdminToken | CliError::Refused { status: 401, .. } => {
+                ExitCode::from(EXIT_UNAUTHENTICATED)
+            }
+            CliError::Refused { status, .. } if *status < 500 => ExitCode::from(EXIT_REFUSED),
             _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl CliError {
+    /// An admin API error met offline, reported like the same refusal from a gateway.
+    fn refused(e: crate::admin::http::AdminError) -> CliError {
+        CliError::Refused {
+            status: e.status().as_u16(),
+            error: e.id().to_owned(),
+            message: e.to_string(),
+            field: e.field().map(str::to_owned),
         }
     }
 }
@@ -165,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Migrate { db } => report(db::migrate(&db)),
         Command::Policy(cmd) => report(db::policy(cmd)),
         Command::Audit(cmd) => report(db::audit(cmd)),
+        Command::Keys(cmd) => report(keys::run(cmd)),
     }
 }
 

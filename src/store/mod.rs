@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod fault;
 pub mod file;
+pub mod keys;
 pub mod listen;
 pub mod metrics;
 mod policy_check;
@@ -20,6 +21,7 @@ pub mod postgres;
 pub use cache::{Freshness, PolicyCache};
 pub use config::{CacheConfig, StoreConfig, StoreKind};
 pub use file::FileStore;
+pub use keys::{ChangeRow, KeyView, KeyWriter};
 pub use listen::{Invalidation, Listener};
 pub use metrics::StoreMetrics;
 pub use policy_file::{PolicyFile, StartRef};
@@ -64,6 +66,16 @@ pub enum StoreError {
         #[source]
         source: Box<toml::de::Error>,
     },
+    /// The policy file cannot be written (admin changes to a file store).
+    #[error("cannot write `{path}`")]
+    WriteFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy file cannot be edited (its TOML does not round-trip).
+    #[error("cannot edit policy file `{path}`: {message}")]
+    EditFile { path: String, message: String },
     /// The policy file parses but is inconsistent; every problem is listed.
     #[error("policy file is invalid: {}", .0.join("; "))]
     InvalidPolicy(Vec<String>),

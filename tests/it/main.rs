@@ -6,9 +6,11 @@ mod harness;
 mod raw;
 
 mod admin;
+mod admin_keys;
 mod api_user_token;
 mod audit;
 mod cli;
+mod cli_keys;
 mod dashboards;
 mod edge_body;
 mod edge_conn;

@@ -4,6 +4,7 @@
 
 mod apply;
 mod export;
+pub(crate) mod keys;
 
 pub use apply::{apply_policy, ApplyReport};
 pub use export::export_policy;

@@ -250,24 +250,6 @@ async fn bad_key_requests_get_their_status_and_the_field_at_fault() {
     assert_eq!(status, 401);
 }
 
-/// A scratch database with the dev policy applied.
-pub async fn dev_database(prefix: &str) -> (ScratchDb, sqlx::PgPool) {
-    let db = ScratchDb::create(prefix).await;
-    let pool = sqlx::PgPool::connect(&db.url()).await.expect("connect");
-    portcullis::store::postgres::migrate(&pool)
-        .await
-        .expect("migrate");
-    let file = portcullis::store::policy_file::PolicyFile::parse(
-        portcullis::dev::DEV_POLICY,
-        "config/policy/dev.toml",
-    )
-    .expect("dev policy");
-    portcullis::store::postgres::apply_policy(&pool, &file, false)
-        .await
-        .expect("apply");
-    (db, pool)
-}
-
 /// Two gateways sharing the database `url`.
 pub async fn two_pg_gateways(up: &Upstream, url: &str) -> (Gateway, Gateway) {
     let extra =
@@ -280,7 +262,7 @@ pub async fn two_pg_gateways(up: &Upstream, url: &str) -> (Gateway, Gateway) {
 
 #[tokio::test]
 async fn keys_changed_on_one_postgres_replica_take_effect_on_both_and_are_recorded() {
-    let (_db, pool) = dev_database("keys").await;
+    let (_db, pool) = ScratchDb::with_dev_policy("keys").await;
     let up = Upstream::start().await;
     let (a, b) = two_pg_gateways(&up, &_db.url()).await;
 

@@ -2,7 +2,7 @@
 //! database (a key created with the CLI works through the proxy on both and stops on both right
 //! after `keys revoke`), offline against a policy file, and the documented exit codes.
 
-use crate::admin_keys::{dev_database, key_status, policy_copy, two_pg_gateways, wait_key_status};
+use crate::admin_keys::{key_status, policy_copy, two_pg_gateways, wait_key_status};
 use crate::harness::*;
 use crate::pipeline::{AUTHN, TOP};
 use serde_json::Value;
@@ -43,7 +43,7 @@ async fn ok_json(args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn a_key_created_with_the_cli_works_on_both_replicas_until_keys_revoke() {
-    let (db, _pool) = dev_database("clikeys").await;
+    let (db, _pool) = ScratchDb::with_dev_policy("clikeys").await;
     let up = Upstream::start().await;
     let (a, b) = two_pg_gateways(&up, &db.url()).await;
     let url_a = format!("http://{}", a.admin);

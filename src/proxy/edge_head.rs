@@ -102,10 +102,13 @@ async fn shutting_down(mut watch: ShutdownWatch) {
 }
 
 /// The end of an HTTP/1.x head in `buf`: the index after the empty line. httparse (pingora's
-/// parser) also accepts bare `LF` line ends, so `\n\n` ends a head as `\r\n\r\n` does. Scans
-/// from `from` only, so reading a head costs linear time in its length.
+/// parser) also accepts bare `LF` line ends, so `\n\n` ends a head as `\r\n\r\n` does, and
+/// it skips empty lines before the request line (RFC 9112 §2.2), so those end nothing — else a
+/// client could open with `\r\n\r\n` and trickle the rest past the deadline. Scans from `from`
+/// only, so reading a head costs linear time in its length.
 pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let mut i = from.max(start);
     while i < buf.len() {
         let nl = i + buf[i..].iter().position(|&b| b == b'\n')?;
         match buf.get(nl + 1) {
@@ -149,6 +152,16 @@ mod tests {
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r", 0), None);
         assert_eq!(head_end(b"", 0), None);
+    }
+
+    #[test]
+    fn empty_lines_before_the_request_line_do_not_end_a_head() {
+        assert_eq!(head_end(b"\r\n\r\n\n\n", 0), None);
+        assert_eq!(head_end(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+        assert_eq!(
+            head_end(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 0),
+            Some(31)
+        );
     }
 
     #[test]

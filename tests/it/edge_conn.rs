@@ -62,9 +62,17 @@ async fn a_head_trickled_a_byte_at_a_time_is_408_at_the_deadline() {
         .expect("408");
     assert_eq!(r.status, 408, "{r:?}");
     assert!(c.closed_within(PATIENCE).await);
+    // Empty lines before the request line (which the parser skips) do not end the head early.
+    let mut c = Raw::connect(gw.proxy).await;
+    c.send(b"\r\n\r\n\n\n").await;
+    let r = c
+        .trickle(head.as_bytes(), Duration::from_millis(50))
+        .await
+        .expect("408");
+    assert_eq!(r.status, 408, "{r:?}");
     assert!(
         up.requests().is_empty(),
-        "the trickled request was never forwarded"
+        "the trickled requests were never forwarded"
     );
 }
 

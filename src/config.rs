@@ -103,6 +103,10 @@ pub struct ListenConfig {
     /// Connections the proxy listener holds open at once; more are closed at accept. Default:
     /// derived from the open-file limit (`proxy::edge::default_max_connections`).
     pub max_connections: Option<usize>,
+    /// `Host` values served (`name` or `name:port`, case-insensitive); empty = any. Others: 421.
+    pub allowed_hosts: Vec<String>,
+    /// `[listen.limits]`: head, header-count, query and streamed-body sizes.
+    pub limits: crate::proxy::head_check::Limits,
 }
 
 impl Default for ListenConfig {
@@ -114,6 +118,8 @@ impl Default for ListenConfig {
             request_head_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             max_connections: None,
+            allowed_hosts: Vec::new(),
+            limits: Default::default(),
         }
     }
 }
@@ -249,6 +255,8 @@ pub struct Config {
     pub identity_headers: Vec<http::HeaderName>,
     /// `listen.max_connections`, or the default derived from the open-file limit.
     pub max_connections: usize,
+    /// The head checks (`listen.allowed_hosts`, `[listen.limits]`).
+    pub head_policy: crate::proxy::head_check::HeadPolicy,
     /// The compiled route table (built here so `check-config` validates the route files).
     pub classifier: std::sync::Arc<crate::request::Classifier>,
 }
@@ -361,6 +369,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
             ),
         }
     }
+    let head_policy = crate::proxy::head_check::HeadPolicy::from_config(&file.listen, p);
     file.admin.validate(p);
     file.upstream.credential.validate(p);
     file.routes.validate(p);
@@ -388,6 +397,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
         trusted_proxies: trusted,
         identity_headers: identity,
         max_connections,
+        head_policy,
         file,
     })
 }

@@ -122,15 +122,25 @@ pub fn parse(s: &str) -> Option<PresentedKey> {
     })
 }
 
-/// Whether `s` contains something shaped like a Portcullis key (used to refuse keys in URLs).
+/// Whether `s` contains something shaped like a Portcullis key (used to refuse keys in URLs
+/// and to keep them out of forwarded headers): a `pcl_…` that runs to the end of a run of
+/// `[A-Za-z0-9_]`. Linear in `s`: every byte is looked at a bounded number of times.
 pub fn contains_key(s: &str) -> bool {
-    s.match_indices(PREFIX).any(|(i, _)| {
-        let tail = &s[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        parse(&tail[..end]).is_some()
-    })
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(ends_in_key)
+}
+
+/// Whether a run of `[A-Za-z0-9_]` ends in a key. A key has exactly three `_`
+/// (`pcl_<env>_<id>_<secret>`, none inside env, id or secret), so the only suffix that can be
+/// one starts three bytes before the run's third-last `_`: one parse per run.
+fn ends_in_key(run: &str) -> bool {
+    let Some((third_last, _)) = run.rmatch_indices('_').nth(2) else {
+        return false;
+    };
+    third_last
+        .checked_sub(PREFIX.len() - 1)
+        .and_then(|start| run.get(start..))
+        .is_some_and(|tail| parse(tail).is_some())
 }
 
 /// `SHA-256(pepper || secret)`: the only form in which a secret is stored.
@@ -380,7 +390,38 @@ mod tests {
         assert!(!contains_key("pcl_live_short"));
     }
 
+    /// The earlier, quadratic scan: every `pcl_` occurrence parsed to the end of its run.
+    fn contains_key_by_every_prefix(s: &str) -> bool {
+        s.match_indices(PREFIX).any(|(i, _)| {
+            let tail = &s[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            parse(&tail[..end]).is_some()
+        })
+    }
+
     proptest! {
+        #[test]
+        fn the_linear_scan_finds_exactly_what_every_prefix_parse_finds(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("pcl_".to_owned()), Just("_".to_owned()), Just("live".to_owned()),
+                    Just("&".to_owned()), Just("é".to_owned()),
+                    "[A-Za-z0-9]{1,3}", Just("0123456789ABCDEF".to_owned()),
+                    Just("abcdefghijABCDEFGHIJabcdefghijABCDEFGHIJabcd".to_owned()),
+                ],
+                0..14,
+            ),
+            key in proptest::bool::ANY,
+        ) {
+            let mut s = parts.concat();
+            if key {
+                s.push_str(&generate("live", PEPPER).unwrap().full);
+            }
+            prop_assert_eq!(contains_key(&s), contains_key_by_every_prefix(&s), "{}", s);
+        }
+
         #[test]
         fn parse_never_panics_and_accepts_only_the_exact_shape(s in ".{0,120}") {
             if let Some(p) = parse(&s) {

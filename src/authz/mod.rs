@@ -114,6 +114,19 @@ pub enum DenyReason {
     BodyTooLarge,
     /// The request head or the inspected body did not arrive within its deadline.
     RequestTimeout,
+    /// Message framing that could be read two ways (repeated `Content-Length`, or one beside
+    /// `Transfer-Encoding`).
+    BadFraming,
+    /// A `Transfer-Encoding` other than exactly one `chunked`.
+    UnsupportedTransferCoding,
+    /// An HTTP/1.1 request without exactly one valid `Host`.
+    BadHost,
+    /// A `Host` not in `listen.allowed_hosts`.
+    MisdirectedRequest,
+    /// A request head over `listen.limits` (bytes or header fields).
+    HeadTooLarge,
+    /// A query string over `listen.limits.max_query_bytes`.
+    UriTooLong,
     /// A protected prefix with no matching route.
     NoRoute,
     /// No credential where one is required.
@@ -215,6 +228,12 @@ impl DenyReason {
             DenyReason::ApiKeyInQuery => "api_key_in_query",
             DenyReason::BodyTooLarge => "body_too_large",
             DenyReason::RequestTimeout => "request_timeout",
+            DenyReason::BadFraming => "bad_framing",
+            DenyReason::UnsupportedTransferCoding => "unsupported_transfer_coding",
+            DenyReason::BadHost => "bad_host",
+            DenyReason::MisdirectedRequest => "misdirected_request",
+            DenyReason::HeadTooLarge => "head_too_large",
+            DenyReason::UriTooLong => "uri_too_long",
             DenyReason::NoRoute => "no_route",
             DenyReason::Unauthenticated => "unauthenticated",
             DenyReason::InvalidToken(_) => "invalid_token",

@@ -2,7 +2,8 @@
 //! headers, `X-Forwarded-*`, and which credential Umbraco receives. Pure functions over
 //! `http::HeaderMap` and the decision.
 
-use crate::authn::{Principal, PrincipalKind};
+use crate::authn::{Principal, PrincipalKind, Subject};
+use crate::gate::Verdict;
 use crate::request::Api;
 use crate::umbraco::CredentialKind;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -22,6 +23,28 @@ const HOP_BY_HOP: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
+];
+
+/// Headers through which a client could claim another address, scheme, host, path or method to
+/// an upstream that believes them: removed unless the direct peer is a trusted proxy.
+const CLIENT_CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-envoy-original-path",
+    "x-http-method",
+    "x-http-method-override",
+    "x-method-override",
 ];
 
 /// Headers framing the message: never removed because a client named them in `Connection`.
@@ -83,9 +106,15 @@ pub fn traceparent(headers: &HeaderMap) -> (String, String) {
 }
 
 /// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
-/// the client named in `Connection`, `X-Portcullis-*`, and the configured identity headers.
-/// Removed before the gateway adds its own headers, so a client cannot make it drop them.
-pub fn client_headers_to_strip(headers: &HeaderMap, identity: &[HeaderName]) -> Vec<HeaderName> {
+/// the client named in `Connection`, `X-Portcullis-*`, the configured identity headers, every
+/// header carrying a Portcullis API key (`pcl_…`), and — unless the peer is a trusted proxy —
+/// the [`CLIENT_CLAIMS`]. Removed before the gateway adds its own headers, so a client cannot
+/// make it drop them.
+pub fn client_headers_to_strip(
+    headers: &HeaderMap,
+    identity: &[HeaderName],
+    trusted_peer: bool,
+) -> Vec<HeaderName> {
     let mut out: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
@@ -102,20 +131,40 @@ pub fn client_headers_to_strip(headers: &HeaderMap, identity: &[HeaderName]) -> 
             .cloned(),
     );
     out.extend(identity.iter().cloned());
+    if !trusted_peer {
+        out.extend(CLIENT_CLAIMS.iter().map(|h| HeaderName::from_static(h)));
+    }
+    out.extend(
+        headers
+            .iter()
+            .filter(|(_, v)| carries_key(v))
+            .map(|(k, _)| k.clone()),
+    );
     out.retain(|n| headers.contains_key(n));
     out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     out.dedup();
     out
 }
 
-/// The `X-Forwarded-For/Proto/Host` values to set (a `None` value means remove). Client-sent
-/// values are kept (and extended) only when the direct peer is a trusted proxy.
+/// Whether a header value holds a Portcullis API key anywhere (linear, see `api_key`).
+fn carries_key(v: &HeaderValue) -> bool {
+    let text = String::from_utf8_lossy(v.as_bytes());
+    crate::authn::api_key::contains_key(&text)
+}
+
+/// Whether the direct peer is one of `headers.trusted_proxies`.
+pub fn is_trusted(peer: Option<IpAddr>, trusted: &[IpNet]) -> bool {
+    peer.is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)))
+}
+
+/// The `X-Forwarded-For/Proto/Host` values to set (a `None` value means remove): what the
+/// gateway received (peer address, `http`, the `Host`). Client-sent values are kept (and
+/// extended) only when the direct peer is a trusted proxy.
 pub fn forwarded(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
-    trusted: &[IpNet],
+    trusted_peer: bool,
 ) -> [(&'static str, Option<HeaderValue>); 3] {
-    let trusted_peer = peer.is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)));
     let peer_s = peer
         .map(|p| p.to_string())
         .unwrap_or_else(|| "unknown".into());
@@ -139,6 +188,107 @@ pub fn forwarded(
         ("x-forwarded-proto", HeaderValue::from_str(&proto).ok()),
         ("x-forwarded-host", host),
     ]
+}
+
+/// One change to the upstream request's headers; applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    Remove(HeaderName),
+    Set(HeaderName, HeaderValue),
+}
+
+/// What the upstream request's headers depend on besides the client's own headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    /// The direct peer's address.
+    pub peer: Option<IpAddr>,
+    pub trusted_proxies: &'a [IpNet],
+    /// `headers.identity`.
+    pub identity: &'a [HeaderName],
+    /// The decision (`None` only when the request was never decided).
+    pub verdict: Option<&'a Verdict>,
+    /// The audit event id (`X-Portcullis-Decision-Id`).
+    pub decision_id: Option<&'a str>,
+    pub request_id: &'a str,
+    /// From [`traceparent`] (random, so made by the caller).
+    pub traceparent: &'a str,
+    /// The whole body was read for inspection and goes out at once.
+    pub body_inspected: bool,
+    /// `upstream.host`.
+    pub upstream_host: Option<&'a str>,
+    /// Umbraco's one real Delivery API key.
+    pub delivery_api_key: Option<&'a str>,
+}
+
+/// Header carrying the audit event id upstream (and on the response).
+pub const DECISION_ID: &str = "x-portcullis-decision-id";
+
+/// Every change the upstream request's headers get, as a pure function of the client's headers
+/// and the decision: first everything a client may not send upstream is removed
+/// ([`client_headers_to_strip`]), then the gateway's own headers are set — `X-Forwarded-*`,
+/// `X-Request-Id`, `traceparent`, the identity headers, `Host` — so no client header can stand
+/// in for one of them. Portcullis API keys never leave; for Delivery requests made with one,
+/// Umbraco's single real key is set. Errs only when a value cannot be a header value.
+pub fn upstream_edits(
+    headers: &HeaderMap,
+    f: &Forwarding,
+) -> Result<Vec<Edit>, http::header::InvalidHeaderValue> {
+    let trusted = is_trusted(f.peer, f.trusted_proxies);
+    let mut edits: Vec<Edit> = client_headers_to_strip(headers, f.identity, trusted)
+        .into_iter()
+        .map(Edit::Remove)
+        .collect();
+    for (name, value) in forwarded(headers, f.peer, trusted) {
+        let name = HeaderName::from_static(name);
+        edits.push(value.map_or(Edit::Remove(name.clone()), |v| Edit::Set(name, v)));
+    }
+    if f.body_inspected {
+        edits.push(Edit::Remove(http::header::EXPECT));
+    }
+    let set = |name: &'static str, value: &str| {
+        HeaderValue::from_str(value).map(|v| Edit::Set(HeaderName::from_static(name), v))
+    };
+    edits.push(set(REQUEST_ID, f.request_id)?);
+    edits.push(set("traceparent", f.traceparent)?);
+    if let Some(v) = f.verdict {
+        identity(&mut edits, v, f, &set)?;
+    }
+    if let Some(host) = f.upstream_host {
+        edits.push(Edit::Set(http::header::HOST, HeaderValue::from_str(host)?));
+    }
+    Ok(edits)
+}
+
+/// The identity headers for a decided request (who, how, which groups, which member, which
+/// audit event), and the Delivery key swap for API-key callers.
+fn identity(
+    edits: &mut Vec<Edit>,
+    v: &Verdict,
+    f: &Forwarding,
+    set: &dyn Fn(&'static str, &str) -> Result<Edit, http::header::InvalidHeaderValue>,
+) -> Result<(), http::header::InvalidHeaderValue> {
+    let Some(p) = &v.principal else { return Ok(()) };
+    if let PrincipalKind::ApiKey { .. } = p.kind {
+        edits.push(Edit::Remove(HeaderName::from_static("api-key")));
+        edits.push(Edit::Remove(http::header::AUTHORIZATION));
+        if v.api == Some(Api::Delivery) {
+            if let Some(real) = f.delivery_api_key {
+                edits.push(set("api-key", real)?);
+            }
+        }
+    }
+    edits.push(set("x-portcullis-principal", p.id.as_str())?);
+    edits.push(set("x-portcullis-principal-kind", p.kind.as_str())?);
+    if !v.groups.is_empty() {
+        edits.push(set("x-portcullis-groups", &v.groups.join(","))?);
+    }
+    if let Subject::Member { username, .. } = &p.subject {
+        edits.push(set("x-portcullis-member", username.as_str())?);
+    }
+    if let Some(id) = f.decision_id {
+        edits.push(set(DECISION_ID, id)?);
+    }
+    Ok(())
 }
 
 /// The credential an allowed request carries to Umbraco.
@@ -172,120 +322,5 @@ pub fn upstream_credential(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        m
-    }
-
-    #[test]
-    fn a_client_trace_continues_with_the_gateway_as_parent_and_a_bad_one_starts_a_new_trace() {
-        let t = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let (v, trace) = traceparent(&map(&[("traceparent", t)]));
-        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert!(v.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && v.ends_with("-01"));
-        assert_ne!(v, t, "the gateway is the new parent span");
-        let (v, trace) = traceparent(&map(&[(
-            "traceparent",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-        )]));
-        assert_ne!(trace, "00000000000000000000000000000000");
-        assert_eq!(v.len(), 55);
-    }
-
-    #[test]
-    fn a_well_formed_client_request_id_is_kept_and_a_bad_one_replaced() {
-        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
-        let fresh = request_id(&map(&[("x-request-id", "bad id\twith spaces")]));
-        assert_ne!(fresh, "bad id\twith spaces");
-        assert!(uuid::Uuid::parse_str(&fresh).is_ok());
-    }
-
-    #[test]
-    fn hop_by_hop_connection_named_and_owned_headers_are_removed() {
-        let h = map(&[
-            ("connection", "close, x-secret, content-length"),
-            ("x-secret", "1"),
-            ("keep-alive", "timeout=5"),
-            ("x-portcullis-user", "admin"),
-            ("x-umbraco-user", "admin"),
-            ("content-length", "3"),
-            ("accept", "*/*"),
-        ]);
-        let strip = client_headers_to_strip(&h, &[HeaderName::from_static("x-umbraco-user")]);
-        let names: Vec<&str> = strip.iter().map(|k| k.as_str()).collect();
-        assert_eq!(
-            names,
-            vec![
-                "connection",
-                "keep-alive",
-                "x-portcullis-user",
-                "x-secret",
-                "x-umbraco-user"
-            ]
-        );
-    }
-
-    #[test]
-    fn forwarded_headers_from_untrusted_peers_are_replaced() {
-        let h = map(&[
-            ("x-forwarded-for", "1.2.3.4"),
-            ("x-forwarded-proto", "https"),
-            ("host", "site"),
-        ]);
-        let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), &[]);
-        assert_eq!(f[0].1.as_ref().expect("xff"), "10.1.1.1");
-        assert_eq!(f[1].1.as_ref().expect("proto"), "http");
-        assert_eq!(f[2].1.as_ref().expect("host"), "site");
-    }
-
-    #[test]
-    fn forwarded_headers_from_trusted_proxies_are_extended() {
-        let h = map(&[
-            ("x-forwarded-for", "1.2.3.4"),
-            ("x-forwarded-proto", "https"),
-        ]);
-        let trusted = vec!["10.0.0.0/8".parse().expect("cidr")];
-        let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), &trusted);
-        assert_eq!(f[0].1.as_ref().expect("xff"), "1.2.3.4, 10.1.1.1");
-        assert_eq!(f[1].1.as_ref().expect("proto"), "https");
-    }
-
-    #[test]
-    fn only_management_requests_of_jwt_and_key_callers_get_the_api_user_token() {
-        use crate::authn::Subject;
-        let p = |kind| Principal {
-            id: "x".into(),
-            kind,
-            subject: Subject::Anonymous,
-        };
-        let jwt = p(PrincipalKind::Jwt {
-            issuer: std::sync::Arc::from("idp"),
-        });
-        let key = p(PrincipalKind::ApiKey { key_id: "k".into() });
-        let anon = p(PrincipalKind::Anonymous);
-        let api_user = CredentialKind::UmbracoApiUser;
-        let m = Some(Api::Management);
-        use UpstreamCredential::*;
-        assert_eq!(upstream_credential(m, Some(&jwt), api_user), ApiUser);
-        assert_eq!(upstream_credential(m, Some(&key), api_user), ApiUser);
-        assert_eq!(upstream_credential(m, Some(&anon), api_user), AsSent);
-        assert_eq!(upstream_credential(m, None, api_user), AsSent);
-        assert_eq!(
-            upstream_credential(Some(Api::Delivery), Some(&key), api_user),
-            AsSent
-        );
-        assert_eq!(
-            upstream_credential(m, Some(&jwt), CredentialKind::Passthrough),
-            AsSent
-        );
-    }
-}
+#[path = "headers_tests.rs"]
+mod tests;

@@ -3,12 +3,13 @@
 
 pub mod edge;
 mod edge_head;
+pub mod head_check;
 pub mod headers;
 pub mod respond;
 
 use crate::app::{Runtime, Shared};
 use crate::audit::{AuditEvent, RequestMeta};
-use crate::authn::{Principal, PrincipalKind, Subject};
+use crate::authn::Principal;
 use crate::authz::{Decision, DenyReason};
 use crate::gate::{Step, Verdict};
 use crate::request::{Api, PendingBody};
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use headers::UpstreamCredential;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorSource, ErrorType, OrErr, Result};
 use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct RequestCtx {
     body_inspected: bool,
     /// The API user's token sent upstream, when `[upstream.credential]` replaced the caller's.
     upstream_token: Option<Arc<crate::umbraco::UpstreamToken>>,
+    /// Streamed request body bytes so far (`listen.limits.max_body_bytes`).
+    body_bytes: u64,
     _in_flight: InFlight,
 }
 
@@ -84,8 +87,7 @@ impl Drop for InFlight {
     }
 }
 
-/// Response (and upstream request) header carrying the audit event id.
-const DECISION_ID: &str = "x-portcullis-decision-id";
+use headers::DECISION_ID;
 
 /// pingora forwards an already-read body only from its retry buffer, which holds 64 KiB: an
 /// inspected body larger than that could not be forwarded byte for byte, so it is refused.
@@ -164,6 +166,21 @@ async fn read_body(
     Ok(Ok(body.freeze()))
 }
 
+/// The head checks on the head as received (raw bytes for HTTP/1, see [`head_check`]).
+fn head_refusal(session: &Session, cfg: &head_check::HeadPolicy) -> Option<DenyReason> {
+    let req = session.req_header();
+    let raw = session
+        .as_downstream()
+        .as_http1()
+        .map(|h| h.get_headers_raw_bytes());
+    let head = match &raw {
+        Some(raw) => head_check::HeadFacts::from_raw(raw),
+        None => head_check::HeadFacts::from_headers(&req.headers, req.raw_path().len()),
+    };
+    let authority = req.uri.authority().map(|a| a.as_str());
+    head_check::check(&head, req.version, req.raw_path(), authority, cfg)
+}
+
 fn api_label(api: Option<Api>) -> &'static str {
     api.map_or("other", Api::as_str)
 }
@@ -195,38 +212,6 @@ fn classify_failure(e: &Error) -> Option<UpstreamFailure> {
         }
         _ => UpstreamFailure::Unavailable,
     })
-}
-
-/// Replaces client credentials the upstream must not see and adds the identity headers.
-/// Bearer tokens stay (Umbraco acts on its own tokens); Portcullis API keys never leave the
-/// gateway — for Delivery requests made with one, Umbraco's single real key is injected.
-fn identity_headers(
-    upstream: &mut RequestHeader,
-    v: &Verdict,
-    meta: Option<&RequestMeta>,
-) -> Result<()> {
-    let Some(p) = &v.principal else { return Ok(()) };
-    if let PrincipalKind::ApiKey { .. } = p.kind {
-        upstream.remove_header("api-key");
-        upstream.remove_header(&http::header::AUTHORIZATION);
-        if v.api == Some(Api::Delivery) {
-            if let Some(real) = crate::proxy::delivery_api_key() {
-                upstream.insert_header("api-key", real)?;
-            }
-        }
-    }
-    upstream.insert_header("x-portcullis-principal", p.id.as_str())?;
-    upstream.insert_header("x-portcullis-principal-kind", p.kind.as_str())?;
-    if !v.groups.is_empty() {
-        upstream.insert_header("x-portcullis-groups", v.groups.join(","))?;
-    }
-    if let Subject::Member { username, .. } = &p.subject {
-        upstream.insert_header("x-portcullis-member", username.as_str())?;
-    }
-    if let Some(m) = meta {
-        upstream.insert_header(DECISION_ID, m.event_id.to_string())?;
-    }
-    Ok(())
 }
 
 /// Umbraco's one real Delivery API key, read once from the environment variable named by
@@ -290,6 +275,7 @@ impl ProxyHttp for Gateway {
             upstream_failure: None,
             body_inspected: false,
             upstream_token: None,
+            body_bytes: 0,
             _in_flight: InFlight::new(&self.shared),
         }
     }
@@ -307,7 +293,11 @@ impl ProxyHttp for Gateway {
             tracing::info_span!("request", request.id = %ctx.request_id, http.method = %req.method)
         };
         ctx.span = span.clone();
-        let step = {
+        let step = if let Some(reason) = head_refusal(session, &ctx.runtime.config.head_policy) {
+            // Framing or a head the checks refuse: this connection is not read any further.
+            session.set_keepalive(None);
+            Step::Decided(Box::new(Verdict::denied(reason)))
+        } else {
             let req = session.req_header();
             let raw = req.raw_path().to_vec();
             ctx.runtime
@@ -401,44 +391,41 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let cfg = &ctx.runtime.config;
-        for name in headers::client_headers_to_strip(&upstream.headers, &cfg.identity_headers) {
-            upstream.remove_header(&name);
-        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        for (name, value) in headers::forwarded(&upstream.headers, peer, &cfg.trusted_proxies) {
-            match value {
-                Some(v) => upstream.insert_header(name, v)?,
-                None => drop(upstream.remove_header(name)),
-            }
-        }
-        if ctx.body_inspected {
-            // The whole body is already here and goes out at once: nothing to wait for.
-            upstream.remove_header(&http::header::EXPECT);
-        }
-        upstream.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
         let (traceparent, trace_id) = headers::traceparent(&upstream.headers);
-        upstream.insert_header("traceparent", traceparent)?;
-        ctx.trace_id = Some(trace_id);
-        if let Some(v) = &ctx.verdict {
-            // Forward exactly the canonical form that was authorised.
-            if let Some(uri) = &v.uri {
-                match uri.parse::<http::Uri>() {
-                    Ok(u) => upstream.set_uri(u),
-                    Err(_) => {
-                        return Err(Error::explain(
-                            ErrorType::InternalError,
-                            "canonical uri does not parse",
-                        ))
-                    }
-                }
+        let decision_id = ctx.meta.as_ref().map(|m| m.event_id.to_string());
+        let forwarding = headers::Forwarding {
+            peer,
+            trusted_proxies: &cfg.trusted_proxies,
+            identity: &cfg.identity_headers,
+            verdict: ctx.verdict.as_deref(),
+            decision_id: decision_id.as_deref(),
+            request_id: &ctx.request_id,
+            traceparent: &traceparent,
+            body_inspected: ctx.body_inspected,
+            upstream_host: cfg.file.upstream.host.as_deref(),
+            delivery_api_key: delivery_api_key(),
+        };
+        let edits = headers::upstream_edits(&upstream.headers, &forwarding).or_err(
+            ErrorType::InternalError,
+            "an upstream header value is invalid",
+        )?;
+        for edit in edits {
+            match edit {
+                headers::Edit::Remove(name) => drop(upstream.remove_header(&name)),
+                headers::Edit::Set(name, value) => upstream.insert_header(name, value)?,
             }
-            identity_headers(upstream, v, ctx.meta.as_ref())?;
         }
-        if let Some(host) = &cfg.file.upstream.host {
-            upstream.insert_header(http::header::HOST, host.as_str())?;
+        ctx.trace_id = Some(trace_id);
+        if let Some(uri) = ctx.verdict.as_ref().and_then(|v| v.uri.as_deref()) {
+            // Forward exactly the canonical form that was authorised.
+            let uri = uri
+                .parse::<http::Uri>()
+                .or_err(ErrorType::InternalError, "canonical uri does not parse")?;
+            upstream.set_uri(uri);
         }
         let kind = cfg.file.upstream.credential.kind;
         let credential = ctx
@@ -451,6 +438,32 @@ impl ProxyHttp for Gateway {
             self.use_api_user(upstream, ctx).await?;
         }
         ctx.upstream_started = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Counts a streamed body against `listen.limits.max_body_bytes`; past it the request
+    /// fails (413 `body_too_large` unless the upstream already answered) and the upstream
+    /// connection is dropped before the body's end, so the upstream never gets a whole request.
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        if ctx.body_bytes > ctx.runtime.config.head_policy.limits.max_body_bytes {
+            session.set_keepalive(None);
+            let denied = Decision::Deny(DenyReason::BodyTooLarge);
+            ctx.decision = Some(denied.clone());
+            if let Some(v) = ctx.verdict.as_mut() {
+                v.decision = denied;
+            }
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(413),
+                "request body over listen.limits.max_body_bytes",
+            ));
+        }
         Ok(())
     }
 
@@ -499,7 +512,9 @@ impl ProxyHttp for Gateway {
         if ctx.request_id.is_empty() {
             ctx.request_id = headers::request_id(&session.req_header().headers);
         }
+        let over_limit = ctx.decision == Some(Decision::Deny(DenyReason::BodyTooLarge));
         let reply = match ctx.upstream_failure.or_else(|| classify_failure(e)) {
+            _ if over_limit => respond::deny(DenyReason::BodyTooLarge, &ctx.request_id),
             Some(kind) => {
                 ctx.upstream_failure = Some(kind);
                 let label = match kind {

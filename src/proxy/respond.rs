@@ -10,7 +10,13 @@ use serde::Serialize;
 pub fn status(reason: DenyReason) -> StatusCode {
     use DenyReason::*;
     match reason {
-        Malformed | AmbiguousCredentials | ApiKeyInQuery => StatusCode::BAD_REQUEST,
+        Malformed | AmbiguousCredentials | ApiKeyInQuery | BadFraming | BadHost => {
+            StatusCode::BAD_REQUEST
+        }
+        UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+        MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
+        HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        UriTooLong => StatusCode::URI_TOO_LONG,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         NoRoute => StatusCode::NOT_FOUND,

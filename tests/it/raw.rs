@@ -210,3 +210,103 @@ pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<RawResponse> {
     c.send(request).await;
     c.response().await
 }
+
+/// An upstream that records the raw bytes of every connection (nothing normalised, nothing
+/// refused), and answers `200` once a whole request has arrived: the head and then
+/// `Content-Length` bytes, or a chunked body through its `0\r\n\r\n`. A request cut short is
+/// never answered. Proves what reached the upstream, byte for byte.
+pub struct RawUpstream {
+    pub addr: SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<RawConn>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What one upstream connection received.
+#[derive(Debug, Clone, Default)]
+pub struct RawConn {
+    pub bytes: Vec<u8>,
+    /// The gateway closed the connection.
+    pub closed: bool,
+}
+
+impl RawUpstream {
+    pub async fn start() -> RawUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind raw upstream");
+        let addr = listener.local_addr().expect("addr");
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<RawConn>>> = Default::default();
+        let shared = conns.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let slot = {
+                    let mut c = shared.lock().expect("lock");
+                    c.push(RawConn::default());
+                    c.len() - 1
+                };
+                tokio::spawn(record(stream, shared.clone(), slot));
+            }
+        });
+        RawUpstream { addr, conns, task }
+    }
+
+    /// Every connection so far.
+    pub fn conns(&self) -> Vec<RawConn> {
+        self.conns.lock().expect("lock").clone()
+    }
+
+    /// All bytes received on all connections.
+    pub fn received(&self) -> Vec<u8> {
+        self.conns().into_iter().flat_map(|c| c.bytes).collect()
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record(
+    mut stream: TcpStream,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<RawConn>>>,
+    slot: usize,
+) {
+    let mut chunk = [0u8; 16384];
+    let mut answered = false;
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let whole = {
+            let mut c = conns.lock().expect("lock");
+            c[slot].bytes.extend_from_slice(&chunk[..n]);
+            complete_request(&c[slot].bytes)
+        };
+        if whole && !answered {
+            answered = true;
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Upstream: raw\r\n\r\nok";
+            let _ = stream.write_all(ok).await;
+        }
+    }
+    conns.lock().expect("lock")[slot].closed = true;
+}
+
+/// Whether `bytes` hold one whole request (head and body as its framing says).
+fn complete_request(bytes: &[u8]) -> bool {
+    let Some(end) = find(bytes, b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+    let body = &bytes[end + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    body.len() >= len
+}

@@ -1,0 +1,254 @@
+use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (k, v) in pairs {
+        m.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    m
+}
+
+#[test]
+fn a_client_trace_continues_with_the_gateway_as_parent_and_a_bad_one_starts_a_new_trace() {
+    let t = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (v, trace) = traceparent(&map(&[("traceparent", t)]));
+    assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert!(v.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && v.ends_with("-01"));
+    assert_ne!(v, t, "the gateway is the new parent span");
+    let (v, trace) = traceparent(&map(&[(
+        "traceparent",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    )]));
+    assert_ne!(trace, "00000000000000000000000000000000");
+    assert_eq!(v.len(), 55);
+}
+
+#[test]
+fn a_well_formed_client_request_id_is_kept_and_a_bad_one_replaced() {
+    assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+    let fresh = request_id(&map(&[("x-request-id", "bad id\twith spaces")]));
+    assert_ne!(fresh, "bad id\twith spaces");
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok());
+}
+
+#[test]
+fn hop_by_hop_connection_named_and_owned_headers_are_removed() {
+    let h = map(&[
+        ("connection", "close, x-secret, content-length"),
+        ("x-secret", "1"),
+        ("keep-alive", "timeout=5"),
+        ("x-portcullis-user", "admin"),
+        ("x-umbraco-user", "admin"),
+        ("content-length", "3"),
+        ("accept", "*/*"),
+    ]);
+    let strip = client_headers_to_strip(&h, &[HeaderName::from_static("x-umbraco-user")], false);
+    let names: Vec<&str> = strip.iter().map(|k| k.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "connection",
+            "keep-alive",
+            "x-portcullis-user",
+            "x-secret",
+            "x-umbraco-user"
+        ]
+    );
+}
+
+#[test]
+fn forwarded_headers_from_untrusted_peers_are_replaced() {
+    let h = map(&[
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-proto", "https"),
+        ("host", "site"),
+    ]);
+    let f = forwarded(&h, Some("10.1.1.1".parse().expect("ip")), false);
+    assert_eq!(f[0].1.as_ref().expect("xff"), "10.1.1.1");
+    assert_eq!(f[1].1.as_ref().expect("proto"), "http");
+    assert_eq!(f[2].1.as_ref().expect("host"), "site");
+}
+
+#[test]
+fn forwarded_headers_from_trusted_proxies_are_extended() {
+    let h = map(&[
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-proto", "https"),
+    ]);
+    let trusted = vec!["10.0.0.0/8".parse().expect("cidr")];
+    let peer = Some("10.1.1.1".parse().expect("ip"));
+    assert!(is_trusted(peer, &trusted));
+    assert!(!is_trusted(Some("11.1.1.1".parse().expect("ip")), &trusted));
+    let f = forwarded(&h, peer, true);
+    assert_eq!(f[0].1.as_ref().expect("xff"), "1.2.3.4, 10.1.1.1");
+    assert_eq!(f[1].1.as_ref().expect("proto"), "https");
+}
+
+#[test]
+fn only_management_requests_of_jwt_and_key_callers_get_the_api_user_token() {
+    use crate::authn::Subject;
+    let p = |kind| Principal {
+        id: "x".into(),
+        kind,
+        subject: Subject::Anonymous,
+    };
+    let jwt = p(PrincipalKind::Jwt {
+        issuer: std::sync::Arc::from("idp"),
+    });
+    let key = p(PrincipalKind::ApiKey { key_id: "k".into() });
+    let anon = p(PrincipalKind::Anonymous);
+    let api_user = CredentialKind::UmbracoApiUser;
+    let m = Some(Api::Management);
+    use UpstreamCredential::*;
+    assert_eq!(upstream_credential(m, Some(&jwt), api_user), ApiUser);
+    assert_eq!(upstream_credential(m, Some(&key), api_user), ApiUser);
+    assert_eq!(upstream_credential(m, Some(&anon), api_user), AsSent);
+    assert_eq!(upstream_credential(m, None, api_user), AsSent);
+    assert_eq!(
+        upstream_credential(Some(Api::Delivery), Some(&key), api_user),
+        AsSent
+    );
+    assert_eq!(
+        upstream_credential(m, Some(&jwt), CredentialKind::Passthrough),
+        AsSent
+    );
+}
+
+fn removed(edits: &[Edit]) -> Vec<&str> {
+    edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::Remove(n) => Some(n.as_str()),
+            Edit::Set(..) => None,
+        })
+        .collect()
+}
+
+fn set<'a>(edits: &'a [Edit], name: &str) -> Vec<&'a str> {
+    edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::Set(n, v) if n == name => v.to_str().ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+const KEY: &str = "pcl_live_0123456789ABCDEF_abcdefghijABCDEFGHIJabcdefghijABCDEFGHIJabcd";
+
+fn forwarding<'a>(verdict: Option<&'a Verdict>, trusted: &'a [IpNet]) -> Forwarding<'a> {
+    Forwarding {
+        peer: Some("10.1.1.1".parse().expect("ip")),
+        trusted_proxies: trusted,
+        identity: &[],
+        verdict,
+        decision_id: Some("ev-1"),
+        request_id: "req-1",
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        body_inspected: false,
+        upstream_host: None,
+        delivery_api_key: Some("umbraco-real-key"),
+    }
+}
+
+fn claims() -> Vec<(&'static str, &'static str)> {
+    CLIENT_CLAIMS.iter().map(|h| (*h, "spoofed")).collect()
+}
+
+#[test]
+fn an_untrusted_peer_loses_every_client_claim_and_any_header_holding_a_key() {
+    let mut pairs = claims();
+    pairs.extend([
+        ("host", "cms"),
+        ("x-forwarded-for", "1.2.3.4"),
+        (
+            "cookie",
+            "a=1; k=pcl_live_0123456789ABCDEF_abcdefghijABCDEFGHIJabcdefghijABCDEFGHIJabcd",
+        ),
+        ("x-note", "harmless"),
+    ]);
+    let h = map(&pairs);
+    let edits = upstream_edits(&h, &forwarding(None, &[])).expect("edits");
+    let gone = removed(&edits);
+    for claim in CLIENT_CLAIMS {
+        assert!(gone.contains(claim), "{claim} removed");
+    }
+    assert!(gone.contains(&"cookie"), "the header holding a key");
+    assert!(!gone.contains(&"x-note"));
+    assert_eq!(set(&edits, "x-forwarded-for"), ["10.1.1.1"]);
+    assert_eq!(set(&edits, "x-forwarded-host"), ["cms"]);
+    assert_eq!(set(&edits, "x-forwarded-proto"), ["http"]);
+    assert_eq!(set(&edits, "x-request-id"), ["req-1"]);
+    // Every removal comes before every header the gateway sets.
+    let first_set = edits.iter().position(|e| matches!(e, Edit::Set(..)));
+    let last_remove = edits.iter().rposition(|e| matches!(e, Edit::Remove(..)));
+    assert!(last_remove < first_set, "{edits:?}");
+}
+
+#[test]
+fn a_trusted_proxy_keeps_the_client_claims_but_never_a_key() {
+    let mut pairs = claims();
+    pairs.push(("x-api-key-copy", KEY));
+    let h = map(&pairs);
+    let trusted = vec!["10.0.0.0/8".parse().expect("cidr")];
+    let edits = upstream_edits(&h, &forwarding(None, &trusted)).expect("edits");
+    let gone = removed(&edits);
+    assert!(gone.contains(&"x-api-key-copy"));
+    assert!(CLIENT_CLAIMS.iter().all(|c| !gone.contains(c)), "{gone:?}");
+}
+
+#[test]
+fn an_api_key_caller_on_delivery_sends_umbracos_key_and_its_identity() {
+    use crate::authn::Principal;
+    let h = map(&[("api-key", KEY), ("x-portcullis-principal", "admin")]);
+    let verdict = Verdict {
+        api: Some(Api::Delivery),
+        principal: Some(Principal {
+            id: "key:0123456789ABCDEF".into(),
+            kind: PrincipalKind::ApiKey {
+                key_id: "0123456789ABCDEF".into(),
+            },
+            subject: Subject::Anonymous,
+        }),
+        groups: vec!["editors".into()],
+        ..Verdict::denied(crate::authz::DenyReason::NoRoute)
+    };
+    let edits = upstream_edits(&h, &forwarding(Some(&verdict), &[])).expect("edits");
+    let gone = removed(&edits);
+    assert!(gone.contains(&"api-key") && gone.contains(&"x-portcullis-principal"));
+    assert_eq!(set(&edits, "api-key"), ["umbraco-real-key"]);
+    assert_eq!(
+        set(&edits, "x-portcullis-principal"),
+        ["key:0123456789ABCDEF"]
+    );
+    assert_eq!(set(&edits, "x-portcullis-principal-kind"), ["api_key"]);
+    assert_eq!(set(&edits, "x-portcullis-groups"), ["editors"]);
+    assert_eq!(set(&edits, DECISION_ID), ["ev-1"]);
+    // The real key is set after the presented one is removed.
+    let remove_at = edits
+        .iter()
+        .position(|e| *e == Edit::Remove(HeaderName::from_static("api-key")));
+    let set_at = edits
+        .iter()
+        .position(|e| matches!(e, Edit::Set(n, _) if n == "api-key"));
+    assert!(remove_at < set_at);
+}
+
+#[test]
+fn an_inspected_body_drops_expect_and_upstream_host_replaces_host() {
+    let h = map(&[("expect", "100-continue"), ("host", "cms")]);
+    let mut f = forwarding(None, &[]);
+    f.body_inspected = true;
+    f.upstream_host = Some("umbraco.internal");
+    let edits = upstream_edits(&h, &f).expect("edits");
+    assert!(removed(&edits).contains(&"expect"));
+    assert_eq!(set(&edits, "host"), ["umbraco.internal"]);
+    assert_eq!(
+        set(&edits, "x-forwarded-host"),
+        ["cms"],
+        "what the gateway received"
+    );
+}

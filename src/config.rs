@@ -80,6 +80,7 @@ pub struct FileConfig {
     pub authz: crate::authz::DecisionPolicy,
     pub store: crate::store::StoreConfig,
     pub audit: crate::audit::AuditConfig,
+    pub sync: crate::mirror::SyncConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +224,7 @@ impl FileConfig {
                 "authz" => section(&key, value, p, &mut f.authz),
                 "store" => section(&key, value, p, &mut f.store),
                 "audit" => section(&key, value, p, &mut f.audit),
+                "sync" => section(&key, value, p, &mut f.sync),
                 _ => p.push(&key, "unknown key"),
             }
         }
@@ -377,6 +379,7 @@ fn validate(path: &Path, file: FileConfig, p: &mut Problems) -> Option<Config> {
     file.authz.validate(p);
     file.store.validate(p);
     file.audit.validate(p);
+    file.sync.validate(p);
     let base = path.parent().unwrap_or(Path::new("."));
     let classifier = match crate::request::Classifier::from_config(&file.routes, base) {
         Ok(c) => Some(std::sync::Arc::new(

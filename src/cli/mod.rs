@@ -1,13 +1,14 @@
 //! The command line: `serve`, `dev`, `check-config` and the operator commands (`routes`,
-//! `explain`, `migrate`, `policy`, `audit`; one file each under `cli/`). Parses arguments and
-//! dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime failure, 2 for bad
-//! arguments (clap). Documented in `docs/CLI.md`.
+//! `explain`, `migrate`, `policy`, `audit`, `keys`, `sync`; one file each under `cli/`). Parses
+//! arguments and dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime
+//! failure, 2 for bad arguments (clap). Documented in `docs/CLI.md`.
 
 mod admin_client;
 mod db;
 mod explain;
 mod keys;
 mod routes;
+mod sync;
 
 use crate::config::{env_overrides, Config, ConfigError};
 use crate::telemetry::{init_logging, LogFormat};
@@ -75,6 +76,9 @@ pub enum Command {
     /// Manage API keys through a running gateway's admin API (or a policy file offline).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Mirror Umbraco into the Postgres store (docs/MIRROR.md).
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
 }
 
 /// Why an operator command failed (printed with its causes on stderr).
@@ -126,6 +130,8 @@ pub enum CliError {
     },
     #[error("offline `keys create` needs a config with `store.kind = \"file\"` and a valid `authn.key_env`")]
     NotFileStore,
+    #[error("sync failed")]
+    Sync(#[source] crate::mirror::SyncError),
 }
 
 /// Exit code when the admin API refused the request (4xx other than 401).
@@ -208,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Policy(cmd) => report(db::policy(cmd)),
         Command::Audit(cmd) => report(db::audit(cmd)),
         Command::Keys(cmd) => report(keys::run(cmd)),
+        Command::Sync(cmd) => report(sync::run(cmd)),
     }
 }
 

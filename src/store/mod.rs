@@ -175,6 +175,8 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
 #[cfg(test)]
 mod cache_tests;
 #[cfg(test)]
+mod mirror_tests;
+#[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]
 mod pg_fault_tests;

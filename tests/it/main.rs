@@ -20,6 +20,7 @@ mod edge_request;
 mod edge_site;
 mod foundation;
 mod lifecycle;
+mod mirror;
 mod pipeline;
 mod pipeline_delivery;
 mod pipeline_fidelity;

@@ -1,10 +1,13 @@
-//! `PostgresStore`: the policy model in PostgreSQL. This module (with `apply.rs`) holds the only
-//! SQL in the crate. Queries are runtime-checked (`sqlx::query`), timed and counted per query
-//! name; every failure is a `StoreError::Database` and the caller fails closed.
+//! `PostgresStore`: the policy model in PostgreSQL. This module (with `apply.rs`, and
+//! `mirror.rs`/`mirror_directory.rs` for the Umbraco mirror's writes) holds the only SQL in the
+//! crate. Queries are runtime-checked (`sqlx::query`), timed and counted per query name; every
+//! failure is a `StoreError::Database` and the caller fails closed.
 
 mod apply;
 mod export;
 pub(crate) mod keys;
+pub mod mirror;
+mod mirror_directory;
 
 pub use apply::{apply_policy, ApplyReport};
 pub use export::export_policy;

@@ -13,6 +13,9 @@
 #![allow(dead_code)]
 
 pub mod auth;
+mod directory;
+mod edit;
+mod listing;
 pub mod model;
 mod security;
 #[cfg(test)]
@@ -135,6 +138,61 @@ pub const ROUTES: &[(&str, &str, &str, Handler)] = &[
         "/umbraco/management/api/v1/tree/media/ancestors",
         "tree_media_ancestors",
         tree::media_ancestors,
+    ),
+    // The mirror's reads (`listing.rs`, `directory.rs`).
+    (
+        "GET",
+        "/umbraco/management/api/v1/tree/{tree}/root",
+        "tree_root",
+        listing::tree_root,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/tree/{tree}/children",
+        "tree_children",
+        listing::tree_children,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/recycle-bin/{tree}/root",
+        "recycle_bin_root",
+        listing::bin_root,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/recycle-bin/{tree}/children",
+        "recycle_bin_children",
+        listing::bin_children,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/item/{tree}",
+        "item",
+        listing::items,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/user-group",
+        "user_groups",
+        directory::user_groups,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/user-group/{id}",
+        "user_group",
+        directory::user_group,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/user",
+        "users",
+        directory::users,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/user/{id}",
+        "user",
+        directory::user,
     ),
 ];
 

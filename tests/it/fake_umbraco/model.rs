@@ -85,9 +85,11 @@ pub struct User {
     pub email: String,
     pub kind: UserKind,
     pub groups: Vec<Uuid>,
-    /// The user's own start nodes (`umbracoUserStartNode`).
+    /// The user's own start nodes (`umbracoUserStartNode`); `*_root`: the root among them.
     pub document_starts: Vec<Uuid>,
     pub media_starts: Vec<Uuid>,
+    pub document_root: bool,
+    pub media_root: bool,
     pub approved: bool,
     pub locked: bool,
 }
@@ -123,6 +125,9 @@ pub struct State {
     pub site_name: String,
     /// Extra latency per endpoint name (to make concurrent callers overlap).
     pub delays: HashMap<&'static str, Duration>,
+    /// Endpoint name → how many more calls it answers before it fails with 500 (a fault an
+    /// endpoint module opts into with `sync::fault`).
+    pub fail_after: HashMap<&'static str, usize>,
     next_node_id: i64,
     next_user_id: i64,
 }
@@ -139,6 +144,7 @@ impl Default for State {
             use_https: false,
             site_name: String::new(),
             delays: HashMap::new(),
+            fail_after: HashMap::new(),
             next_node_id: 1060,
             next_user_id: SUPER_USER_ID,
         }
@@ -279,6 +285,8 @@ impl State {
                 groups,
                 document_starts: Vec::new(),
                 media_starts: Vec::new(),
+                document_root: false,
+                media_root: false,
                 approved: true,
                 locked: false,
             },
@@ -377,13 +385,14 @@ impl State {
                 Start::Node(k) => self.nodes.get(&k).map(|n| n.id),
             })
             .collect();
-        let own = match tree {
-            Tree::Document => &user.document_starts,
-            Tree::Media => &user.media_starts,
+        let (own, own_root) = match tree {
+            Tree::Document => (&user.document_starts, user.document_root),
+            Tree::Media => (&user.media_starts, user.media_root),
         };
-        let user_sn: Vec<i64> = own
-            .iter()
-            .filter_map(|k| self.nodes.get(k).map(|n| n.id))
+        let user_sn: Vec<i64> = own_root
+            .then_some(ROOT)
+            .into_iter()
+            .chain(own.iter().filter_map(|k| self.nodes.get(k).map(|n| n.id)))
             .collect();
         let path = |id: i64| self.id_path(tree, id);
         let in_bin = |p: &[i64]| p.get(1) == Some(&tree.bin());

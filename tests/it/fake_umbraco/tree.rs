@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// Sections of `SectionAccessForContentTree` and `SectionAccessForMediaTree`
 /// (`BackOfficeAuthPolicyBuilderExtensions`).
-const TREE_SECTIONS: &[&str] = &[
+pub(super) const TREE_SECTIONS: &[&str] = &[
     "content", "media", "users", "settings", "packages", "member", "library",
 ];
 
@@ -53,6 +53,12 @@ fn ancestors(state: &State, req: &Req, tree: Tree) -> Reply {
 }
 
 fn item(state: &State, n: &Node, tree: Tree) -> Value {
+    let has_children = state.nodes.values().any(|c| c.parent == Some(n.key));
+    tree_item(state, n, tree, has_children)
+}
+
+/// The `DocumentTreeItemResponseModel` / `MediaTreeItemResponseModel` of `n`.
+pub(super) fn tree_item(state: &State, n: &Node, tree: Tree, has_children: bool) -> Value {
     let ancestors: Vec<Value> = {
         let mut keys = Vec::new();
         let mut cur = n.parent;
@@ -63,7 +69,6 @@ fn item(state: &State, n: &Node, tree: Tree) -> Value {
         keys.reverse();
         keys
     };
-    let has_children = state.nodes.values().any(|c| c.parent == Some(n.key));
     let common = json!({
         "hasChildren": has_children,
         "id": n.key,

@@ -1,0 +1,178 @@
+//! One full sync: the document and media trees, then the user groups, then the users (groups
+//! name start nodes and granular entries by node; users name groups), each read whole from
+//! the Management API and then applied in its own transaction. A kind that fails to read or
+//! apply changes nothing and stops the sync; kinds applied before it stay applied.
+
+use super::client::Reader;
+use super::wire::{self, Paged, UserGroup};
+use super::{ExternalId, Mirror, SyncError};
+use crate::authz::{NodeKind, UserState};
+use crate::store::policy_file::{GroupEntry, Origin, StartRef, UserEntry};
+use crate::store::postgres::mirror::{self as sql, KindReport, MirrorEntry};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub kinds: BTreeMap<&'static str, KindReport>,
+    pub duration_ms: u128,
+}
+
+impl SyncReport {
+    /// Rows inserted, updated or deleted over every kind.
+    pub fn changed(&self) -> u64 {
+        self.kinds.values().map(KindReport::changed).sum()
+    }
+}
+
+/// Every item of a paged listing (`skip`/`take` until `total` is reached).
+pub(super) async fn all_pages<T: DeserializeOwned>(
+    reader: &Reader,
+    endpoint: &'static str,
+    path: &str,
+    take: u32,
+) -> Result<Vec<T>, SyncError> {
+    let mut items = Vec::new();
+    loop {
+        let query = [
+            ("skip", items.len().to_string()),
+            ("take", take.to_string()),
+        ];
+        let page: Paged<T> = reader.get_found(endpoint, path, &query).await?;
+        let got = page.items.len();
+        items.extend(page.items);
+        if got == 0 || items.len() as i64 >= page.total {
+            return Ok(items);
+        }
+    }
+}
+
+impl Mirror {
+    /// Runs one full sync and reports what changed.
+    pub async fn full_sync(&self) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        let mut report = SyncReport::default();
+        for (name, kind) in [
+            ("documents", NodeKind::Document),
+            ("media", NodeKind::Media),
+        ] {
+            let nodes = super::tree::walk(&self.reader, kind, &self.cfg).await?;
+            let r = sql::replace_tree(&self.pool, kind, &nodes, self.cfg.apply_timeout).await?;
+            report.kinds.insert(name, r);
+        }
+        let groups: Vec<UserGroup> = all_pages(
+            &self.reader,
+            "user_groups",
+            "/user-group",
+            self.cfg.page_size,
+        )
+        .await?;
+        let (entries, perms) = group_entries(&groups);
+        let r = sql::replace_groups(&self.pool, &entries, &perms, self.cfg.apply_timeout).await?;
+        report.kinds.insert("user_groups", r);
+        let aliases: HashMap<Uuid, String> =
+            groups.iter().map(|g| (g.id, g.alias.clone())).collect();
+        let users: Vec<wire::User> =
+            all_pages(&self.reader, "users", "/user", self.cfg.page_size).await?;
+        let users: Vec<UserEntry> = users
+            .iter()
+            .map(|u| user_entry(u, &aliases, self.cfg.external_id))
+            .collect();
+        let r = sql::replace_users(&self.pool, &users, self.cfg.apply_timeout).await?;
+        report.kinds.insert("users", r);
+        report.duration_ms = started.elapsed().as_millis();
+        Ok(report)
+    }
+}
+
+fn start(root: bool, node: Option<wire::Ref>) -> Option<StartRef> {
+    if root {
+        return Some(StartRef::Root);
+    }
+    node.map(|r| StartRef::Node(r.id))
+}
+
+/// The store's rows for Umbraco's groups: the groups and their document granular entries.
+pub(super) fn group_entries(groups: &[UserGroup]) -> (Vec<GroupEntry>, Vec<MirrorEntry>) {
+    let mut entries = Vec::new();
+    let rows = groups
+        .iter()
+        .map(|g| {
+            entries.extend(
+                g.permissions
+                    .iter()
+                    .filter(|p| p.kind == wire::DOCUMENT_PERMISSION)
+                    .filter_map(|p| {
+                        Some(MirrorEntry {
+                            group: g.id,
+                            node: p.document?.id,
+                            verbs: p.verbs.clone(),
+                        })
+                    }),
+            );
+            GroupEntry {
+                key: g.id,
+                alias: g.alias.clone(),
+                name: g.name.clone(),
+                sections: g.sections.clone(),
+                default_verbs: g.fallback_permissions.clone(),
+                content_start: start(g.document_root_access, g.document_start_node),
+                media_start: start(g.media_root_access, g.media_start_node),
+                all_languages: g.has_access_to_all_languages,
+                languages: g.languages.clone(),
+                origin: Origin::Umbraco,
+            }
+        })
+        .collect();
+    (rows, entries)
+}
+
+/// `UserStateModel` as the store's state (`Inactive`, never logged in, is active). A state
+/// this version does not know counts as disabled: such a user may do nothing.
+fn user_state(s: &str) -> UserState {
+    match s {
+        "Active" | "Inactive" => UserState::Active,
+        "LockedOut" => UserState::Locked,
+        "Invited" => UserState::Invited,
+        _ => UserState::Disabled,
+    }
+}
+
+fn starts(root: bool, nodes: &[wire::Ref]) -> Vec<StartRef> {
+    root.then_some(StartRef::Root)
+        .into_iter()
+        .chain(nodes.iter().map(|r| StartRef::Node(r.id)))
+        .collect()
+}
+
+/// The store's row for an Umbraco user; its groups as the aliases of known groups.
+pub(super) fn user_entry(
+    u: &wire::User,
+    aliases: &HashMap<Uuid, String>,
+    external_id: ExternalId,
+) -> UserEntry {
+    let ext = match external_id {
+        ExternalId::UserName => u.user_name.clone(),
+        ExternalId::Email => u.email.clone(),
+        ExternalId::Key => u.id.to_string(),
+    };
+    UserEntry {
+        key: u.id,
+        external_id: ext,
+        name: u.name.clone(),
+        email: (!u.email.is_empty()).then(|| u.email.clone()),
+        state: user_state(&u.state),
+        groups: u
+            .user_group_ids
+            .iter()
+            .filter_map(|g| aliases.get(&g.id).cloned())
+            .collect(),
+        content_start: starts(u.has_document_root_access, &u.document_start_node_ids),
+        media_start: starts(u.has_media_root_access, &u.media_start_node_ids),
+        origin: Origin::Umbraco,
+    }
+}

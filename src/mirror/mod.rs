@@ -1,0 +1,86 @@
+//! The Umbraco mirror (docs/MIRROR.md, UMBRACO.md §10): keeps the Postgres store's users,
+//! groups, granular permissions and content/media trees in step with Umbraco, read through
+//! the Management API as the gateway's API user (`[upstream.credential]`).
+//!
+//! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
+//!   applied in one transaction by `store::postgres::mirror`.
+//! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
+//! - [`client`]: authenticated `GET`s; [`wire`]: Umbraco's JSON shapes.
+//!
+//! The mirror numbers nodes itself (Umbraco's v14+ API never shows int ids): a node keeps its
+//! number while it exists, new ones come from the `content_node_mirror_ids` sequence.
+
+pub mod client;
+pub mod config;
+pub mod full;
+pub mod tree;
+pub mod wire;
+
+pub use config::{ExternalId, SyncConfig};
+pub use full::SyncReport;
+
+use crate::store::StoreError;
+use crate::umbraco::UmbracoError;
+use sqlx::PgPool;
+
+/// Why a sync (or a webhook's refresh) failed. Nothing of the failed kind was applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("reading from umbraco failed")]
+    Umbraco(#[from] UmbracoError),
+    #[error("writing the mirror failed")]
+    Store(#[from] StoreError),
+    #[error("the {kind} tree changed while it was read (a node was listed twice); retry")]
+    TreeChanged { kind: &'static str },
+    #[error("the {kind} tree has more than {max} nodes (sync.max_nodes)")]
+    TooManyNodes { kind: &'static str, max: usize },
+    #[error("the mirror needs `[upstream.credential] kind = \"umbraco_api_user\"`")]
+    NoApiUser,
+    #[error("the mirror needs `[store] kind = \"postgres\"`")]
+    NotPostgres,
+}
+
+/// The mirror: a Management API reader, the store's pool and `[sync]`.
+#[derive(Clone)]
+pub struct Mirror {
+    reader: client::Reader,
+    pool: PgPool,
+    cfg: SyncConfig,
+}
+
+impl Mirror {
+    pub fn new(reader: client::Reader, pool: PgPool, cfg: SyncConfig) -> Self {
+        Mirror { reader, pool, cfg }
+    }
+}
+
+impl Mirror {
+    /// The mirror of `config`: its Umbraco (`upstream.management`, `upstream.host`), a new API
+    /// user from `[upstream.credential]` and a pool on the Postgres store. No I/O.
+    pub fn from_config(
+        config: &crate::config::Config,
+        metrics: crate::umbraco::UmbracoMetrics,
+    ) -> Result<Mirror, SyncError> {
+        let f = &config.file;
+        if f.upstream.credential.kind != crate::umbraco::CredentialKind::UmbracoApiUser {
+            return Err(SyncError::NoApiUser);
+        }
+        if f.store.kind != crate::store::StoreKind::Postgres {
+            return Err(SyncError::NotPostgres);
+        }
+        let client = crate::umbraco::ManagementClient::new(
+            config.management_upstream,
+            f.upstream.host.as_deref(),
+        )?;
+        let api_user =
+            crate::umbraco::ApiUser::new(&f.upstream.credential, client.clone(), metrics.clone())?;
+        let reader = client::Reader::new(
+            client,
+            std::sync::Arc::new(api_user),
+            metrics,
+            f.sync.request_timeout,
+        );
+        let pool = crate::store::connect(&f.store)?;
+        Ok(Mirror::new(reader, pool, f.sync.clone()))
+    }
+}

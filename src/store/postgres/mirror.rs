@@ -1,0 +1,197 @@
+//! The Umbraco mirror's writes (docs/MIRROR.md): a whole tree, the user groups or the users
+//! replaced by what Umbraco holds, each in one transaction (nothing changes when any statement
+//! fails), touching only rows the mirror owns (docs/STORE.md "Who owns which rows"): nodes of
+//! the synced kind, `origin = 'umbraco'` groups, users, memberships and granular entries.
+//! Unchanged rows are not written, so the `NOTIFY` triggers evict only what changed.
+
+use super::StoreError;
+use crate::authz::{NodeKind, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPool;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use super::mirror_directory::{replace_groups, replace_users};
+
+/// A node as the mirror learnt it: its parent (`None` at the top of the tree or of the recycle
+/// bin) and, for a top node, whether it lies in the recycle bin. Paths and the mirror's int
+/// ids are computed by the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorNode {
+    pub key: Uuid,
+    pub parent: Option<Uuid>,
+    pub trashed: bool,
+}
+
+/// A granular entry of a mirrored group (`verbs` may be empty: a real "nothing here").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorEntry {
+    pub group: Uuid,
+    pub node: Uuid,
+    pub verbs: Vec<String>,
+}
+
+/// What one replace changed. `skipped` names rows left alone: a local row owns the key, alias
+/// or external id, or an entry names a node the mirror does not know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KindReport {
+    pub seen: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
+impl KindReport {
+    /// Rows inserted, updated or deleted.
+    pub fn changed(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+pub(super) fn db(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { query, source }
+}
+
+/// Rows per statement when loading nodes (bounded parameter size).
+const BATCH: usize = 10_000;
+
+/// Opens the transaction of one kind with `statement_timeout` = `timeout`.
+pub(super) async fn begin(
+    pool: &PgPool,
+    timeout: Duration,
+) -> Result<Transaction<'_, Postgres>, StoreError> {
+    let mut tx = pool.begin().await.map_err(db("mirror_begin"))?;
+    let ms = timeout.as_millis().max(1);
+    sqlx::query(&format!("set local statement_timeout = {ms}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("mirror_timeout"))?;
+    Ok(tx)
+}
+
+fn bin_of(kind: NodeKind) -> i64 {
+    match kind {
+        NodeKind::Media => MEDIA_RECYCLE_BIN_ID,
+        NodeKind::Document | NodeKind::Element => CONTENT_RECYCLE_BIN_ID,
+    }
+}
+
+/// Makes the mirror's `kind` tree exactly `nodes`: inserts new nodes, moves, trashes and
+/// restores existing ones (a changed path clears the node's route, which no longer names it)
+/// and deletes nodes of that kind Umbraco no longer has. Every parent must be in `nodes`.
+pub async fn replace_tree(
+    pool: &PgPool,
+    kind: NodeKind,
+    nodes: &[MirrorNode],
+    timeout: Duration,
+) -> Result<KindReport, StoreError> {
+    let mut tx = begin(pool, timeout).await?;
+    load_nodes(&mut tx, nodes).await?;
+    let mut report = write_nodes(&mut tx, kind).await?;
+    let deleted = sqlx::query(
+        "delete from content_nodes c where c.kind = $1 \
+         and not exists (select 1 from mirror_nodes m where m.key = c.key)",
+    )
+    .bind(kind.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db("mirror_delete_nodes"))?;
+    report.deleted = deleted.rows_affected();
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    Ok(report)
+}
+
+/// Fills the transaction's `mirror_nodes` table and checks that every parent is in it.
+pub(super) async fn load_nodes(
+    tx: &mut Transaction<'_, Postgres>,
+    nodes: &[MirrorNode],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "create temp table mirror_nodes (key uuid primary key, parent_key uuid, \
+         trashed boolean not null) on commit drop",
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db("mirror_temp_nodes"))?;
+    for chunk in nodes.chunks(BATCH) {
+        let rows: Vec<Value> = chunk
+            .iter()
+            .map(|n| json!({"key": n.key, "parent_key": n.parent, "trashed": n.trashed}))
+            .collect();
+        sqlx::query(
+            "insert into mirror_nodes select * from jsonb_to_recordset($1) \
+             as x(key uuid, parent_key uuid, trashed boolean)",
+        )
+        .bind(Json(rows))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("mirror_load_nodes"))?;
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "select count(*) from mirror_nodes m where m.parent_key is not null \
+         and not exists (select 1 from mirror_nodes p where p.key = m.parent_key)",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("mirror_check_nodes"))?;
+    if orphans > 0 {
+        return Err(StoreError::InvalidPolicy(vec![format!(
+            "{orphans} synced node(s) name a parent that was not synced"
+        )]));
+    }
+    Ok(())
+}
+
+/// Upserts `mirror_nodes` into `content_nodes` with paths computed from the parent chain; a
+/// node keeps its int id, a new node draws one from `content_node_mirror_ids`.
+pub(super) async fn write_nodes(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: NodeKind,
+) -> Result<KindReport, StoreError> {
+    let row = sqlx::query(
+        "with recursive ids as materialized ( \
+           select m.key, m.parent_key, m.trashed, \
+                  coalesce(c.id, nextval('content_node_mirror_ids')) as id \
+           from mirror_nodes m left join content_nodes c on c.key = m.key), \
+         t as ( \
+           select key, parent_key, id, case when trashed then array[-1, $2, id] \
+                  else array[-1, id] end::bigint[] as path from ids where parent_key is null \
+           union all \
+           select i.key, i.parent_key, i.id, t.path || i.id from ids i join t on i.parent_key = t.key), \
+         up as ( \
+           insert into content_nodes (key, id, parent_key, path, kind, trashed) \
+           select key, id, parent_key, path, $1, path[2] = $2 from t \
+           on conflict (key) do update set parent_key = excluded.parent_key, \
+             path = excluded.path, kind = excluded.kind, trashed = excluded.trashed, \
+             route_path = case when content_nodes.path = excluded.path \
+                          then content_nodes.route_path end, \
+             updated_at = now() \
+           where (content_nodes.parent_key, content_nodes.path, content_nodes.kind, \
+                  content_nodes.trashed) is distinct from \
+                 (excluded.parent_key, excluded.path, excluded.kind, excluded.trashed) \
+           returning (xmax = 0) as inserted) \
+         select (select count(*) from mirror_nodes) as seen, \
+                count(*) filter (where inserted) as inserted, \
+                count(*) filter (where not inserted) as updated from up",
+    )
+    .bind(kind.as_str())
+    .bind(bin_of(kind))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("mirror_write_nodes"))?;
+    let count = |name: &str| -> Result<u64, StoreError> {
+        let v: i64 = row.try_get(name).map_err(super::row_err)?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    Ok(KindReport {
+        seen: count("seen")?,
+        inserted: count("inserted")?,
+        updated: count("updated")?,
+        ..KindReport::default()
+    })
+}

@@ -83,6 +83,8 @@ pub struct Shared {
     pub auditor: Auditor,
     /// Where the admin API reads and writes API keys (the policy store's tables or file).
     pub keys: Option<crate::store::KeyWriter>,
+    /// The Postgres audit sink's database, read by `GET /v1/audit`.
+    pub audit_db: Option<sqlx::PgPool>,
     /// Postgres store: push invalidation state is reported by readiness.
     push_invalidation: bool,
 }
@@ -381,6 +383,10 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         .build()
         .map_err(AppError::Thread)?;
     let (services, auditor, built) = bg.block_on(build_services(&config, &metrics))?;
+    let audit_db = {
+        let _rt = bg.enter();
+        crate::admin::audit::audit_pool(&config.file.audit)
+    };
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(Runtime::build(config, services.clone())),
         metrics,
@@ -388,6 +394,7 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         services,
         auditor,
         keys: Some(built.keys),
+        audit_db,
         push_invalidation: built.push,
     });
 

@@ -68,9 +68,12 @@ pub enum AdminError {
     /// The endpoint needs something this gateway is not configured with (501).
     #[error("{what} is not configured on this gateway")]
     NotConfigured { what: &'static str },
-    /// The policy store (or the audit database) could not answer; details are logged (503).
+    /// The policy store could not answer; details are logged (503).
     #[error("the policy store is unavailable")]
     Store(#[source] StoreError),
+    /// The audit database could not answer in time; details are logged (503).
+    #[error("the audit database is unavailable")]
+    AuditUnavailable,
 }
 
 impl AdminError {
@@ -107,7 +110,7 @@ impl AdminError {
             AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::NotConfigured { .. } => StatusCode::NOT_IMPLEMENTED,
-            AdminError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Store(_) | AdminError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -124,6 +127,7 @@ impl AdminError {
             AdminError::TooLarge => "body_too_large",
             AdminError::NotConfigured { .. } => "not_configured",
             AdminError::Store(_) => "store_unavailable",
+            AdminError::AuditUnavailable => "audit_unavailable",
         }
     }
 

@@ -1,10 +1,12 @@
 //! The admin listener (its own address, default `127.0.0.1:9901`). Probes (`/healthz`,
 //! `/readyz`, `/metrics`; open by default, configurable) and the `/v1/…` admin API, which
 //! always needs an admin bearer token (`auth.rs`): `POST /v1/explain` (the decision for a
-//! described request, with evidence) and the API key lifecycle under `/v1/keys` (`keys.rs`).
+//! described request, with evidence), `GET /v1/audit` (the audit trail, paginated) and the API
+//! key lifecycle under `/v1/keys` (`keys.rs`).
 //!
 //! `routes.rs` is the route table, `http.rs` the request/reply/error vocabulary.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 mod explain;
@@ -69,6 +71,7 @@ impl AdminApp {
                     .unwrap_or_default())
             }
             Endpoint::Explain => explain::explain(&self.shared, &req.body).await,
+            Endpoint::Audit => audit::audit(self.shared.audit_db.as_ref(), &req).await,
             Endpoint::KeyList => keys::list(&self.shared, &req).await,
             Endpoint::KeyCreate => keys::create(&self.shared, &req).await,
             other => self.key(other, &req, &matched.params).await,

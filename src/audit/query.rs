@@ -19,6 +19,8 @@ pub struct AuditFilter {
     pub decision: Option<String>,
     /// Most rows returned (clamped to 1..=10000).
     pub limit: i64,
+    /// Only events strictly older than this (time, event id) position: the page after it.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
 }
 
 impl Default for AuditFilter {
@@ -29,6 +31,7 @@ impl Default for AuditFilter {
             since: None,
             decision: None,
             limit: 100,
+            before: None,
         }
     }
 }
@@ -43,6 +46,7 @@ WHERE ($1::text IS NULL OR principal_id = $1)
   AND ($2::uuid IS NULL OR node_keys @> ARRAY[$2::uuid])
   AND ($3::timestamptz IS NULL OR occurred_at >= $3)
   AND ($4::text IS NULL OR decision = $4)
+  AND ($6::timestamptz IS NULL OR (occurred_at, event_id) < ($6, $7::uuid))
 ORDER BY occurred_at DESC, event_id DESC
 LIMIT $5
 "#;
@@ -55,6 +59,8 @@ pub async fn query(pool: &PgPool, filter: &AuditFilter) -> Result<Vec<AuditEvent
         .bind(filter.since)
         .bind(filter.decision.as_deref())
         .bind(filter.limit.clamp(1, 10_000))
+        .bind(filter.before.map(|b| b.0))
+        .bind(filter.before.map(|b| b.1))
         .fetch_all(pool)
         .await
         .map_err(AuditError::Query)?;

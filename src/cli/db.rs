@@ -139,6 +139,7 @@ pub fn audit(cmd: AuditCommand) -> Result<(), CliError> {
             DecisionArg::Deny => "deny".to_owned(),
         }),
         limit,
+        before: None,
     };
     super::block_on(async {
         let events = crate::audit::query(&pool(&db)?, &filter)

@@ -6,6 +6,7 @@ mod harness;
 mod raw;
 
 mod admin;
+mod admin_audit;
 mod admin_keys;
 mod api_user_token;
 mod audit;

@@ -435,7 +435,7 @@ impl Gate {
             for l in &todo {
                 match l {
                     Lookup::Node(k) => resolved.put_node(l, cache.node(*k).await?),
-                    Lookup::RoutePath(p) => resolved.put_node(l, cache.node_by_route(p).await?),
+                    Lookup::RoutePath(p) => resolved.put_routes(p, cache.nodes_by_route(p).await?),
                     Lookup::NodeById(id) => resolved.put_node(l, cache.node_by_id(*id).await?),
                     // Versions and users are not mirrored yet: unknown, so the unknown-node
                     // policy decides (deny by default).

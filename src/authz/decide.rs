@@ -29,6 +29,7 @@ use super::model::{
 };
 use super::policy::{DecisionPolicy, UnknownNodeMode};
 use super::resolve::{granting_start_node, resolve_at, GroupAt, Resolution};
+use super::route_path::{resolve_route, RouteAnswer};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
 use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
@@ -127,13 +128,27 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
         r: &NodeRef,
     ) -> Result<(), DenyReason> {
         let label = describe(r);
+        let why = match r {
+            NodeRef::Path(_) if check == "header:start-item" => {
+                Some("a URL segment: Start-Item is resolved by a root's key only".into())
+            }
+            NodeRef::Path(p) => match self.route(p) {
+                RouteAnswer::Ambiguous(n) => Some(format!("ambiguous: {n} documents answer to it")),
+                RouteAnswer::Unknown(why) => Some(why),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mode_name = format!("{mode:?}").to_lowercase();
+        let note = why.as_deref().unwrap_or("unknown to the content mirror");
         self.note(|| NodeEvidence {
-            note: Some(format!("unknown to the content mirror ({mode:?})").to_lowercase()),
+            note: Some(format!("{note} ({mode_name})")),
             ..evidence(check, kind, r)
         });
         match mode {
-            UnknownNodeMode::Deny => Err(self.fail(DenyReason::UnknownNode, || {
-                format!("node {label} is unknown")
+            UnknownNodeMode::Deny => Err(self.fail(DenyReason::UnknownNode, || match &why {
+                Some(why) => format!("node {label} is unknown: {why}"),
+                None => format!("node {label} is unknown"),
             })),
             UnknownNodeMode::Defer => {
                 self.via.push(Grant::DeferredToUpstream { node: label });
@@ -174,22 +189,32 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 };
                 self.resolved.nodes.get(&key)
             }
-            NodeRef::Path(p) => self.resolved.paths.get(p),
+            NodeRef::Path(p) => match self.route(p) {
+                RouteAnswer::NotLookedUp => None,
+                RouteAnswer::Node(n) => return Ok(self.located(kind, &n)),
+                RouteAnswer::Unknown(_) | RouteAnswer::Ambiguous(_) => return Ok(None),
+            },
         };
         let info = match info {
             None => return Err(DenyReason::StoreUnavailable),
             Some(None) => return Ok(None),
             Some(Some(info)) => info,
         };
-        if !kind_matches(kind, info.kind) {
-            return Ok(None);
-        }
-        Ok(Some(Located {
+        Ok(self.located(kind, info))
+    }
+
+    /// An item path resolved under the request's root (`route_path`).
+    pub(crate) fn route(&self, path: &str) -> RouteAnswer {
+        resolve_route(self.resolved, self.target.delivery.as_ref(), path)
+    }
+
+    fn located(&self, kind: CheckKind, info: &Arc<NodeInfo>) -> Option<Located> {
+        kind_matches(kind, info.kind).then(|| Located {
             id: info.id,
             path: info.path.clone(),
             trashed: info.trashed,
             info: Some(info.clone()),
-        }))
+        })
     }
 
     fn management(&mut self) -> Result<(), DenyReason> {

@@ -33,13 +33,16 @@
 use super::decide::{describe, evidence, Ctx};
 use super::explain::NodeEvidence;
 use super::lookup::ancestors;
-use super::model::{NodeId, NodeInfo, NodeKind, PublicAccess};
+use super::model::{NodeId, NodeInfo, PublicAccess};
 use super::policy::UnknownNodeMode;
+use super::route_path::{is_live_root, RouteAnswer};
 use super::{DenyReason, Grant};
 use crate::authn::{ApiKeyScope, Subject};
 use crate::request::{Api, CheckKind, DeliveryQuery, FetchAxis, NodeRef};
 use smallvec::SmallVec;
 use std::sync::Arc;
+
+const START_ITEM: &str = "header:start-item";
 
 static NO_QUERY: DeliveryQuery = DeliveryQuery {
     preview: false,
@@ -160,13 +163,16 @@ impl Ctx<'_, '_, '_> {
     /// Whether a `Start-Item` names a root node, the only kind Umbraco's
     /// `RequestStartItemProvider.GetStartItem` accepts (it ignores any other).
     fn is_root_start_item(&self, r: &NodeRef) -> bool {
-        let node = match r {
-            NodeRef::Key(k) => self.resolved.nodes.get(k),
-            NodeRef::Path(p) => self.resolved.paths.get(p),
-            NodeRef::Root | NodeRef::RecycleBin => None,
-        };
-        node.and_then(Option::as_ref)
-            .is_some_and(|n| n.kind == NodeKind::Document && n.path.ids().len() == 2)
+        match r {
+            NodeRef::Key(k) => self
+                .resolved
+                .nodes
+                .get(k)
+                .and_then(Option::as_ref)
+                .is_some_and(|n| is_live_root(n)),
+            // A URL segment: the mirror holds none, so it cannot be shown to name a root.
+            NodeRef::Path(_) | NodeRef::Root | NodeRef::RecycleBin => false,
+        }
     }
 
     /// Ids of the key's subtree roots that the mirror knows (unknown roots grant nothing).
@@ -192,7 +198,7 @@ impl Ctx<'_, '_, '_> {
             }
         }
         if let Some(r) = &q.start_item {
-            self.address(CheckKind::Document, "header:start-item", r, roots, false)?;
+            self.address(CheckKind::Document, START_ITEM, r, roots, false)?;
         }
         if let Some((_, r)) = &q.fetch {
             self.address(CheckKind::Document, "query:fetch", r, roots, false)?;
@@ -215,7 +221,12 @@ impl Ctx<'_, '_, '_> {
         // A Start-Item or fetch target may be any content node; items must match their kind.
         let located = match (item, r) {
             (false, NodeRef::Key(k)) => self.resolved.nodes.get(k).map(|n| n.clone().map(pos)),
-            (false, NodeRef::Path(p)) => self.resolved.paths.get(p).map(|n| n.clone().map(pos)),
+            (false, NodeRef::Path(_)) if source == START_ITEM => Some(None),
+            (false, NodeRef::Path(p)) => match self.route(p) {
+                RouteAnswer::NotLookedUp => None,
+                RouteAnswer::Node(n) => Some(Some(pos(n))),
+                RouteAnswer::Unknown(_) | RouteAnswer::Ambiguous(_) => Some(None),
+            },
             _ => self
                 .locate(kind, r)
                 .map(|l| l.map(|l| (l.id, l.path, l.info)))

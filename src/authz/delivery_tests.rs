@@ -86,9 +86,9 @@ fn every_id_of_an_items_list_must_be_inside_the_subtree() {
 fn an_item_by_path_is_checked_on_the_node_the_path_resolves_to() {
     let k = key_principal(scope(&[1062]));
     let mut r = resolved();
-    r.paths
-        .insert("/about/team/".into(), r.nodes[&key(1070)].clone());
-    r.paths.insert("/blog/".into(), r.nodes[&key(1063)].clone());
+    let known = |r: &Resolved, id: i64| r.nodes[&key(id)].clone().into_iter().collect();
+    r.paths.insert("/about/team/".into(), known(&r, 1070));
+    r.paths.insert("/blog/".into(), known(&r, 1063));
     let t = |path: &str| {
         delivery(
             vec![check(

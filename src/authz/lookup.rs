@@ -18,8 +18,9 @@
 use super::model::{
     NodeId, NodeInfo, UserAccess, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
 };
+use super::route_path::{route_key, route_node};
 use crate::authn::{Principal, Subject};
-use crate::request::{Api, CheckKind, CheckScope, NodeRef, Target};
+use crate::request::{Api, CheckKind, CheckScope, DeliveryQuery, NodeRef, Target};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,8 +86,8 @@ pub struct UserFacts {
 pub enum Lookup {
     /// Node by key → `Resolved::nodes` (`None` when the mirror does not know it).
     Node(Uuid),
-    /// Delivery route path → `Resolved::paths`, resolved as the upstream would (relative to the
-    /// request's `Start-Item` when it sends one).
+    /// Delivery route key ([`route_key`]) → every live document answering to it in
+    /// `Resolved::paths`; `route_path::resolve_route` picks the one Umbraco serves, if exactly one.
     RoutePath(String),
     /// Document/element version key → the owning node's key in `Resolved::version_owners`.
     VersionOwner(Uuid),
@@ -104,7 +105,8 @@ pub enum Lookup {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Resolved {
     pub nodes: HashMap<Uuid, Option<Arc<NodeInfo>>>,
-    pub paths: HashMap<String, Option<Arc<NodeInfo>>>,
+    /// Route key → the documents whose route has that key (empty: none).
+    pub paths: HashMap<String, Vec<Arc<NodeInfo>>>,
     pub version_owners: HashMap<Uuid, Option<Uuid>>,
     pub nodes_by_id: HashMap<NodeId, Option<Arc<NodeInfo>>>,
     pub users: HashMap<Uuid, Option<UserFacts>>,
@@ -130,7 +132,8 @@ impl Resolved {
                 self.nodes.insert(*k, node.clone());
             }
             Lookup::RoutePath(p) => {
-                self.paths.insert(p.clone(), node.clone());
+                self.put_routes(p, node.into_iter().collect());
+                return;
             }
             Lookup::NodeById(id) => {
                 self.nodes_by_id.insert(*id, node.clone());
@@ -143,6 +146,19 @@ impl Resolved {
                 .or_insert_with(|| Some(n.clone()));
             self.nodes.entry(n.key).or_insert(Some(n));
         }
+    }
+}
+
+impl Resolved {
+    /// Records the answer to `Lookup::RoutePath(key)` and indexes each node by key and id.
+    pub fn put_routes(&mut self, key: &str, nodes: Vec<Arc<NodeInfo>>) {
+        for n in &nodes {
+            self.nodes_by_id
+                .entry(n.id)
+                .or_insert_with(|| Some(n.clone()));
+            self.nodes.entry(n.key).or_insert_with(|| Some(n.clone()));
+        }
+        self.paths.insert(key.to_owned(), nodes);
     }
 }
 
@@ -172,6 +188,7 @@ fn collect(
         }
     };
     let delivery = target.api == Api::Delivery;
+    let q = target.delivery.as_ref();
     for check in &target.checks {
         for r in &check.nodes {
             match (check.kind, r) {
@@ -185,19 +202,19 @@ fn collect(
                     }
                 }
                 (_, NodeRef::Key(k)) => want(Lookup::Node(*k)),
-                (_, NodeRef::Path(p)) => want(Lookup::RoutePath(p.clone())),
+                (_, NodeRef::Path(p)) => want(Lookup::RoutePath(route_key(p))),
                 (_, NodeRef::Root | NodeRef::RecycleBin) => {}
             }
             if delivery {
                 // Member protection: every ancestor's public-access entry.
-                if let Some(node) = known(resolved, r) {
+                if let Some(node) = known(resolved, q, r) {
                     for id in ancestors(&node) {
                         want(Lookup::NodeById(id));
                     }
                 }
             }
             if check.scope == CheckScope::Branch && !check.verbs.is_empty() {
-                if let (Some(access), Some(_)) = (access, known(resolved, r)) {
+                if let (Some(access), Some(_)) = (access, known(resolved, q, r)) {
                     for g in &access.groups {
                         for id in g.granular.keys() {
                             want(Lookup::NodeById(*id));
@@ -207,13 +224,15 @@ fn collect(
             }
         }
     }
-    if let Some(q) = &target.delivery {
-        for r in q.start_item.iter().chain(q.fetch.as_ref().map(|(_, r)| r)) {
-            match r {
-                NodeRef::Key(k) => want(Lookup::Node(*k)),
-                NodeRef::Path(p) => want(Lookup::RoutePath(p.clone())),
-                NodeRef::Root | NodeRef::RecycleBin => {}
-            }
+    if let Some(q) = q {
+        // A Start-Item path is a root's URL segment, which the mirror does not hold.
+        if let Some(NodeRef::Key(k)) = &q.start_item {
+            want(Lookup::Node(*k));
+        }
+        match q.fetch.as_ref().map(|(_, r)| r) {
+            Some(NodeRef::Key(k)) => want(Lookup::Node(*k)),
+            Some(NodeRef::Path(p)) => want(Lookup::RoutePath(route_key(p))),
+            _ => {}
         }
     }
     if delivery {
@@ -226,11 +245,16 @@ fn collect(
     out
 }
 
-/// The known node a reference points at, if already resolved.
-pub(crate) fn known(resolved: &Resolved, r: &NodeRef) -> Option<Arc<NodeInfo>> {
+/// The known node a reference points at, if already resolved (a path: the one node it
+/// resolves to under the request's root).
+pub(crate) fn known(
+    resolved: &Resolved,
+    q: Option<&DeliveryQuery>,
+    r: &NodeRef,
+) -> Option<Arc<NodeInfo>> {
     match r {
         NodeRef::Key(k) => resolved.nodes.get(k).cloned().flatten(),
-        NodeRef::Path(p) => resolved.paths.get(p).cloned().flatten(),
+        NodeRef::Path(p) => route_node(resolved, q, p),
         NodeRef::Root | NodeRef::RecycleBin => None,
     }
 }

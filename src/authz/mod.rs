@@ -12,6 +12,7 @@ pub mod lookup;
 pub mod model;
 pub mod policy;
 pub mod resolve;
+pub mod route_path;
 pub mod start_nodes;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -22,6 +23,7 @@ pub use explain::{explain, Explanation};
 pub use lookup::{next_refs, required_refs, Lookup, MemberRef, Resolved, UserFacts, Who};
 pub use model::*;
 pub use policy::{DecisionPolicy, UnknownNodeMode};
+pub use route_path::{resolve_route, route_key, RouteAnswer};
 pub use start_nodes::calculate_start_nodes;
 
 use serde::Serialize;

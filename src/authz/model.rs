@@ -200,7 +200,8 @@ pub struct NodeInfo {
     pub kind: NodeKind,
     pub path: NodePath,
     pub trashed: bool,
-    /// Delivery API route path (`/en/blog/post-1/`), for item-by-path lookups.
+    /// Delivery route path in Umbraco's form: the `route.path` the Delivery API reports,
+    /// relative to the node's root (`/blog/post-1/`). Item paths match it by `route_key`.
     pub route_path: Option<String>,
     /// Member protection on this node itself (ancestors are looked up by path).
     pub public_access: Option<Arc<PublicAccess>>,

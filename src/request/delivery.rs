@@ -3,7 +3,7 @@
 //! of the item-by-path route, read the way Umbraco reads them (UMBRACO.md §8).
 //!
 //! - `Preview`: one header at most; `true`/`false` (any case, trimmed); anything else is 400.
-//! - `Start-Item`: one header at most; a GUID (any ASP.NET form) or a content path.
+//! - `Start-Item`: one header at most, `/` trimmed; a root's GUID (any ASP.NET form) or URL segment.
 //! - `fetch=children:X` / `descendants:X` / `ancestors:X` (axis case-insensitive), X a GUID or
 //!   a path; any other `fetch` value is 400. `fetch` twice is rejected by `normalize`.
 //! - `expand=` with a non-empty value counts as expanding.
@@ -66,8 +66,10 @@ pub fn delivery_query(
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(_) => return Err(DeliveryError::BadHeader("preview")),
     };
+    // `RequestStartItemProvider` trims `/` first; what is left is a root's key or URL segment.
     let start_item = single(headers, "start-item")?
-        .filter(|v| !v.is_empty())
+        .map(|v| v.trim_matches('/'))
+        .filter(|v| !v.trim().is_empty())
         .map(node_ref);
     let culture = {
         let values: Vec<&str> = headers
@@ -179,9 +181,13 @@ mod tests {
         assert!(q.preview);
         assert_eq!(q.start_item, Some(NodeRef::Key(G.parse().unwrap())));
         assert_eq!(q.culture.as_deref(), Some("da-DK"));
-        let q = delivery_query(&headers(&[("Start-Item", "blog")]), None).unwrap();
-        assert_eq!(q.start_item, Some(NodeRef::Path("blog".into())));
+        let q = delivery_query(&headers(&[("Start-Item", "/Home/")]), None).unwrap();
+        assert_eq!(q.start_item, Some(NodeRef::Path("Home".into())));
         assert!(!q.preview);
+        let q = delivery_query(&headers(&[("Start-Item", &format!("/{G}/"))]), None).unwrap();
+        assert_eq!(q.start_item, Some(NodeRef::Key(G.parse().unwrap())));
+        let q = delivery_query(&headers(&[("Start-Item", "/")]), None).unwrap();
+        assert_eq!(q.start_item, None, "Umbraco: no start item");
     }
 
     #[test]

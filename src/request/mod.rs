@@ -96,7 +96,7 @@ pub struct NodeCheck {
 pub struct DeliveryQuery {
     /// `Preview: true` header.
     pub preview: bool,
-    /// `Start-Item` header (a GUID or a route path), if sent.
+    /// `Start-Item` header (a root's GUID, or a root's URL segment as `Path`), if sent.
     pub start_item: Option<NodeRef>,
     /// `fetch=children:X` / `descendants:X` / `ancestors:X`.
     pub fetch: Option<(FetchAxis, NodeRef)>,

@@ -19,8 +19,8 @@ mod tier;
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
 use crate::authz::{
-    calculate_start_nodes, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess, StartNodes,
-    UserAccess, UserState,
+    calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess,
+    StartNodes, UserAccess, UserState,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,7 +48,7 @@ struct Inner {
     aliases: Tier<String, Uuid>,
     nodes: Tier<Uuid, Arc<NodeInfo>>,
     node_ids: Tier<NodeId, Uuid>,
-    routes: Tier<String, Uuid>,
+    routes: Tier<String, Arc<[Uuid]>>,
     api_keys: Tier<String, Arc<ApiKeyRecord>>,
     negatives: Negatives,
     key_misses: TokenBucket,
@@ -122,7 +122,7 @@ fn nodes(c: &PolicyCache) -> &Tier<Uuid, Arc<NodeInfo>> {
 fn node_ids(c: &PolicyCache) -> &Tier<NodeId, Uuid> {
     &c.inner.node_ids
 }
-fn routes(c: &PolicyCache) -> &Tier<String, Uuid> {
+fn routes(c: &PolicyCache) -> &Tier<String, Arc<[Uuid]>> {
     &c.inner.routes
 }
 fn api_keys(c: &PolicyCache) -> &Tier<String, Arc<ApiKeyRecord>> {
@@ -238,7 +238,7 @@ impl PolicyCache {
                 s,
                 ev("routes"),
                 |k| Absent::Route(k.clone()),
-                |k, _| k.len() + 16,
+                |k, v| k.len() + v.len() * 16 + 16,
             ),
             api_keys: Tier::new(
                 "api_keys",
@@ -501,26 +501,37 @@ impl PolicyCache {
         }
     }
 
-    /// A node by Delivery route path, exact match.
-    pub async fn node_by_route(&self, route: &str) -> Result<Option<Arc<NodeInfo>>, StoreError> {
-        let owned = route.to_owned();
-        let key = self
-            .cached(routes, route.to_owned(), move |c| async move {
-                Ok(c.inner.store.node_by_route(&owned).await?.map(|n| n.key))
+    /// Every live document with the route key `key` (`crate::authz::route_key`); the list of
+    /// keys is cached, the nodes come from the node cache. A node that no longer has the key
+    /// (moved, renamed, trashed since) makes the list be read again from the store.
+    pub async fn nodes_by_route(&self, key: &str) -> Result<Vec<Arc<NodeInfo>>, StoreError> {
+        let owned = key.to_owned();
+        let keys = self
+            .cached(routes, key.to_owned(), move |c| async move {
+                let found = c.inner.store.nodes_by_route(&owned).await?;
+                Ok((!found.is_empty()).then(|| found.iter().map(|n| n.key).collect()))
             })
             .await?;
-        let Some(k) = key else { return Ok(None) };
-        let node = self.node(k).await?;
-        if node
-            .as_ref()
-            .is_some_and(|n| n.route_path.as_deref() == Some(route))
-        {
-            return Ok(node);
+        let Some(keys) = keys else {
+            return Ok(Vec::new());
+        };
+        let mut nodes = Vec::with_capacity(keys.len());
+        for k in keys.iter() {
+            match self.node(*k).await? {
+                Some(n)
+                    if !n.trashed && n.route_path.as_deref().map(route_key) == Some(key.into()) =>
+                {
+                    nodes.push(n);
+                }
+                _ => {
+                    self.inner.routes.map.invalidate(key).await;
+                    let store = self.inner.store.clone();
+                    let fresh = store.nodes_by_route(key).await?;
+                    return Ok(fresh.into_iter().map(Arc::new).collect());
+                }
+            }
         }
-        // The node moved away from this route since it was cached: look the route up again.
-        self.inner.routes.map.invalidate(route).await;
-        let store = self.inner.store.clone();
-        Ok(store.node_by_route(route).await?.map(Arc::new))
+        Ok(nodes)
     }
 
     /// Public-access entries on a node's path (itself and its ancestors), nearest last.

@@ -194,8 +194,8 @@ impl PolicyStore for EveryNode {
     async fn node_by_id(&self, _: NodeId) -> Result<Option<NodeInfo>, StoreError> {
         Ok(None)
     }
-    async fn node_by_route(&self, _: &str) -> Result<Option<NodeInfo>, StoreError> {
-        Ok(None)
+    async fn nodes_by_route(&self, _: &str) -> Result<Vec<NodeInfo>, StoreError> {
+        Ok(Vec::new())
     }
     async fn api_key(&self, _: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(None)
@@ -225,7 +225,7 @@ async fn a_flood_of_distinct_ids_stays_within_each_cache_budget() {
     for i in 0..20_000u128 {
         cache.node(Uuid::from_u128(i)).await.expect("node");
         cache
-            .node_by_route(&format!("/nothing/{i}/"))
+            .nodes_by_route(&format!("/nothing/{i}/"))
             .await
             .expect("absent");
     }

@@ -3,10 +3,11 @@
 //! atomically (arc-swap) when it changes; a file that fails to load keeps the previous policy.
 
 use super::policy_file::{PolicyFile, StartRef};
-use super::{PolicyStore, StoreError, UserRecord};
+use super::{PolicyStore, StoreError, UserRecord, MAX_ROUTE_MATCHES};
 use crate::authn::{ApiKeyRecord, ApiKeyScope};
 use crate::authz::{
-    GroupPolicy, LanguageAccess, NodeId, NodeInfo, NodePath, PublicAccess, Section, VerbSet,
+    route_key, GroupPolicy, LanguageAccess, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess,
+    Section, VerbSet,
 };
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -24,7 +25,8 @@ pub struct Snapshot {
     aliases: HashMap<String, Uuid>,
     nodes: HashMap<Uuid, NodeInfo>,
     ids: HashMap<NodeId, Uuid>,
-    routes: HashMap<String, Uuid>,
+    /// Route key → live documents with that route.
+    routes: HashMap<String, Vec<Uuid>>,
     api_keys: HashMap<String, ApiKeyRecord>,
 }
 
@@ -57,8 +59,8 @@ impl Snapshot {
                 }),
             };
             s.ids.insert(n.id, n.key);
-            if let Some(r) = &n.route_path {
-                s.routes.insert(r.clone(), n.key);
+            if let Some(r) = n.route_path.as_deref().filter(|_| !info.trashed) {
+                s.routes.entry(route_key(r)).or_default().push(n.key);
             }
             s.nodes.insert(n.key, info);
         }
@@ -270,9 +272,16 @@ impl PolicyStore for FileStore {
         let s = self.snap();
         Ok(s.ids.get(&id).and_then(|k| s.nodes.get(k)).cloned())
     }
-    async fn node_by_route(&self, route: &str) -> Result<Option<NodeInfo>, StoreError> {
+    async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError> {
         let s = self.snap();
-        Ok(s.routes.get(route).and_then(|k| s.nodes.get(k)).cloned())
+        let keys = s.routes.get(key).map_or(&[][..], Vec::as_slice);
+        Ok(keys
+            .iter()
+            .filter_map(|k| s.nodes.get(k))
+            .filter(|n| n.kind == NodeKind::Document)
+            .take(MAX_ROUTE_MATCHES)
+            .cloned()
+            .collect())
     }
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self.snap().api_keys.get(key_id).cloned())

@@ -115,6 +115,10 @@ pub struct UserRecord {
     pub media_start: Vec<StartRef>,
 }
 
+/// At most this many documents are returned for one route key: two already make it ambiguous
+/// without a root, and a few more let a `Start-Item` pick among sites.
+pub const MAX_ROUTE_MATCHES: usize = 16;
+
 /// The I/O seam between the gateway and its policy data. `PostgresStore` and `FileStore`
 /// implement it; the hot path never calls it directly, only through [`PolicyCache`].
 ///
@@ -136,8 +140,10 @@ pub trait PolicyStore: Send + Sync {
     async fn node(&self, key: Uuid) -> Result<Option<NodeInfo>, StoreError>;
     /// A node by Umbraco int id.
     async fn node_by_id(&self, id: NodeId) -> Result<Option<NodeInfo>, StoreError>;
-    /// A node by Delivery route path (`/en/blog/post-1/`), exact match.
-    async fn node_by_route(&self, route_path: &str) -> Result<Option<NodeInfo>, StoreError>;
+    /// Every live (not trashed) document whose Delivery route path has the route key `key`
+    /// (`crate::authz::route_key`: `/blog/post-1/`), across all roots, at most
+    /// [`MAX_ROUTE_MATCHES`]; the decision picks the one under the request's root.
+    async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError>;
     /// A gateway API key by its public id (revoked and expired keys are returned as stored).
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Records that these keys were used (`last_used_at`); called off the hot path, batched.

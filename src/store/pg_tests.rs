@@ -138,12 +138,14 @@ async fn the_postgres_store_resolves_what_the_file_store_resolves(pool: PgPool) 
         let b = file.node_by_id(id).await.expect("ok");
         assert_eq!(a, b, "node {id}");
     }
+    let by_route = |found: Vec<Arc<NodeInfo>>| found.iter().map(|n| n.id).collect::<Vec<_>>();
     assert_eq!(
-        pg.node_by_route("/blog/post-2/")
-            .await
-            .expect("ok")
-            .map(|n| n.id),
-        Some(1064)
+        by_route(pg.nodes_by_route("/blog/post-2/").await.expect("ok")),
+        [1064]
+    );
+    assert_eq!(
+        by_route(pg.nodes_by_route("/blog/post-2/").await.expect("ok")),
+        by_route(file.nodes_by_route("/blog/post-2/").await.expect("ok"))
     );
     assert_eq!(
         pg.api_key("DevBlogKey000001").await.expect("ok"),
@@ -383,4 +385,59 @@ async fn own_root_and_trashed_start_nodes_round_trip_and_resolve_as_in_the_file_
     let exported = export_policy(&pool).await.expect("exports");
     assert_eq!(exported, file.normalized());
     super::tests::assert_own_start_nodes_resolve_as_umbraco(&pg_cache(&pool)).await;
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_sql_route_key_is_the_rust_route_key(pool: PgPool) {
+    for p in [
+        "/", "", "/Blog/", "/blog", "a//B/", "//x//y//", "/CAFÉ/", "/İ/ſ/K",
+    ] {
+        let sql: String = sqlx::query_scalar("select portcullis_route_key($1)")
+            .bind(p)
+            .fetch_one(&pool)
+            .await
+            .expect("runs");
+        assert_eq!(sql, crate::authz::route_key(p), "{p:?}");
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_live_document_with_the_route_key_is_returned_by_both_stores(pool: PgPool) {
+    let mut file = dev_policy();
+    use crate::authz::NodeKind;
+    use policy_file::NodeEntry;
+    let entry = |id: i64, parent: Option<i64>, trashed: bool, route: &str| NodeEntry {
+        key: node_key(id as u128),
+        id,
+        parent: parent.map(|p| node_key(p as u128)),
+        kind: NodeKind::Document,
+        trashed,
+        route_path: Some(route.into()),
+    };
+    // A second site with its own "/Blog", and a trashed page that had the route.
+    file.nodes.push(entry(0x3001, None, false, "/"));
+    file.nodes.push(entry(0x3002, Some(0x3001), false, "/Blog"));
+    file.nodes.push(entry(0x3003, None, true, "/blog/"));
+    apply_policy(&pool, &file, false).await.expect("applies");
+    let pg = PostgresStore::new(pool.clone(), metrics());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, toml::to_string(&file).expect("serialises")).expect("writes");
+    let fs = FileStore::open(&path).expect("opens");
+    for store in [&pg as &dyn PolicyStore, &fs] {
+        let mut ids: Vec<i64> = store
+            .nodes_by_route("/blog/")
+            .await
+            .expect("ok")
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1062, 0x3002]);
+        assert!(store
+            .nodes_by_route("/nothing/")
+            .await
+            .expect("ok")
+            .is_empty());
+    }
 }

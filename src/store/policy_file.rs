@@ -154,6 +154,8 @@ pub struct NodeEntry {
     pub kind: NodeKind,
     #[serde(default)]
     pub trashed: bool,
+    /// The Delivery route path as Umbraco reports it (`route.path`, relative to the root:
+    /// `/blog/`); item paths match it ASCII case-insensitively, trailing slash optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_path: Option<String>,
 }

@@ -25,6 +25,7 @@ mod mirror;
 mod pipeline;
 mod pipeline_delivery;
 mod pipeline_fidelity;
+mod pipeline_item_path;
 mod pipeline_pg;
 mod pipeline_routes;
 mod store_faults;

@@ -5,7 +5,7 @@
 
 use super::tier::Absent;
 use super::PolicyCache;
-use crate::authz::{NodeId, StartNodes};
+use crate::authz::{route_key, NodeId, StartNodes};
 use crate::store::Invalidation;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -73,7 +73,9 @@ impl PolicyCache {
         for id in ids {
             i.negatives.invalidate(&Absent::NodeId(*id)).await;
         }
-        for r in routes {
+        // Notifications carry stored route paths; the caches are keyed by route key.
+        let routes: Vec<String> = routes.iter().map(|r| route_key(r)).collect();
+        for r in &routes {
             i.negatives.invalidate(&Absent::Route(r.clone())).await;
         }
         // The whole cached subtree: every node whose path passes through a changed id.
@@ -90,7 +92,7 @@ impl PolicyCache {
         for id in ids {
             i.node_ids.map.invalidate(id).await;
         }
-        for r in routes {
+        for r in &routes {
             i.routes.map.invalidate(r).await;
         }
         // Groups whose start node is on the moved branch, and the users holding them.

@@ -12,7 +12,9 @@ mod mirror_directory;
 pub use apply::{apply_policy, ApplyReport};
 pub use export::export_policy;
 
-use super::{parse_state, PolicyStore, StoreConfig, StoreError, StoreMetrics, UserRecord};
+use super::{
+    parse_state, PolicyStore, StoreConfig, StoreError, StoreMetrics, UserRecord, MAX_ROUTE_MATCHES,
+};
 use crate::authn::ApiKeyRecord;
 use crate::authz::{
     GroupPolicy, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess, Section, VerbSet,
@@ -360,15 +362,23 @@ impl PolicyStore for PostgresStore {
             .transpose()
     }
 
-    async fn node_by_route(&self, route: &str) -> Result<Option<NodeInfo>, StoreError> {
-        // Several nodes may share a route (e.g. a trashed copy); prefer the live one.
-        let sql = format!("{NODE_SELECT} where n.route_path = $1 order by n.trashed, n.id limit 1");
-        let q = sqlx::query(&sql).bind(route).fetch_optional(&self.pool);
-        self.timed("node_by_route", q)
+    async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError> {
+        // `portcullis_route_key` (migration 20261203170001) is `route_key` in SQL; its index
+        // serves this query. Every live document with the key, not a guess among them.
+        let sql = format!(
+            "{NODE_SELECT} where portcullis_route_key(n.route_path) = $1 \
+             and not n.trashed and n.kind = 'document' order by n.id limit $2"
+        );
+        let limit = i64::try_from(MAX_ROUTE_MATCHES).unwrap_or(16);
+        let q = sqlx::query(&sql)
+            .bind(key)
+            .bind(limit)
+            .fetch_all(&self.pool);
+        self.timed("nodes_by_route", q)
             .await?
-            .as_ref()
+            .iter()
             .map(node_from_row)
-            .transpose()
+            .collect()
     }
 
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

@@ -71,6 +71,11 @@ impl AdminApp {
                     .unwrap_or_default())
             }
             Endpoint::Explain => explain::explain(&self.shared, &req.body).await,
+            Endpoint::OpenApi => Ok(::http::Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(routes::OPENAPI.as_bytes().to_vec())
+                .unwrap_or_default()),
             Endpoint::Audit => audit::audit(self.shared.audit_db.as_ref(), &req).await,
             Endpoint::KeyList => keys::list(&self.shared, &req).await,
             Endpoint::KeyCreate => keys::create(&self.shared, &req).await,

@@ -11,6 +11,7 @@ pub enum Endpoint {
     Readyz,
     Metrics,
     Explain,
+    OpenApi,
     Audit,
     KeyList,
     KeyCreate,
@@ -42,6 +43,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/readyz", Endpoint::Readyz),
     route("GET", "/metrics", Endpoint::Metrics),
     route("POST", "/v1/explain", Endpoint::Explain),
+    route("GET", "/v1/openapi.json", Endpoint::OpenApi),
     route("GET", "/v1/audit", Endpoint::Audit),
     route("GET", "/v1/keys", Endpoint::KeyList),
     route("POST", "/v1/keys", Endpoint::KeyCreate),
@@ -50,6 +52,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/keys/{key_id}/revoke", Endpoint::KeyRevoke),
     route("POST", "/v1/keys/{key_id}/rotate", Endpoint::KeyRotate),
 ];
+
+/// The OpenAPI 3.1 document of these routes (committed as `docs/admin-openapi.json`).
+pub const OPENAPI: &str = include_str!("../../docs/admin-openapi.json");
 
 /// A matched route with its captured path parameters, in template order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +141,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(find("GET", "/v1/nope"), Err(AdminError::NoRoute)));
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if method != "parameters" {
+                    documented.insert((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        let served: std::collections::BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert_eq!(documented, served);
     }
 
     #[test]

@@ -87,6 +87,8 @@ fn gate(config: &Config, dir: &std::path::Path) -> (Gate, Arc<Services>, String)
         authn,
         cache,
         api_user: None,
+        sessions: None,
+        nodes: None,
     });
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("k1".into());

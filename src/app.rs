@@ -5,6 +5,7 @@
 use crate::admin::{AdminApp, AdminAuth};
 use crate::audit::Auditor;
 use crate::authn::Authenticator;
+use crate::authn::UmbracoAuthnConfig;
 use crate::config::{env_overrides, Config};
 use crate::gate::{Gate, Services};
 use crate::proxy::edge::{Edge, EdgeMetrics};
@@ -14,7 +15,9 @@ use crate::store::{
     StoreMetrics,
 };
 use crate::telemetry::Metrics;
-use crate::umbraco::{ApiUser, CredentialKind, ManagementClient, UmbracoMetrics};
+use crate::umbraco::{
+    ApiUser, CredentialKind, ManagementClient, NodeResolver, Sessions, UmbracoMetrics,
+};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -240,12 +243,50 @@ async fn build_services(
     let cache = built.cache.clone();
     let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
     let api_user = build_api_user(config, metrics)?;
+    let (sessions, nodes) = build_sessions(config, api_user.as_ref())?;
     let services = Services {
         authn,
         cache,
         api_user,
+        sessions,
+        nodes,
     };
     Ok((Arc::new(services), auditor, built))
+}
+
+/// The session checks of the `umbraco` authenticator and the tree-API resolver of nodes.
+type UmbracoCallers = (Option<Arc<Sessions>>, Option<Arc<NodeResolver>>);
+
+/// The `umbraco` authenticator's session checks (`[authn.umbraco]`) and the tree-API resolver
+/// of unknown nodes (with the API user). No I/O.
+pub fn build_sessions(
+    config: &Config,
+    api_user: Option<&Arc<ApiUser>>,
+) -> Result<UmbracoCallers, AppError> {
+    let client = || {
+        ManagementClient::new(
+            config.management_upstream,
+            config.file.upstream.host.as_deref(),
+        )
+        .map_err(AppError::Umbraco)
+    };
+    let umbraco = config.file.authn.umbraco.as_ref();
+    let defaults = UmbracoAuthnConfig::default();
+    let cfg = umbraco.unwrap_or(&defaults);
+    let nodes = match api_user {
+        Some(u) => Some(Arc::new(NodeResolver::new(
+            client()?,
+            u.clone(),
+            cfg.timeout,
+            cfg.node_ttl,
+        ))),
+        None => None,
+    };
+    let sessions = match umbraco {
+        Some(cfg) => Some(Arc::new(Sessions::new(cfg, client()?, nodes.clone()))),
+        None => None,
+    };
+    Ok((sessions, nodes))
 }
 
 /// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is

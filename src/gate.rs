@@ -2,17 +2,22 @@
 //! authenticates the caller (`authn`), resolves permissions from the cache (`store`) and decides
 //! (`authz`). Knows nothing of pingora: it takes `http::request::Parts` and bytes.
 
-use crate::authn::{Authenticator, Credential, Principal, PrincipalKind, Subject};
+use crate::authn::{
+    AuthMethod, AuthMethods, Authenticator, Credential, Principal, PrincipalKind, Subject,
+};
 use crate::authz::{
     authorize, explain, next_refs, required_refs, Decision, DecisionPolicy, DenyReason,
-    Explanation, Grant, Lookup, Permit, Resolved, UserAccess, Who,
+    Explanation, Grant, Lookup, Permit, Resolved, TokenProblem, UserAccess, Who,
 };
 use crate::config::{Config, Mode};
 use crate::request::{Api, Classified, Classifier, PendingBody, Target};
 use crate::store::{PolicyCache, StoreError};
+use crate::umbraco::{NodeResolver, Sessions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+mod umbraco;
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
 /// config reloads.
@@ -21,6 +26,10 @@ pub struct Services {
     pub cache: PolicyCache,
     /// The gateway's own Umbraco identity, when `[upstream.credential]` configures one.
     pub api_user: Option<Arc<crate::umbraco::ApiUser>>,
+    /// The `umbraco` authenticator's session checks, when `[authn.umbraco]` is configured.
+    pub sessions: Option<Arc<Sessions>>,
+    /// Nodes the store does not know, resolved through Umbraco's tree API (needs the API user).
+    pub nodes: Option<Arc<NodeResolver>>,
 }
 
 /// What the pipeline concluded about one request, with what the audit trail needs.
@@ -85,6 +94,10 @@ pub struct Gate {
     services: Arc<Services>,
     /// `store.decision_deadline`: the most a decision waits for the store.
     deadline: Duration,
+    /// Which authenticators each API accepts.
+    methods: AuthMethods,
+    /// Umbraco's cookie-name suffix (`[authn.umbraco] site_name`).
+    site_name: String,
 }
 
 impl Gate {
@@ -96,6 +109,14 @@ impl Gate {
             policy: config.file.authz.clone(),
             services,
             deadline: config.file.store.decision_deadline,
+            methods: config.file.authn.methods(),
+            site_name: config
+                .file
+                .authn
+                .umbraco
+                .as_ref()
+                .map(|u| u.site_name.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -147,7 +168,7 @@ impl Gate {
             return Step::Decided(Box::new(self.authorize(parts, pending.target, uri).await));
         }
         let deadline = Instant::now() + self.deadline;
-        let principal = match self.authenticate(parts, deadline).await {
+        let principal = match self.authenticate(parts, pending.target.api, deadline).await {
             Ok(p) => p,
             Err(reason) => return Step::Decided(Box::new(Verdict::for_pending(&pending, reason))),
         };
@@ -202,7 +223,7 @@ impl Gate {
             };
         }
         let deadline = Instant::now() + self.deadline;
-        match self.authenticate(parts, deadline).await {
+        match self.authenticate(parts, target.api, deadline).await {
             Ok(principal) => {
                 self.authorize_in(principal, target, Some(uri), deadline)
                     .await
@@ -328,7 +349,7 @@ impl Gate {
         with_evidence: bool,
     ) -> Result<Evaluation, DenyReason> {
         let deadline = Instant::now() + self.deadline;
-        let principal = self.authenticate(parts, deadline).await?;
+        let principal = self.authenticate(parts, target.api, deadline).await?;
         self.evaluate_in(principal, target, with_evidence, deadline)
             .await
     }
@@ -371,26 +392,43 @@ impl Gate {
         })
     }
 
-    /// Turns the request's credential into a principal (anonymous when there is none).
+    /// Turns the request's credential into a principal (anonymous when there is none), with
+    /// the authenticators `api` accepts: a bearer token is the `jwt` authenticator's when it is
+    /// a JWT of a configured issuer, else `umbraco`'s when that applies.
     async fn authenticate(
         &self,
         parts: &http::request::Parts,
+        api: Api,
         deadline: Instant,
     ) -> Result<Principal, DenyReason> {
         let s = &self.services;
-        match crate::authn::extract(&parts.headers, &parts.uri)? {
+        let allows = |m| self.methods.allows(api, m);
+        let not_accepted = DenyReason::InvalidToken(TokenProblem::NotAccepted);
+        let umbraco = allows(AuthMethod::Umbraco) && s.sessions.is_some();
+        match crate::authn::extract_for(&parts.headers, &parts.uri, &self.site_name)? {
             Credential::None => Ok(Principal {
                 id: "anonymous".into(),
                 kind: PrincipalKind::Anonymous,
                 subject: Subject::Anonymous,
             }),
-            Credential::Bearer(token) => s.authn.verify_bearer(&token).await,
-            Credential::ApiKey(key) => {
+            Credential::Bearer(token) if umbraco && !s.authn.owns_bearer(&token) => {
+                self.umbraco_session(parts, None, deadline).await
+            }
+            Credential::Bearer(token) if allows(AuthMethod::Jwt) => {
+                s.authn.verify_bearer(&token).await
+            }
+            Credential::BackOfficeCookie(cookie) if umbraco => {
+                self.umbraco_session(parts, Some(&cookie), deadline).await
+            }
+            Credential::ApiKey(key) if allows(AuthMethod::ApiKey) => {
                 let record = bounded(deadline, s.cache.api_key(&key.key_id)).await?;
                 let principal = s.authn.verify_api_key(&key, record.as_deref())?;
                 s.cache.record_api_key_use(&key.key_id);
                 s.authn.admit(&principal)?;
                 Ok(principal)
+            }
+            Credential::Bearer(_) | Credential::ApiKey(_) | Credential::BackOfficeCookie(_) => {
+                Err(not_accepted)
             }
         }
     }
@@ -414,6 +452,7 @@ impl Gate {
                 Some(user) => cache.user_access(user).await,
                 None => Ok(None),
             },
+            Subject::Umbraco(access) => Ok(Some(access.clone())),
             Subject::Anonymous | Subject::Member { .. } => Ok(None),
         }
     }
@@ -434,7 +473,7 @@ impl Gate {
             }
             for l in &todo {
                 match l {
-                    Lookup::Node(k) => resolved.put_node(l, cache.node(*k).await?),
+                    Lookup::Node(k) => resolved.put_node(l, self.node(*k, principal).await?),
                     Lookup::RoutePath(p) => resolved.put_routes(p, cache.nodes_by_route(p).await?),
                     Lookup::NodeById(id) => resolved.put_node(l, cache.node_by_id(*id).await?),
                     // Versions and users are not mirrored yet: unknown, so the unknown-node

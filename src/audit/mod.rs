@@ -221,6 +221,7 @@ impl AuditEvent {
             Some(PrincipalKind::Anonymous) => ("anonymous", None),
             Some(PrincipalKind::Jwt { issuer }) => ("jwt", Some(issuer.to_string())),
             Some(PrincipalKind::ApiKey { key_id }) => ("api_key", Some(key_id.clone())),
+            Some(PrincipalKind::Umbraco { .. }) => ("umbraco", None),
         };
         let (reason, reason_detail, granted_via) = match decision {
             Decision::Allow(permit) => (None, None, permit.via.iter().map(grant_text).collect()),

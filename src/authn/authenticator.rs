@@ -178,6 +178,19 @@ impl Authenticator {
             .all(|i| i.keys.current().is_some())
     }
 
+    /// Whether `token` is a well-formed JWT naming a configured issuer: then the `jwt`
+    /// authenticator owns it. Anything else (an opaque token) may be another's ("not mine").
+    pub fn owns_bearer(&self, token: &str) -> bool {
+        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return false;
+        }
+        let Ok(parsed) = jwt::split(token) else {
+            return false;
+        };
+        jwt::issuer_of(&parsed.claims)
+            .is_ok_and(|iss| self.inner.issuers.iter().any(|i| i.policy.issuer == iss))
+    }
+
     /// Verifies a bearer token. A cached token (same bytes, before its `exp`) costs one hash
     /// and no signature check. Errors: `KeysUnavailable` when the issuer's keys were never
     /// fetched, otherwise `InvalidToken(problem)`.

@@ -20,6 +20,12 @@ pub struct AuthnConfig {
     pub token_cache_capacity: u64,
     /// Trusted token issuers, tried by exact `iss` match.
     pub issuers: Vec<IssuerConfig>,
+    /// `[authn.umbraco]`: accept Umbraco's own tokens (checked with `GET user/current`).
+    pub umbraco: Option<super::methods::UmbracoAuthnConfig>,
+    /// Authenticators of the Management API (unset: every configured one).
+    pub management: Option<Vec<super::methods::AuthMethod>>,
+    /// Authenticators of the Delivery API (unset: `jwt`, `api_key`).
+    pub delivery: Option<Vec<super::methods::AuthMethod>>,
 }
 
 impl Default for AuthnConfig {
@@ -29,6 +35,9 @@ impl Default for AuthnConfig {
             key_env: "live".to_owned(),
             token_cache_capacity: 10_000,
             issuers: Vec::new(),
+            umbraco: None,
+            management: None,
+            delivery: None,
         }
     }
 }
@@ -165,6 +174,24 @@ impl AuthnConfig {
             }
             iss.validate(&at, p);
         }
+        if let Some(u) = &self.umbraco {
+            u.validate(p);
+        }
+        super::methods::validate_lists(
+            self.management.as_deref(),
+            self.delivery.as_deref(),
+            self.umbraco.is_some(),
+            p,
+        );
+    }
+
+    /// The authenticators each API accepts.
+    pub fn methods(&self) -> super::methods::AuthMethods {
+        super::methods::AuthMethods::new(
+            self.management.as_deref(),
+            self.delivery.as_deref(),
+            self.umbraco.is_some(),
+        )
     }
 }
 

@@ -1,12 +1,16 @@
 //! Credential extraction: finds the one credential a request carries (`Authorization: Bearer`,
-//! `Authorization: ApiKey`, `Api-Key`) and refuses ambiguous requests and keys in the URL.
-//! Pure: reads headers and the URI only; never logs a credential.
+//! Umbraco's back-office form `Bearer [redacted]` + access cookie, `Authorization: ApiKey`,
+//! `Api-Key`) and refuses ambiguous requests and credentials in the URL (see [`openiddict`] for
+//! where Umbraco itself looks). Pure: reads headers and the URI only; never logs a credential.
+//!
+//! [`openiddict`]: super::openiddict
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Uri};
 use percent_encoding::percent_decode_str;
 
 use super::api_key::{self, PresentedKey};
+use super::openiddict::{self, AccessCookie};
 use crate::authz::{DenyReason, TokenProblem};
 
 /// Umbraco's Delivery API key header name (matched case-insensitively, as all header names).
@@ -24,6 +28,9 @@ pub enum Credential {
     Bearer(String),
     /// A Portcullis API key (not yet verified).
     ApiKey(PresentedKey),
+    /// Umbraco's back-office form: `Authorization: Bearer [redacted]` and the access cookie
+    /// holding the real (encrypted) token.
+    BackOfficeCookie(AccessCookie),
 }
 
 impl std::fmt::Debug for Credential {
@@ -32,32 +39,58 @@ impl std::fmt::Debug for Credential {
             Credential::None => f.write_str("None"),
             Credential::Bearer(_) => f.write_str("Bearer([redacted])"),
             Credential::ApiKey(k) => f.debug_tuple("ApiKey").field(k).finish(),
+            Credential::BackOfficeCookie(c) => f.debug_tuple("BackOfficeCookie").field(c).finish(),
         }
     }
 }
 
 impl Credential {
-    /// `"none"`, `"jwt"` or `"api_key"` (metric label friendly).
+    /// `"none"`, `"jwt"`, `"api_key"` or `"umbraco_cookie"` (metric label friendly).
     pub fn method(&self) -> &'static str {
         match self {
             Credential::None => "none",
             Credential::Bearer(_) => "jwt",
             Credential::ApiKey(_) => "api_key",
+            Credential::BackOfficeCookie(_) => "umbraco_cookie",
         }
     }
 }
 
-/// Finds the request's credential. Called once per request before routing decisions that
-/// need a principal. Errors: `ApiKeyInQuery` (a key-like value or a key-named parameter in
-/// the query), `AmbiguousCredentials` (several `Authorization`/`Api-Key` headers, or a bearer
-/// token and a key), `InvalidToken(Malformed)` (unreadable header or unknown scheme) and
-/// `InvalidToken(UnknownApiKey)` (an `Api-Key` value that is not a Portcullis key).
+/// [`extract_for`] with Umbraco's default cookie names (no site name).
 pub fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credential, DenyReason> {
+    extract_for(headers, uri, "")
+}
+
+/// Finds the request's credential. Called once per request before routing decisions that
+/// need a principal; `site_name` is Umbraco's cookie-name suffix. Errors: `ApiKeyInQuery` (a
+/// key-like value or a key-named parameter in the query), `TokenInQuery` (an `access_token`
+/// query parameter), `AmbiguousCredentials` (several `Authorization`/`Api-Key` headers, a
+/// bearer token and a key, a credential next to a form body, two access cookies),
+/// `InvalidToken(Malformed)` (unreadable header, unknown scheme, `[redacted]` without its
+/// cookie) and `InvalidToken(UnknownApiKey)` (an `Api-Key` value that is not a Portcullis key).
+pub fn extract_for(
+    headers: &HeaderMap,
+    uri: &Uri,
+    site_name: &str,
+) -> Result<Credential, DenyReason> {
     if let Some(query) = uri.query() {
         if query_carries_key(query) {
             return Err(DenyReason::ApiKeyInQuery);
         }
+        if openiddict::query_carries_token(query) {
+            return Err(DenyReason::TokenInQuery);
+        }
     }
+    let credential = header_credential(headers, site_name)?;
+    // OpenIddict would also read an `access_token` field of a form body: with a header
+    // credential, the gateway could not tell which one Umbraco acts on.
+    if credential != Credential::None && openiddict::body_is_form(headers) {
+        return Err(DenyReason::AmbiguousCredentials);
+    }
+    Ok(credential)
+}
+
+fn header_credential(headers: &HeaderMap, site_name: &str) -> Result<Credential, DenyReason> {
     let mut auth = headers.get_all(AUTHORIZATION).iter();
     let auth_value = auth.next();
     if auth.next().is_some() {
@@ -77,6 +110,12 @@ pub fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credential, DenyReason>
         let Ok(value) = value.to_str() else {
             return Err(malformed);
         };
+        if openiddict::is_redacted_bearer(value) {
+            return match openiddict::access_cookie(headers, site_name)? {
+                Some(cookie) => Ok(Credential::BackOfficeCookie(cookie)),
+                None => Err(malformed),
+            };
+        }
         let (scheme, rest) = value.split_once(' ').ok_or(malformed)?;
         let rest = rest.trim_matches(' ');
         if rest.is_empty() || rest.contains(' ') {
@@ -290,6 +329,59 @@ mod tests {
                 let _ = extract(&h, &u);
             }
         }
+    }
+
+    #[test]
+    fn an_access_token_in_the_query_is_refused_even_with_a_header() {
+        let h = headers(&[("authorization", "Bearer opaque")]);
+        for q in ["/x?access_token=abc", "/x?take=1&Access_Token=abc"] {
+            assert_eq!(extract(&h, &uri(q)), Err(DenyReason::TokenInQuery), "{q}");
+            assert_eq!(
+                extract(&headers(&[]), &uri(q)),
+                Err(DenyReason::TokenInQuery)
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_credential_next_to_a_form_body_is_ambiguous() {
+        let h = headers(&[
+            ("authorization", "Bearer opaque"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ]);
+        assert_eq!(
+            extract(&h, &uri("/")),
+            Err(DenyReason::AmbiguousCredentials)
+        );
+        // Without a credential the form is just a body (anonymous routes decide).
+        let anon = headers(&[("content-type", "application/x-www-form-urlencoded")]);
+        assert_eq!(extract(&anon, &uri("/")), Ok(Credential::None));
+    }
+
+    #[test]
+    fn the_redacted_form_takes_the_sites_access_cookie() {
+        let h = headers(&[
+            ("authorization", "Bearer [redacted]"),
+            ("cookie", "umbAccessTokenShop=CfDJ8abc; other=1"),
+        ]);
+        let Credential::BackOfficeCookie(c) = extract_for(&h, &uri("/"), "Shop").unwrap() else {
+            panic!("cookie form expected");
+        };
+        assert_eq!(c.value, "CfDJ8abc");
+        // Without the cookie (or with another site's) `[redacted]` is no credential.
+        assert_eq!(
+            extract_for(&h, &uri("/"), ""),
+            Err(DenyReason::InvalidToken(TokenProblem::Malformed))
+        );
+        // A cookie next to a real bearer token is not used (Umbraco swaps only `[redacted]`).
+        let h = headers(&[
+            ("authorization", "Bearer opaque"),
+            ("cookie", "umbAccessToken=CfDJ8abc"),
+        ]);
+        assert_eq!(
+            extract(&h, &uri("/")),
+            Ok(Credential::Bearer("opaque".into()))
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub mod config;
 pub mod credential;
 mod jwks;
 pub mod jwt;
+pub mod methods;
 pub mod metrics;
+pub mod openiddict;
 pub mod rate_limit;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -23,7 +25,8 @@ pub(crate) mod testing;
 pub use api_key::PresentedKey;
 pub use authenticator::Authenticator;
 pub use config::{AuthnConfig, IssuerConfig, SubjectKind};
-pub use credential::{extract, Credential};
+pub use credential::{extract, extract_for, Credential};
+pub use methods::{AuthMethod, AuthMethods, UmbracoAuthnConfig};
 pub use metrics::AuthnMetrics;
 
 use serde::Serialize;
@@ -83,7 +86,7 @@ pub enum AuthnError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
     /// Stable id for logs, audit rows and the permission lookup:
-    /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `anonymous`.
+    /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `umbraco:{user key}`, `anonymous`.
     pub id: String,
     pub kind: PrincipalKind,
     pub subject: Subject,
@@ -102,6 +105,10 @@ pub enum PrincipalKind {
     ApiKey {
         key_id: String,
     },
+    /// One of Umbraco's own tokens, accepted by Umbraco's `user/current` for this user.
+    Umbraco {
+        user_key: uuid::Uuid,
+    },
 }
 
 impl PrincipalKind {
@@ -110,6 +117,7 @@ impl PrincipalKind {
             PrincipalKind::Anonymous => "anonymous",
             PrincipalKind::Jwt { .. } => "jwt",
             PrincipalKind::ApiKey { .. } => "api_key",
+            PrincipalKind::Umbraco { .. } => "umbraco",
         }
     }
 }
@@ -133,6 +141,8 @@ pub enum Subject {
     },
     /// An API key with its scope.
     ApiKey(Arc<ApiKeyScope>),
+    /// An Umbraco user with the access Umbraco's `user/current` described.
+    Umbraco(Arc<crate::authz::UserAccess>),
 }
 
 /// What a Portcullis API key may do. Loaded from the store by key id.

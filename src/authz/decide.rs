@@ -253,7 +253,7 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                         .into()
                 }))
             }
-            Subject::ApiKey(_) | Subject::User { .. } => match access {
+            Subject::ApiKey(_) | Subject::User { .. } | Subject::Umbraco(_) => match access {
                 Some(a) => Ok(a),
                 None => Err(self.fail(DenyReason::UnknownPrincipal, || {
                     "the user is not registered in the policy store".into()

@@ -112,6 +112,8 @@ pub enum DenyReason {
     AmbiguousCredentials,
     /// An API key sent in the query string.
     ApiKeyInQuery,
+    /// An OAuth `access_token` sent in the query string (Umbraco's OpenIddict would read it).
+    TokenInQuery,
     /// The inspected body is over the configured limit.
     BodyTooLarge,
     /// The request head or the inspected body did not arrive within its deadline.
@@ -195,6 +197,8 @@ pub enum TokenProblem {
     Revoked,
     UnknownApiKey,
     Inactive,
+    /// A kind of credential the API is not configured to accept (`[authn] management`/`delivery`).
+    NotAccepted,
 }
 
 impl TokenProblem {
@@ -217,6 +221,7 @@ impl TokenProblem {
             TokenProblem::Revoked => "revoked",
             TokenProblem::UnknownApiKey => "unknown_api_key",
             TokenProblem::Inactive => "inactive",
+            TokenProblem::NotAccepted => "not_accepted",
         }
     }
 }
@@ -228,6 +233,7 @@ impl DenyReason {
             DenyReason::Malformed => "malformed_request",
             DenyReason::AmbiguousCredentials => "ambiguous_credentials",
             DenyReason::ApiKeyInQuery => "api_key_in_query",
+            DenyReason::TokenInQuery => "token_in_query",
             DenyReason::BodyTooLarge => "body_too_large",
             DenyReason::RequestTimeout => "request_timeout",
             DenyReason::BadFraming => "bad_framing",

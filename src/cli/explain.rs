@@ -60,6 +60,8 @@ pub fn run(args: ExplainArgs) -> Result<(), CliError> {
                 authn,
                 cache,
                 api_user: None,
+                sessions: None,
+                nodes: None,
             }),
         );
         let explained = gate

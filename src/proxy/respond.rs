@@ -10,7 +10,7 @@ use serde::Serialize;
 pub fn status(reason: DenyReason) -> StatusCode {
     use DenyReason::*;
     match reason {
-        Malformed | AmbiguousCredentials | ApiKeyInQuery | BadFraming | BadHost => {
+        Malformed | AmbiguousCredentials | ApiKeyInQuery | TokenInQuery | BadFraming | BadHost => {
             StatusCode::BAD_REQUEST
         }
         UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
@@ -69,6 +69,9 @@ pub fn deny(reason: DenyReason, request_id: &str) -> Reply {
         DenyReason::ApiKeyInQuery => {
             Some("api keys are never accepted in the query string; send the Api-Key header")
         }
+        DenyReason::TokenInQuery => Some(
+            "access tokens are never accepted in the query string; send the Authorization header",
+        ),
         _ => None,
     };
     let body = ErrorBody {

@@ -98,6 +98,9 @@ pub enum StoreError {
     /// An uncached API key id was not looked up: the lookup rate limit is spent.
     #[error("api key lookup rate limit reached")]
     LookupLimited,
+    /// Umbraco's tree API could not resolve a node the store does not know.
+    #[error("umbraco could not resolve a node")]
+    Upstream(#[source] Arc<crate::umbraco::UmbracoError>),
 }
 
 /// One back-office user as stored: identity, state, group keys and own start node keys.

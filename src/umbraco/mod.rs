@@ -8,11 +8,16 @@
 
 pub mod api_user;
 pub mod config;
+pub mod current_user;
 mod metrics;
+pub mod session;
+pub mod tree;
 
 pub use api_user::{ApiUser, UpstreamToken};
 pub use config::{CredentialConfig, CredentialKind};
 pub use metrics::UmbracoMetrics;
+pub use session::{CredentialParts, SessionOutcome, Sessions};
+pub use tree::NodeResolver;
 
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;

@@ -29,4 +29,5 @@ mod pipeline_item_path;
 mod pipeline_pg;
 mod pipeline_routes;
 mod store_faults;
+mod umbraco_callers;
 mod upstream_credential;

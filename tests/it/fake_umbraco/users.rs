@@ -17,6 +17,22 @@ fn refs(keys: impl IntoIterator<Item = Uuid>) -> Value {
     Value::Array(keys.into_iter().map(|k| json!({"id": k})).collect())
 }
 
+/// `SectionMapper.GetName`: a section alias as the Management API names it.
+pub fn section_name(alias: &str) -> &str {
+    match alias {
+        "content" => "Umb.Section.Content",
+        "media" => "Umb.Section.Media",
+        "member" => "Umb.Section.Members",
+        "settings" => "Umb.Section.Settings",
+        "packages" => "Umb.Section.Packages",
+        "translation" => "Umb.Section.Translation",
+        "users" => "Umb.Section.Users",
+        "forms" => "Umb.Section.Forms",
+        "library" => "Umb.Section.Library",
+        other => other,
+    }
+}
+
 /// The current user.
 pub fn current(state: &mut State, req: &Req) -> Reply {
     let key = match auth::backoffice_user(state, req) {
@@ -36,9 +52,10 @@ pub fn current_user_json(state: &State, user: &User) -> Value {
         .iter()
         .filter_map(|g| state.groups.get(g))
         .collect();
+    // The group API names sections `Umb.Section.*` (`SectionMapper.GetName`).
     let sections: BTreeSet<&str> = groups
         .iter()
-        .flat_map(|g| g.sections.iter().map(String::as_str))
+        .flat_map(|g| g.sections.iter().map(|s| section_name(s)))
         .collect();
     let fallback: BTreeSet<&str> = groups
         .iter()

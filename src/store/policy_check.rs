@@ -10,6 +10,11 @@ use uuid::Uuid;
 /// `known` holds nodes that exist outside the file (the database's mirror) and may be named.
 pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<String> {
     let mut p = Vec::new();
+    if f.has_no_entries() && !f.empty {
+        p.push(
+            "the file has no entries; write `empty = true` at its top if that is on purpose".into(),
+        );
+    }
     let groups = f.groups_with_builtins();
     let mut group_keys = HashSet::new();
     let mut aliases = HashSet::new();

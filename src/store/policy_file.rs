@@ -15,6 +15,10 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// `empty = true`: the file has no entries on purpose. A file without entries and without
+    /// this marker is refused (a truncated or wrong file must not serve an empty policy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty: bool,
     #[serde(default)]
     pub groups: Vec<GroupEntry>,
     #[serde(default)]
@@ -343,6 +347,17 @@ impl PolicyFile {
             paths.insert(n.key, path);
         }
         paths
+    }
+
+    /// Whether the file declares nothing at all (no group, user, node, entry, key or mapping).
+    pub fn has_no_entries(&self) -> bool {
+        self.groups.is_empty()
+            && self.users.is_empty()
+            && self.nodes.is_empty()
+            && self.permissions.is_empty()
+            && self.public_access.is_empty()
+            && self.api_keys.is_empty()
+            && self.group_mappings.is_empty()
     }
 
     /// Every problem in the file, or `Ok` when it is consistent.

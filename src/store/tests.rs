@@ -646,3 +646,18 @@ fn a_user_start_node_of_the_wrong_tree_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_policy_file_is_refused_unless_it_says_it_is_empty_on_purpose() {
+    for text in ["", "# nothing yet\n"] {
+        let f = PolicyFile::parse(text, "p.toml").expect("parses");
+        let err = f.validate().expect_err("refused").to_string();
+        assert!(err.contains("write `empty = true`"), "{err}");
+    }
+    let f = PolicyFile::parse("empty = true\n", "p.toml").expect("parses");
+    assert_eq!(f.validate().ok(), Some(()));
+    assert!(
+        file::Snapshot::compile(&f).is_ok(),
+        "an empty-on-purpose file serves the built-in groups only"
+    );
+}

@@ -356,9 +356,13 @@ fn check_config_refuses_a_policy_file_that_serve_would_refuse() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml"),
     )
     .expect("dev policy");
-    let (code, text) = config(&dev);
-    assert_eq!(code, Some(0), "{text}");
+    for fine in [dev.as_str(), "empty = true\n"] {
+        let (code, text) = config(fine);
+        assert_eq!(code, Some(0), "{text}");
+    }
     for (broken, needle) in [
+        (String::new(), "the file has no entries"),
+        ("# truncated\n".to_owned(), "write `empty = true`"),
         (
             "[[users]]\nkey = 1\n".to_owned(),
             "cannot parse policy file",

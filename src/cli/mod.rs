@@ -9,6 +9,7 @@ mod explain;
 mod keys;
 mod routes;
 mod sync;
+mod upstream;
 
 use crate::config::{env_overrides, Config, ConfigError};
 use crate::telemetry::{init_logging, LogFormat};
@@ -79,6 +80,12 @@ pub enum Command {
     /// Mirror Umbraco into the Postgres store (docs/MIRROR.md).
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Check that the `[upstream.credential]` API user gets a token Umbraco accepts; list its
+    /// sections and root access.
+    CheckUpstream {
+        #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 /// Why an operator command failed (printed with its causes on stderr).
@@ -132,6 +139,10 @@ pub enum CliError {
     NotFileStore,
     #[error("sync failed")]
     Sync(#[source] crate::mirror::SyncError),
+    #[error("`[upstream.credential]` configures no api user (kind = \"umbraco_api_user\")")]
+    NoApiUser,
+    #[error("umbraco check failed")]
+    Umbraco(#[source] crate::umbraco::UmbracoError),
 }
 
 /// Exit code when the admin API refused the request (4xx other than 401).
@@ -215,6 +226,7 @@ pub fn main() -> ExitCode {
         Command::Audit(cmd) => report(db::audit(cmd)),
         Command::Keys(cmd) => report(keys::run(cmd)),
         Command::Sync(cmd) => report(sync::run(cmd)),
+        Command::CheckUpstream { config } => report(upstream::run(&config)),
     }
 }
 

@@ -86,6 +86,22 @@ pub fn section_alias(name: &str) -> &str {
 }
 
 impl CurrentUser {
+    /// The section aliases Umbraco lists for the user.
+    pub fn sections(&self) -> Vec<&str> {
+        self.allowed_sections
+            .iter()
+            .map(|s| section_alias(s))
+            .collect()
+    }
+
+    pub fn has_document_root_access(&self) -> bool {
+        self.has_document_root_access
+    }
+
+    pub fn has_media_root_access(&self) -> bool {
+        self.has_media_root_access
+    }
+
     /// The documents whose paths the access needs: start nodes and granular entries.
     pub fn document_keys(&self) -> BTreeSet<Uuid> {
         let starts = self.document_start_node_ids.iter().map(|r| r.id);

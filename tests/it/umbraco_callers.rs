@@ -279,3 +279,44 @@ async fn a_jwt_of_a_configured_issuer_stays_a_jwt_and_lists_limit_each_api() {
     let mine = send(client().get(gw2.url(&doc(s.post))).bearer_auth(&tok)).await;
     assert_eq!(mine.0, 404, "{}", mine.2);
 }
+
+/// `portcullis check-upstream`: the API user's token works and its sections are listed; a
+/// rejected secret fails without printing it. (Multi-threaded: the blocking child process must
+/// not stop the fake from answering.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_upstream_lists_the_api_users_sections() {
+    let fake = FakeUmbraco::start(fake_state()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml");
+    let extra = format!(
+        "{}\n[store]\nkind = \"file\"\npolicy_file = {:?}\n",
+        umbraco_section(""),
+        policy.display().to_string()
+    );
+    let text = config_text(TOP, free_addr(), free_addr(), fake.addr, &extra);
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, text).expect("write config");
+    let run = |secret: &str| {
+        std::process::Command::new(binary())
+            .args(["check-upstream", "--config"])
+            .arg(&path)
+            .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
+            .env("PORTCULLIS_DEV_HS_SECRET", DEV_HS_SECRET)
+            .env("TEST_UMBRACO_SECRET", secret)
+            .output()
+            .expect("run portcullis")
+    };
+    let out = run(SECRET);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["client_id"], crate::upstream_credential::CLIENT_ID);
+    assert_eq!(
+        v["sections"],
+        serde_json::json!(["content", "forms", "library", "media"])
+    );
+    assert_eq!(v["document_root_access"], true);
+    let bad = run("wrong-secret");
+    assert!(!bad.status.success());
+    assert!(!String::from_utf8_lossy(&bad.stderr).contains("wrong-secret"));
+}

@@ -4,8 +4,8 @@
 # stopped on exit.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-PCL=$TARGET_DIR/release/portcullis
-PLAIN=$TARGET_DIR/release/examples/plain_pingora
+PCL=${PCL:-$TARGET_DIR/release/portcullis}
+PLAIN=${PLAIN:-$TARGET_DIR/release/examples/plain_pingora}
 
 P_UP=18081 P_NGINX=18082 P_HAPROXY=18083 P_PINGORA=18084 P_PCL=18085 P_ADMIN=18095
 ISS=https://bench.portcullis.invalid

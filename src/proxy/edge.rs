@@ -6,9 +6,10 @@
 //! taking it back between requests to wait for the next one no longer than the idle timeout.
 //! h2c connections are handed over whole after their preface (`h2_idle_timeout` closes them).
 
-use super::edge_head::{read_head, write_timeout_reply, Deadlines, Head};
+use super::edge_head::{read_head, refuse, Head, HeadLimits};
 use super::Gateway;
 use crate::app::Shared;
+use crate::authz::DenyReason;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -101,9 +102,10 @@ impl Drop for Slot<'_> {
 }
 
 /// The limits one connection runs with (read from the config in force when it was accepted).
-struct Limits {
+struct ConnLimits {
     head: Duration,
     idle: Duration,
+    max_head_bytes: usize,
     max_connections: usize,
 }
 
@@ -117,12 +119,13 @@ impl Edge {
         }
     }
 
-    fn limits(&self) -> Limits {
+    fn limits(&self) -> ConnLimits {
         let rt = self.shared.runtime.load();
         let listen = &rt.config.file.listen;
-        Limits {
+        ConnLimits {
             head: listen.request_head_timeout,
             idle: listen.keepalive_timeout,
+            max_head_bytes: listen.limits.max_head_bytes,
             max_connections: rt.config.max_connections,
         }
     }
@@ -143,17 +146,18 @@ impl Edge {
     }
 
     /// Serves one connection: each request's head under the deadlines, then pingora.
-    async fn serve(&self, mut stream: Box<L4Stream>, shutdown: &ShutdownWatch, limits: Limits) {
+    async fn serve(&self, mut stream: Box<L4Stream>, shutdown: &ShutdownWatch, limits: ConnLimits) {
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut reused = false;
         loop {
             let mut buf = BytesMut::new();
-            let deadlines = Deadlines {
+            let head_limits = HeadLimits {
                 head: limits.head,
                 idle: reused.then_some(limits.idle),
+                max_bytes: limits.max_head_bytes,
             };
             let h2c = !reused && self.h2c();
-            match read_head(&mut stream, &mut buf, deadlines, h2c, shutdown).await {
+            match read_head(&mut stream, &mut buf, head_limits, h2c, shutdown).await {
                 Head::Closed => return,
                 Head::TimedOut { partial } => {
                     let reason = if reused && !partial {
@@ -163,8 +167,12 @@ impl Edge {
                     };
                     self.metrics.closed.with_label_values(&[reason]).inc();
                     if partial {
-                        write_timeout_reply(&mut stream).await;
+                        refuse(&mut stream, DenyReason::RequestTimeout).await;
                     }
+                    return;
+                }
+                Head::TooLarge => {
+                    refuse(&mut stream, DenyReason::HeadTooLarge).await;
                     return;
                 }
                 Head::H2c => {

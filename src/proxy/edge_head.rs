@@ -3,7 +3,7 @@
 //! (`apps/mod.rs`, `try_peek` = `read_exact` of 24 bytes) waits forever for a client that sends
 //! fewer, and `read_request` applies its timeout per read, so a head trickled a byte at a time
 //! never ends. So the edge reads the head itself — until the end of an HTTP/1.x head, the full
-//! h2c preface, the deadline, or the close — and hands the bytes back to pingora with
+//! h2c preface, `listen.limits.max_head_bytes`, the deadline, or the close — and hands the bytes back to pingora with
 //! `Stream::rewind`, which pingora then parses as if it had read them.
 
 use bytes::BytesMut;
@@ -16,16 +16,15 @@ use tokio::time::Instant;
 /// RFC 9113 §3.4: what an h2c client sends first (pingora's h2c detection compares these bytes).
 pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The largest head read here; pingora's own limit (`MAX_HEADER_SIZE`, 1 MiB − 1) refuses more.
-/// A bound on the memory one connection can hold before its head is parsed.
-pub const MAX_HEAD: usize = 1 << 20;
-
 /// What arrived on a connection before the deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
-    /// A complete HTTP/1.x head (possibly followed by body bytes) or more than [`MAX_HEAD`]
-    /// bytes without an end (pingora refuses those).
+    /// A complete HTTP/1.x head (possibly followed by body bytes).
     Http1,
+    /// More than `listen.limits.max_head_bytes` without the end of a head: 431 without waiting
+    /// for the rest (the head checks would refuse it anyway), so one connection holds at most
+    /// that much before its head is parsed.
+    TooLarge,
     /// The h2c connection preface.
     H2c,
     /// The client closed (or reset) the connection, or the server is shutting down.
@@ -34,12 +33,14 @@ pub enum Head {
     TimedOut { partial: bool },
 }
 
-/// How long to wait. A fresh connection's head is due `head` after accept; on a kept-alive
-/// connection the next request's first byte may take `idle`, its head then `head` from there.
+/// How long to wait and how much to read. A fresh connection's head is due `head` after
+/// accept; on a kept-alive connection the next request's first byte may take `idle`, its head
+/// then `head` from there. A head is at most `max_bytes`.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadlines {
+pub struct HeadLimits {
     pub head: Duration,
     pub idle: Option<Duration>,
+    pub max_bytes: usize,
 }
 
 /// Reads the head of the next request into `buf` (empty on entry). `h2c` allows the preface
@@ -47,13 +48,13 @@ pub struct Deadlines {
 pub async fn read_head(
     stream: &mut L4Stream,
     buf: &mut BytesMut,
-    deadlines: Deadlines,
+    limits: HeadLimits,
     h2c: bool,
     shutdown: &ShutdownWatch,
 ) -> Head {
     let stop = shutting_down(shutdown.clone());
     tokio::pin!(stop);
-    let mut deadline = Instant::now() + deadlines.idle.unwrap_or(deadlines.head);
+    let mut deadline = Instant::now() + limits.idle.unwrap_or(limits.head);
     let mut scanned = 0;
     loop {
         let read = tokio::select! {
@@ -71,9 +72,9 @@ pub async fn read_head(
             Ok(Ok(0)) | Ok(Err(_)) => return Head::Closed,
             Ok(Ok(_)) => {}
         }
-        if first_bytes && deadlines.idle.is_some() {
+        if first_bytes && limits.idle.is_some() {
             // The keep-alive wait is over: the head is due `head` after its first byte.
-            deadline = Instant::now() + deadlines.head;
+            deadline = Instant::now() + limits.head;
         }
         if h2c && buf.len() <= H2_PREFACE.len() && H2_PREFACE.starts_with(buf) {
             if buf.len() == H2_PREFACE.len() {
@@ -84,8 +85,11 @@ pub async fn read_head(
         if h2c && buf.starts_with(H2_PREFACE) {
             return Head::H2c;
         }
-        if head_end(buf, scanned).is_some() || buf.len() > MAX_HEAD {
+        if head_end(buf, scanned).is_some() {
             return Head::Http1;
+        }
+        if buf.len() > limits.max_bytes {
+            return Head::TooLarge;
         }
         // Resume the scan where a terminator split across reads could start.
         scanned = buf.len().saturating_sub(3);
@@ -120,23 +124,43 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Answers a head that did not arrive in time: 408 with the gateway's JSON error body, then
-/// the connection closes. Bounded: a client that does not read gets nothing.
-pub async fn write_timeout_reply(stream: &mut L4Stream) {
+/// Answers a head the edge refuses (408 `request_timeout`, 431 `head_too_large`) with the
+/// gateway's JSON error body, then closes: the write side first, and what the client still
+/// sends is read and dropped for a moment (as nginx's lingering close does) so that closing
+/// with unread bytes does not reset the connection before the client has read the answer.
+/// Bounded throughout: a client that does not read gets nothing.
+pub async fn refuse(stream: &mut L4Stream, reason: crate::authz::DenyReason) {
     let request_id = uuid::Uuid::now_v7().to_string();
-    let reply = super::respond::deny(crate::authz::DenyReason::RequestTimeout, &request_id);
+    let reply = super::respond::deny(reason, &request_id);
     let head = format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}: {request_id}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}: {request_id}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        reply.status.as_u16(),
+        reply.status.canonical_reason().unwrap_or_default(),
         reply.body.len(),
         super::headers::REQUEST_ID,
     );
     let write = async {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(&reply.body).await?;
-        stream.flush().await
+        stream.shutdown().await
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), write).await {
+        let mut sink = [0u8; 4096];
+        let mut left = LINGER_BYTES;
+        let drain = async {
+            while left > 0 {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
 }
+
+/// At most this much is read and dropped after a refusal.
+const LINGER_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

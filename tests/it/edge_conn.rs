@@ -77,6 +77,25 @@ async fn a_head_trickled_a_byte_at_a_time_is_408_at_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_head_over_the_size_limit_is_431_at_once_not_at_the_deadline() {
+    let up = Upstream::start().await;
+    let env = [("PORTCULLIS_LISTEN__REQUEST_HEAD_TIMEOUT", "5m")];
+    let gw = spawn_gateway_with_env(SITE, up.addr, "", &env).await;
+    let mut c = Raw::connect(gw.proxy).await;
+    // 40 KiB (over the 32 KiB default) and no end: answered long before the 5-minute deadline.
+    let head = format!(
+        "GET /site/page HTTP/1.1\r\nHost: cms\r\nX-Pad: {}",
+        "a".repeat(40 * 1024)
+    );
+    c.send(head.as_bytes()).await;
+    let r = c.response().await.expect("431");
+    assert_eq!(r.status, 431, "{r:?}");
+    assert_eq!(r.error(), "head_too_large");
+    assert!(c.closed_within(PATIENCE).await);
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
 async fn small_requests_and_h2c_work_behind_the_edge_and_idle_h2c_is_closed() {
     let up = Upstream::start().await;
     let gw = spawn_gateway_with_env(SITE, up.addr, "", FAST).await;

@@ -84,7 +84,7 @@ pub fn migrate(db: &Database) -> Result<(), CliError> {
         crate::store::migrate(&pool)
             .await
             .map_err(CliError::Store)?;
-        println!("migrations applied");
+        outln!("migrations applied");
         Ok(())
     })
 }
@@ -112,7 +112,7 @@ pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
                     .await
                     .map_err(CliError::Store)?;
                 let text = toml::to_string(&policy).map_err(CliError::Toml)?;
-                print!("{text}");
+                out!("{text}");
                 Ok(())
             }
         }
@@ -146,9 +146,9 @@ pub fn audit(cmd: AuditCommand) -> Result<(), CliError> {
             .await
             .map_err(CliError::Audit)?;
         if json {
-            print!("{}", format_json(&events).map_err(CliError::Audit)?);
+            out!("{}", format_json(&events).map_err(CliError::Audit)?);
         } else {
-            print!("{}", format_table(&events));
+            out!("{}", format_table(&events));
         }
         Ok(())
     })

@@ -177,7 +177,7 @@ async fn one(
     if k.json {
         return print_json(&v);
     }
-    print!("{}", details(&v));
+    out!("{}", details(&v));
     Ok(())
 }
 
@@ -217,7 +217,7 @@ fn print_list(v: &Value, json: bool) -> Result<(), CliError> {
         .as_array()
         .map(|a| a.iter().map(row).collect())
         .unwrap_or_default();
-    print!("{}", table(&COLUMNS, &rows));
+    out!("{}", table(&COLUMNS, &rows));
     Ok(())
 }
 
@@ -235,8 +235,8 @@ fn print_secret(v: &Value, json: bool) -> Result<(), CliError> {
     if json {
         print_json(v)?;
     } else {
-        print!("{}", details(&v["key"]));
-        println!("secret  {}", cell(&v["secret"]));
+        out!("{}", details(&v["key"]));
+        outln!("secret  {}", cell(&v["secret"]));
     }
     eprintln!("portcullis: the secret is shown only now; store it safely");
     Ok(())

@@ -3,10 +3,20 @@
 //! arguments and dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime
 //! failure, 2 for bad arguments (clap). Documented in `docs/CLI.md`.
 
+/// `print!` that ends quietly on a closed stdout (`out.rs`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::out::emit(&format!($($t)*)) };
+}
+/// `println!` that ends quietly on a closed stdout (`out.rs`).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::out::emit(&format!("{}\n", format_args!($($t)*))) };
+}
+
 mod admin_client;
 mod db;
 mod explain;
 mod keys;
+mod out;
 mod routes;
 mod sync;
 mod upstream;
@@ -178,7 +188,7 @@ impl CliError {
 
 /// Pretty-prints `v` on stdout.
 fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).map_err(CliError::Json)?
     );
@@ -249,18 +259,18 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
         match Config::load(f, &env_overrides()).map(|c| (check_policy_file(&c), c)) {
-            Ok((Ok(()), c)) => println!(
+            Ok((Ok(()), c)) => outln!(
                 "{}: ok (routes: {})",
                 f.display(),
                 c.classifier.table().describe_profiles()
             ),
             Ok((Err(e), _)) => {
                 bad = true;
-                println!("{}: {}", f.display(), crate::config::error_chain(&e));
+                outln!("{}: {}", f.display(), crate::config::error_chain(&e));
             }
             Err(e) => {
                 bad = true;
-                println!("{e}");
+                outln!("{e}");
             }
         }
     }
@@ -329,7 +339,7 @@ fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
     );
     demo.add_tcp(upstream);
     demo.threads = Some(1);
-    println!("{}", crate::dev::banner(listen, admin, upstream));
+    outln!("{}", crate::dev::banner(listen, admin, upstream));
     finish(crate::app::run(config, vec![Box::new(demo)]))
 }
 

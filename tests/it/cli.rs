@@ -91,6 +91,25 @@ fn routes_list_prints_every_shipped_route() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly_with_exit_0() {
+    // `portcullis routes list | head -1`: the reader is gone before the first write.
+    let doc = format!("/umbraco/management/api/v1/document/{POST_1}");
+    for args in [&["routes", "list"][..], &["routes", "match", "GET", &doc]] {
+        let mut child = Command::new(binary())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} wrote to stderr: {err}");
+    }
+}
+
+#[test]
 fn routes_list_with_a_bad_config_exits_64() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write(dir.path(), "bad.toml", "no_such_key = 1\n");

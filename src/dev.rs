@@ -166,6 +166,7 @@ pub fn banner(proxy: &str, admin: &str, upstream: &str) -> String {
          curl -s http://{admin}/readyz\n  \
          curl -s http://{admin}/metrics | grep portcullis_requests_total\n  \
          curl -s -H 'Authorization: Bearer {DEV_ADMIN_TOKEN}' http://{admin}/v1/explain -d '{{\"method\":\"GET\",\"target\":\"/umbraco/delivery/api/v2/content/item/{about}\",\"headers\":{{\"api-key\":\"{DEV_API_KEY}\"}}}}'\n  \
+         curl -s -H 'Authorization: Bearer {DEV_ADMIN_TOKEN}' http://{admin}/v1/keys\n  \
          curl -i http://{admin}/v1/explain -d '{{}}'   # 401 unauthenticated\n\nCtrl-C stops.\n"
     )
 }

@@ -13,6 +13,7 @@ mod audit;
 mod cli;
 mod cli_keys;
 mod dashboards;
+mod dev_banner;
 mod edge_body;
 mod edge_conn;
 mod edge_framing;

@@ -135,14 +135,17 @@ impl Auditor {
         })
     }
 
+    /// Whether an event with this id would be kept: there is a sink, and it is a deny or an
+    /// allow the sample keeps. Lets the caller skip building an event `record` would drop.
+    pub fn keeps(&self, event_id: uuid::Uuid, deny: bool) -> bool {
+        !self.inner.sinks.is_empty() && (deny || sampled(event_id, self.inner.sample_below))
+    }
+
     /// Records one event: never blocks, never fails. Denies are always kept; allows are kept at
     /// the configured sample rate. Returns whether the event was kept.
     pub fn record(&self, mut event: AuditEvent) -> bool {
         let inner = &*self.inner;
-        if inner.sinks.is_empty() {
-            return false;
-        }
-        if !event.is_deny() && !sampled(event.event_id, inner.sample_below) {
+        if !self.keeps(event.event_id, event.is_deny()) {
             return false;
         }
         event.instance_id.clone_from(&inner.instance_id);

@@ -27,7 +27,25 @@ pub(crate) struct Writer {
     pending_since: Option<Instant>,
     /// The shutdown deadline, once [`super::Auditor::shutdown`] set one.
     stop: watch::Receiver<Option<Instant>>,
+    /// Events came in the last round: take the queue on a timer (see `next_events`).
+    gathering: bool,
+    /// The last take filled a batch: the queue may hold more.
+    backlog: bool,
 }
+
+/// What the writer loop does next.
+enum Next {
+    /// This many events moved from the queue into `pending` (0: a timer is due).
+    Taken(usize),
+    /// The stop deadline was set: drain.
+    Stop,
+    /// The queue closed or the Auditor was dropped without a shutdown.
+    Gone,
+}
+
+/// While events keep coming, the writer takes the queue this often (one wake per interval
+/// instead of one per event); a batch is still written within `flush_interval`.
+const GATHER: Duration = Duration::from_millis(20);
 
 impl Writer {
     pub(crate) fn new(
@@ -54,6 +72,8 @@ impl Writer {
             pending: Vec::new(),
             pending_since: None,
             stop,
+            gathering: false,
+            backlog: false,
         }
     }
 
@@ -65,33 +85,66 @@ impl Writer {
                 self.drain(deadline).await;
                 return;
             }
-            let wake = self.next_wake();
-            let room = self.batch_size.saturating_sub(self.pending.len()).max(1);
             let before = self.pending.len();
-            tokio::select! {
-                biased;
-                changed = self.stop.changed() => {
-                    if changed.is_err() {
-                        // The Auditor is gone without a shutdown: drain with a short deadline.
-                        self.drain(Instant::now() + self.write_timeout).await;
-                        return;
-                    }
-                    continue;
+            let taken = match self.next_events().await {
+                Next::Taken(n) => n,
+                Next::Stop => continue,
+                Next::Gone => {
+                    // The queue or the Auditor is gone without a shutdown: drain briefly.
+                    self.drain(Instant::now() + self.write_timeout).await;
+                    return;
                 }
-                n = self.rx.recv_many(&mut self.pending, room) => {
-                    if n == 0 {
-                        self.drain(Instant::now() + self.write_timeout).await;
-                        return;
-                    }
-                    self.queue_depth.sub(n as i64);
-                    if before == 0 {
-                        self.pending_since = Some(Instant::now());
-                    }
+            };
+            self.gathering = taken > 0;
+            if taken > 0 {
+                self.queue_depth.sub(taken as i64);
+                if before == 0 {
+                    self.pending_since = Some(Instant::now());
                 }
-                _ = tokio::time::sleep_until(wake.into()) => {}
             }
             self.step(None).await;
         }
+    }
+
+    /// Waits for events, a due write or a stop. Idle, it waits on the queue (the first event
+    /// wakes the writer). Busy (events came last round), it takes the queue every [`GATHER`]
+    /// without a waker in it, so `record` wakes no thread per event.
+    async fn next_events(&mut self) -> Next {
+        let wake = self.next_wake();
+        let room = self.batch_size.saturating_sub(self.pending.len()).max(1);
+        if !self.gathering {
+            return tokio::select! {
+                biased;
+                changed = self.stop.changed() => if changed.is_err() { Next::Gone } else { Next::Stop },
+                n = self.rx.recv_many(&mut self.pending, room) => if n == 0 { Next::Gone } else { Next::Taken(n) },
+                _ = tokio::time::sleep_until(wake.into()) => Next::Taken(0),
+            };
+        }
+        // A full batch was left in the queue last time: take the next one without waiting.
+        let tick = if self.backlog {
+            Instant::now()
+        } else {
+            wake.min(Instant::now() + GATHER)
+        };
+        tokio::select! {
+            biased;
+            changed = self.stop.changed() => return if changed.is_err() { Next::Gone } else { Next::Stop },
+            _ = tokio::time::sleep_until(tick.into()) => {}
+        }
+        let mut n = 0;
+        while n < room {
+            match self.rx.try_recv() {
+                Ok(ev) => {
+                    self.pending.push(ev);
+                    n += 1;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) if n == 0 => return Next::Gone,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        }
+        self.backlog = n == room;
+        Next::Taken(n)
     }
 
     /// When the loop must wake even without new events.

@@ -63,7 +63,7 @@ pub fn request_id(headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(|| crate::audit::new_v7().to_string())
 }
 
 /// The W3C `traceparent` to send upstream: the client's trace continues (same trace id and

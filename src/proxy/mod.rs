@@ -322,8 +322,8 @@ impl ProxyHttp for Gateway {
         };
         self.shared
             .metrics
+            .api(verdict.api)
             .decision_duration
-            .with_label_values(&[api_label(verdict.api)])
             .observe(t0.elapsed().as_secs_f64());
         ctx.api = verdict.api;
         ctx.route = verdict.route.clone();
@@ -479,8 +479,8 @@ impl ProxyHttp for Gateway {
             ctx.upstream_elapsed = Some(elapsed);
             self.shared
                 .metrics
+                .api(ctx.api)
                 .upstream_duration
-                .with_label_values(&[api_label(ctx.api)])
                 .observe(elapsed.as_secs_f64());
         }
         Ok(())
@@ -566,25 +566,34 @@ impl ProxyHttp for Gateway {
         let api = api_label(ctx.api);
         let elapsed = ctx.started.elapsed();
         let m = &self.shared.metrics;
-        m.requests
-            .with_label_values(&[api, decision, reason, &status.to_string()])
-            .inc();
-        m.request_duration
-            .with_label_values(&[api])
-            .observe(elapsed.as_secs_f64());
+        let per_api = m.api(ctx.api);
+        if status == 200 && decision == "allow" {
+            per_api.allowed_ok.inc();
+        } else {
+            let code = http::StatusCode::from_u16(status).ok();
+            let code = code.as_ref().map_or("0", http::StatusCode::as_str);
+            m.requests
+                .with_label_values(&[api, decision, reason, code])
+                .inc();
+        }
+        per_api.request_duration.observe(elapsed.as_secs_f64());
         if let (Some(meta), Some(v)) = (&ctx.meta, &ctx.verdict) {
-            let event = AuditEvent::new(
-                meta,
-                v.target.as_ref(),
-                v.principal.as_ref(),
-                &v.groups,
-                &v.decision,
-            )
-            .with_upstream(
-                session.response_written().map(|r| r.status.as_u16()),
-                ctx.upstream_elapsed,
-            );
-            self.shared.auditor.record(event);
+            // Sampling is decided before the event is built: a sampled-out allow costs nothing.
+            let deny = matches!(v.decision, Decision::Deny(_));
+            if self.shared.auditor.keeps(meta.event_id, deny) {
+                let event = AuditEvent::new(
+                    meta,
+                    v.target.as_ref(),
+                    v.principal.as_ref(),
+                    &v.groups,
+                    &v.decision,
+                )
+                .with_upstream(
+                    session.response_written().map(|r| r.status.as_u16()),
+                    ctx.upstream_elapsed,
+                );
+                self.shared.auditor.record(event);
+            }
         }
         let req = session.req_header();
         let _span = ctx.span.enter();

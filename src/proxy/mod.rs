@@ -224,6 +224,23 @@ pub fn delivery_api_key() -> Option<&'static str> {
 pub static DELIVERY_API_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 impl Gateway {
+    /// Umbraco refused the API user's token this request carried (revoked by another login,
+    /// `AllowConcurrentLogins = false`): fetch a new one now, in the background and shared with
+    /// concurrent callers (`ApiUser::replace`), so the next request does not carry it again.
+    /// This request itself is answered with Umbraco's 401 (it is not replayed).
+    fn replace_rejected_token(&self, ctx: &RequestCtx) {
+        let (Some(api_user), Some(token)) = (&self.shared.services.api_user, &ctx.upstream_token)
+        else {
+            return;
+        };
+        let (api_user, token) = (api_user.clone(), token.clone());
+        tokio::spawn(async move {
+            if let Err(e) = api_user.replace(&token).await {
+                tracing::warn!(umbraco.client_id = %api_user.client_id(), error = %crate::config::error_chain(&e), "replacing the api user token Umbraco refused failed");
+            }
+        });
+    }
+
     /// Puts the API user's token in the upstream `Authorization` (replacing the caller's). When
     /// no token can be had, the request fails with 503 `upstream_credential_unavailable`.
     async fn use_api_user(&self, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
@@ -470,10 +487,13 @@ impl ProxyHttp for Gateway {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         self.shared.health.mark_upstream_seen();
+        if upstream_response.status == http::StatusCode::UNAUTHORIZED {
+            self.replace_rejected_token(ctx);
+        }
         if let Some(t) = ctx.upstream_started {
             let elapsed = t.elapsed();
             ctx.upstream_elapsed = Some(elapsed);

@@ -89,6 +89,7 @@ fn gate(config: &Config, dir: &std::path::Path) -> (Gate, Arc<Services>, String)
         api_user: None,
         sessions: None,
         nodes: None,
+        mirror: None,
     });
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("k1".into());

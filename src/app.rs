@@ -227,6 +227,8 @@ pub enum AppError {
     Metrics(#[source] prometheus::Error),
     #[error("cannot set up the upstream credential")]
     Umbraco(#[source] crate::umbraco::UmbracoError),
+    #[error("cannot set up the umbraco mirror")]
+    Mirror(#[source] crate::mirror::SyncError),
 }
 
 /// Builds the long-lived services on the background runtime: key sets (fetched now, so
@@ -242,14 +244,23 @@ async fn build_services(
     let built = build_policy_cache(config, store_metrics, true).await?;
     let cache = built.cache.clone();
     let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
-    let api_user = build_api_user(config, metrics)?;
+    let umbraco_metrics = UmbracoMetrics::register(&metrics.registry).map_err(AppError::Umbraco)?;
+    let api_user = build_api_user(config, &umbraco_metrics)?;
     let (sessions, nodes) = build_sessions(config, api_user.as_ref())?;
+    let mirror = match (&api_user, &built.pool) {
+        (Some(a), Some(pool)) => Some(
+            crate::mirror::Mirror::for_gateway(config, a.clone(), pool.clone(), umbraco_metrics)
+                .map_err(AppError::Mirror)?,
+        ),
+        _ => None,
+    };
     let services = Services {
         authn,
         cache,
         api_user,
         sessions,
         nodes,
+        mirror,
     };
     Ok((Arc::new(services), auditor, built))
 }
@@ -291,8 +302,10 @@ pub fn build_sessions(
 
 /// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is
 /// fetched in the background so that the first request does not wait for it.
-fn build_api_user(config: &Config, metrics: &Metrics) -> Result<Option<Arc<ApiUser>>, AppError> {
-    let umbraco_metrics = UmbracoMetrics::register(&metrics.registry).map_err(AppError::Umbraco)?;
+fn build_api_user(
+    config: &Config,
+    umbraco_metrics: &UmbracoMetrics,
+) -> Result<Option<Arc<ApiUser>>, AppError> {
     let cred = &config.file.upstream.credential;
     if cred.kind != CredentialKind::UmbracoApiUser {
         return Ok(None);
@@ -303,7 +316,7 @@ fn build_api_user(config: &Config, metrics: &Metrics) -> Result<Option<Arc<ApiUs
     )
     .map_err(AppError::Umbraco)?;
     let api_user =
-        Arc::new(ApiUser::new(cred, client, umbraco_metrics).map_err(AppError::Umbraco)?);
+        Arc::new(ApiUser::new(cred, client, umbraco_metrics.clone()).map_err(AppError::Umbraco)?);
     let warm = api_user.clone();
     tokio::spawn(async move {
         if let Err(e) = warm.token().await {
@@ -319,6 +332,8 @@ pub(crate) struct BuiltStore {
     pub cache: PolicyCache,
     pub push: bool,
     pub keys: KeyWriter,
+    /// The Postgres pool (the mirror writes through it).
+    pub pool: Option<sqlx::PgPool>,
 }
 
 /// The policy store named by the config, behind its cache. `background` starts the file
@@ -348,6 +363,7 @@ pub(crate) async fn build_policy_cache(
                 cache,
                 push: false,
                 keys,
+                pool: None,
             }
         }
         StoreKind::Postgres => {
@@ -372,11 +388,12 @@ pub(crate) async fn build_policy_cache(
                 .spawn();
                 cache.spawn_api_key_use_flusher(Duration::from_secs(10));
             }
-            let keys = KeyWriter::postgres(pool, Some(cache.clone()));
+            let keys = KeyWriter::postgres(pool.clone(), Some(cache.clone()));
             BuiltStore {
                 cache,
                 push: true,
                 keys,
+                pool: Some(pool),
             }
         }
     };

@@ -30,6 +30,8 @@ pub struct Services {
     pub sessions: Option<Arc<Sessions>>,
     /// Nodes the store does not know, resolved through Umbraco's tree API (needs the API user).
     pub nodes: Option<Arc<NodeResolver>>,
+    /// The Umbraco mirror (webhooks), with a Postgres store and an API user.
+    pub mirror: Option<crate::mirror::Mirror>,
 }
 
 /// What the pipeline concluded about one request, with what the audit trail needs.

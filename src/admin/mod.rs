@@ -3,6 +3,7 @@
 //! always needs an admin bearer token (`auth.rs`): `POST /v1/explain` (the decision for a
 //! described request, with evidence), `GET /v1/audit` (the audit trail, paginated) and the API
 //! key lifecycle under `/v1/keys` (`keys.rs`).
+//! `POST /v1/webhooks/umbraco` (`webhook.rs`) takes Umbraco's webhook secret instead.
 //!
 //! `routes.rs` is the route table, `http.rs` the request/reply/error vocabulary.
 
@@ -14,6 +15,7 @@ pub mod http;
 mod key_fields;
 pub mod keys;
 pub mod routes;
+mod webhook;
 
 pub use self::http::json;
 pub use auth::{Actor, AdminAuth};
@@ -45,6 +47,14 @@ impl AdminApp {
         let auth = &runtime.admin;
         if auth.is_open(&req.path) {
             return Ok(None);
+        }
+        if req.path == crate::mirror::webhook::PATH {
+            // Umbraco's webhooks carry the mirror's secret header, not an admin token.
+            let mirror = self.shared.services.mirror.as_ref();
+            return match mirror.is_some_and(|m| m.webhook_authentic(&req.headers)) {
+                true => Ok(None),
+                false => Err(AdminError::Unauthenticated),
+            };
         }
         auth.authenticate(&req.headers)
             .map(Some)
@@ -79,6 +89,7 @@ impl AdminApp {
             Endpoint::Audit => audit::audit(self.shared.audit_db.as_ref(), &req).await,
             Endpoint::KeyList => keys::list(&self.shared, &req).await,
             Endpoint::KeyCreate => keys::create(&self.shared, &req).await,
+            Endpoint::UmbracoWebhook => webhook::deliver(&self.shared, &req).await,
             other => self.key(other, &req, &matched.params).await,
         };
         result.unwrap_or_else(|e| e.reply())

@@ -19,6 +19,7 @@ pub enum Endpoint {
     KeyUpdate,
     KeyRevoke,
     KeyRotate,
+    UmbracoWebhook,
 }
 
 /// One route: method, path template (`{name}` captures one percent-decoded segment), endpoint.
@@ -51,6 +52,7 @@ pub const ROUTES: &[Route] = &[
     route("PATCH", "/v1/keys/{key_id}", Endpoint::KeyUpdate),
     route("POST", "/v1/keys/{key_id}/revoke", Endpoint::KeyRevoke),
     route("POST", "/v1/keys/{key_id}/rotate", Endpoint::KeyRotate),
+    route("POST", "/v1/webhooks/umbraco", Endpoint::UmbracoWebhook),
 ];
 
 /// The OpenAPI 3.1 document of these routes (committed as `docs/admin-openapi.json`).

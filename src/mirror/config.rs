@@ -41,6 +41,10 @@ pub struct SyncConfig {
     #[serde(with = "humantime_serde")]
     pub apply_timeout: Duration,
     pub external_id: ExternalId,
+    /// The custom header Umbraco's webhooks carry the secret in.
+    pub webhook_header: String,
+    /// Environment variable holding the webhook secret; unset or empty refuses every delivery.
+    pub webhook_secret_env: String,
 }
 
 impl Default for SyncConfig {
@@ -53,6 +57,8 @@ impl Default for SyncConfig {
             request_timeout: Duration::from_secs(30),
             apply_timeout: Duration::from_secs(300),
             external_id: ExternalId::UserName,
+            webhook_header: "X-Portcullis-Webhook-Secret".to_owned(),
+            webhook_secret_env: "PORTCULLIS_UMBRACO_WEBHOOK_SECRET".to_owned(),
         }
     }
 }
@@ -71,6 +77,9 @@ impl SyncConfig {
         }
         if self.request_timeout.is_zero() {
             p.push("sync.request_timeout", "must be greater than zero");
+        }
+        if http::HeaderName::from_bytes(self.webhook_header.as_bytes()).is_err() {
+            p.push("sync.webhook_header", "must be a valid header name");
         }
         if self.apply_timeout < Duration::from_millis(1) {
             p.push("sync.apply_timeout", "must be at least 1ms");

@@ -8,12 +8,11 @@ use super::wire::{self, Paged, UserGroup};
 use super::{ExternalId, Mirror, SyncError};
 use crate::authz::{NodeKind, UserState};
 use crate::store::policy_file::{GroupEntry, Origin, StartRef, UserEntry};
-use crate::store::postgres::mirror::{self as sql, KindReport, MirrorEntry};
+use crate::store::postgres::mirror::{self as sql, KindReport, MirrorEntry, MirrorUser, Scope};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
-use uuid::Uuid;
 
 /// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -72,17 +71,22 @@ impl Mirror {
         )
         .await?;
         let (entries, perms) = group_entries(&groups);
-        let r = sql::replace_groups(&self.pool, &entries, &perms, self.cfg.apply_timeout).await?;
+        let r = sql::replace_groups(
+            &self.pool,
+            &entries,
+            &perms,
+            Scope::All,
+            self.cfg.apply_timeout,
+        )
+        .await?;
         report.kinds.insert("user_groups", r);
-        let aliases: HashMap<Uuid, String> =
-            groups.iter().map(|g| (g.id, g.alias.clone())).collect();
         let users: Vec<wire::User> =
             all_pages(&self.reader, "users", "/user", self.cfg.page_size).await?;
-        let users: Vec<UserEntry> = users
+        let users: Vec<MirrorUser> = users
             .iter()
-            .map(|u| user_entry(u, &aliases, self.cfg.external_id))
+            .map(|u| user_entry(u, self.cfg.external_id))
             .collect();
-        let r = sql::replace_users(&self.pool, &users, self.cfg.apply_timeout).await?;
+        let r = sql::replace_users(&self.pool, &users, Scope::All, self.cfg.apply_timeout).await?;
         report.kinds.insert("users", r);
         report.duration_ms = started.elapsed().as_millis();
         Ok(report)
@@ -149,30 +153,26 @@ fn starts(root: bool, nodes: &[wire::Ref]) -> Vec<StartRef> {
         .collect()
 }
 
-/// The store's row for an Umbraco user; its groups as the aliases of known groups.
-pub(super) fn user_entry(
-    u: &wire::User,
-    aliases: &HashMap<Uuid, String>,
-    external_id: ExternalId,
-) -> UserEntry {
+/// The store's row for an Umbraco user, with its group keys.
+pub(super) fn user_entry(u: &wire::User, external_id: ExternalId) -> MirrorUser {
     let ext = match external_id {
         ExternalId::UserName => u.user_name.clone(),
         ExternalId::Email => u.email.clone(),
         ExternalId::Key => u.id.to_string(),
     };
-    UserEntry {
+    let entry = UserEntry {
         key: u.id,
         external_id: ext,
         name: u.name.clone(),
         email: (!u.email.is_empty()).then(|| u.email.clone()),
         state: user_state(&u.state),
-        groups: u
-            .user_group_ids
-            .iter()
-            .filter_map(|g| aliases.get(&g.id).cloned())
-            .collect(),
+        groups: Vec::new(),
         content_start: starts(u.has_document_root_access, &u.document_start_node_ids),
         media_start: starts(u.has_media_root_access, &u.media_start_node_ids),
         origin: Origin::Umbraco,
+    };
+    MirrorUser {
+        entry,
+        groups: u.user_group_ids.iter().map(|g| g.id).collect(),
     }
 }

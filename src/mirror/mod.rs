@@ -5,6 +5,7 @@
 //! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
 //!   applied in one transaction by `store::postgres::mirror`.
 //! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
+//! - [`webhook`]: `POST /v1/webhooks/umbraco`, refreshing what an event names.
 //! - [`client`]: authenticated `GET`s; [`wire`]: Umbraco's JSON shapes.
 //!
 //! The mirror numbers nodes itself (Umbraco's v14+ API never shows int ids): a node keeps its
@@ -14,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod full;
 pub mod tree;
+pub mod webhook;
 pub mod wire;
 
 pub use config::{ExternalId, SyncConfig};
@@ -46,11 +48,40 @@ pub struct Mirror {
     reader: client::Reader,
     pool: PgPool,
     cfg: SyncConfig,
+    webhook: webhook::WebhookSecret,
 }
 
 impl Mirror {
+    /// The mirror; reads the webhook secret from `cfg.webhook_secret_env`.
     pub fn new(reader: client::Reader, pool: PgPool, cfg: SyncConfig) -> Self {
-        Mirror { reader, pool, cfg }
+        let webhook = webhook::WebhookSecret::from_config(&cfg);
+        Mirror {
+            reader,
+            pool,
+            cfg,
+            webhook,
+        }
+    }
+
+    /// Whether a webhook delivery carries the configured secret.
+    pub fn webhook_authentic(&self, headers: &http::HeaderMap) -> bool {
+        self.webhook.authentic(headers)
+    }
+
+    /// The service form for `serve`: the shared API user and the store's pool.
+    pub fn for_gateway(
+        config: &crate::config::Config,
+        api_user: std::sync::Arc<crate::umbraco::ApiUser>,
+        pool: PgPool,
+        metrics: crate::umbraco::UmbracoMetrics,
+    ) -> Result<Mirror, SyncError> {
+        let f = &config.file;
+        let client = crate::umbraco::ManagementClient::new(
+            config.management_upstream,
+            f.upstream.host.as_deref(),
+        )?;
+        let reader = client::Reader::new(client, api_user, metrics, f.sync.request_timeout);
+        Ok(Mirror::new(reader, pool, f.sync.clone()))
     }
 }
 

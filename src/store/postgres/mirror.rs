@@ -34,6 +34,13 @@ pub struct MirrorEntry {
     pub verbs: Vec<String>,
 }
 
+/// A mirrored user: its row (`entry.groups` is not used) and the keys of its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorUser {
+    pub entry: crate::store::policy_file::UserEntry,
+    pub groups: Vec<Uuid>,
+}
+
 /// What one replace changed. `skipped` names rows left alone: a local row owns the key, alias
 /// or external id, or an entry names a node the mirror does not know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +64,28 @@ pub(super) fn db(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError 
     move |source| StoreError::Database { query, source }
 }
 
+/// Which rows of a kind a replace covers: all of them (full sync: rows not given are
+/// deleted), or only these keys (a webhook's refresh: those not given are deleted, others kept).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    Only(&'a [Uuid]),
+}
+
+impl Scope<'_> {
+    /// The keys a delete may touch (`None`: any).
+    pub(super) fn keys(&self) -> Option<&[Uuid]> {
+        match self {
+            Scope::All => None,
+            Scope::Only(k) => Some(k),
+        }
+    }
+}
+
+/// Mirror writes are serialised (one transaction at a time across gateways): a webhook's
+/// subtree rewrite must not interleave with another move or a sync's apply.
+const MIRROR_LOCK: i64 = 0x0070_6f72_746d_6972;
+
 /// Rows per statement when loading nodes (bounded parameter size).
 const BATCH: usize = 10_000;
 
@@ -71,6 +100,11 @@ pub(super) async fn begin(
         .execute(&mut *tx)
         .await
         .map_err(db("mirror_timeout"))?;
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(MIRROR_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("mirror_lock"))?;
     Ok(tx)
 }
 
@@ -102,6 +136,51 @@ pub async fn replace_tree(
     .await
     .map_err(db("mirror_delete_nodes"))?;
     report.deleted = deleted.rows_affected();
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    Ok(report)
+}
+
+/// Refreshes nodes of `kind` from their current ancestry (webhooks): deletes `gone` nodes with
+/// their subtrees, upserts `chains` (every node with its parent; all parents included) and
+/// rewrites the paths of their mirrored descendants, so a moved, trashed or restored subtree
+/// follows its root whatever order the deliveries come in.
+pub async fn refresh_nodes(
+    pool: &PgPool,
+    kind: NodeKind,
+    chains: &[MirrorNode],
+    gone: &[Uuid],
+    timeout: Duration,
+) -> Result<KindReport, StoreError> {
+    let mut tx = begin(pool, timeout).await?;
+    let deleted = sqlx::query("delete from content_nodes where kind = $1 and key = any($2)")
+        .bind(kind.as_str())
+        .bind(gone)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("mirror_delete_nodes"))?;
+    load_nodes(&mut tx, chains).await?;
+    let mut report = write_nodes(&mut tx, kind).await?;
+    report.deleted = deleted.rows_affected();
+    // Each descendant takes its new path from its nearest refreshed ancestor (old paths name
+    // the ancestors by id, and ids never change).
+    let moved = sqlx::query(
+        "update content_nodes d set path = x.path, trashed = x.path[2] = $2, \
+           route_path = null, updated_at = now() \
+         from (select distinct on (d.key) d.key, \
+                 p.path || d.path[array_position(d.path, p.id) + 1:] as path \
+               from mirror_nodes m join content_nodes p on p.key = m.key \
+               join content_nodes d on d.path @> array[p.id] and d.key <> p.key \
+               where d.kind = $1 \
+                 and not exists (select 1 from mirror_nodes m2 where m2.key = d.key) \
+               order by d.key, array_position(d.path, p.id) desc) x \
+         where d.key = x.key and d.path is distinct from x.path",
+    )
+    .bind(kind.as_str())
+    .bind(bin_of(kind))
+    .execute(&mut *tx)
+    .await
+    .map_err(db("mirror_move_subtrees"))?;
+    report.updated += moved.rows_affected();
     tx.commit().await.map_err(db("mirror_commit"))?;
     Ok(report)
 }

@@ -1,9 +1,9 @@
 //! The mirror's writes of the user directory: Umbraco's groups with their granular entries,
 //! and its users with their memberships (see `mirror.rs` for the contract).
 
-use super::mirror::{begin, db, KindReport, MirrorEntry};
+use super::mirror::{begin, db, KindReport, MirrorEntry, MirrorUser, Scope};
 use super::StoreError;
-use crate::store::policy_file::{GroupEntry, StartRef, UserEntry};
+use crate::store::policy_file::{GroupEntry, StartRef};
 use crate::store::state_str;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPool;
@@ -56,6 +56,7 @@ pub async fn replace_groups(
     pool: &PgPool,
     groups: &[GroupEntry],
     entries: &[MirrorEntry],
+    scope: Scope<'_>,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let mut tx = begin(pool, timeout).await?;
@@ -89,9 +90,11 @@ pub async fn replace_groups(
         .filter_map(|r| r["key"].as_str().and_then(|k| k.parse().ok()))
         .collect();
     let deleted = sqlx::query(
-        "delete from user_groups where origin = 'umbraco' and not built_in and not (key = any($1))",
+        "delete from user_groups where origin = 'umbraco' and not built_in \
+         and not (key = any($1)) and ($2::uuid[] is null or key = any($2))",
     )
     .bind(&keys)
+    .bind(scope.keys())
     .execute(&mut *tx)
     .await
     .map_err(db("mirror_delete_groups"))?;
@@ -198,17 +201,19 @@ async fn write_group_entries(
     Ok(deleted + written)
 }
 
-/// Makes the `origin = 'umbraco'` users exactly `users`, each a member of exactly its listed
-/// groups (aliases of `origin = 'umbraco'` groups). A user whose key or external id a local
-/// user holds is skipped, as is a second user with an external id already seen.
+/// Makes the `origin = 'umbraco'` users in `scope` exactly `users`, each a member of exactly
+/// its listed groups (`origin = 'umbraco'` ones; unknown keys are left out). A user whose key
+/// or external id a local user holds is skipped, as is a second user with an external id
+/// already seen.
 pub async fn replace_users(
     pool: &PgPool,
-    users: &[UserEntry],
+    users: &[MirrorUser],
+    scope: Scope<'_>,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let mut tx = begin(pool, timeout).await?;
-    let keys: Vec<Uuid> = users.iter().map(|u| u.key).collect();
-    let ext: Vec<String> = users.iter().map(|u| u.external_id.clone()).collect();
+    let keys: Vec<Uuid> = users.iter().map(|u| u.entry.key).collect();
+    let ext: Vec<String> = users.iter().map(|u| u.entry.external_id.clone()).collect();
     let conflicts = local_conflicts(&mut tx, "users", "external_id", &keys, &ext).await?;
     let mut report = KindReport {
         seen: users.len() as u64,
@@ -216,7 +221,7 @@ pub async fn replace_users(
     };
     let mut seen_ext = std::collections::HashSet::new();
     let (mut rows, mut pairs) = (Vec::new(), Vec::new());
-    for u in users {
+    for MirrorUser { entry: u, groups } in users {
         if conflicts
             .iter()
             .any(|(k, e)| *k == u.key || *e == u.external_id)
@@ -242,24 +247,28 @@ pub async fn replace_users(
             "content_start_keys": c_keys, "media_start_root": m_root, "media_start_keys": m_keys,
         }));
         pairs.extend(
-            u.groups
+            groups
                 .iter()
-                .map(|g| json!({"user_key": u.key, "alias": g})),
+                .map(|g| json!({"user_key": u.key, "group_key": g})),
         );
     }
     let synced: Vec<Uuid> = rows
         .iter()
         .filter_map(|r| r["key"].as_str().and_then(|k| k.parse().ok()))
         .collect();
-    let deleted = sqlx::query("delete from users where origin = 'umbraco' and not (key = any($1))")
-        .bind(&synced)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("mirror_delete_users"))?;
+    let deleted = sqlx::query(
+        "delete from users where origin = 'umbraco' and not (key = any($1)) \
+         and ($2::uuid[] is null or key = any($2))",
+    )
+    .bind(&synced)
+    .bind(scope.keys())
+    .execute(&mut *tx)
+    .await
+    .map_err(db("mirror_delete_users"))?;
     report.deleted = deleted.rows_affected();
     let (inserted, updated) = upsert_users(&mut tx, rows).await?;
     report.inserted = inserted;
-    report.updated = updated + write_memberships(&mut tx, pairs).await?;
+    report.updated = updated + write_memberships(&mut tx, pairs, &synced, scope).await?;
     tx.commit().await.map_err(db("mirror_commit"))?;
     Ok(report)
 }
@@ -298,17 +307,21 @@ async fn upsert_users(
     counts(&r)
 }
 
-/// Makes the `origin = 'umbraco'` memberships exactly `pairs` (`{user_key, alias}`, Umbraco
-/// groups only); returns the rows written or deleted.
+/// Makes the `origin = 'umbraco'` memberships of the users in `scope` exactly `pairs`
+/// (`{user_key, group_key}`, Umbraco groups only); returns the rows written or deleted.
 async fn write_memberships(
     tx: &mut Transaction<'_, Postgres>,
     pairs: Vec<Value>,
+    synced: &[Uuid],
+    scope: Scope<'_>,
 ) -> Result<u64, StoreError> {
+    let users = scope.keys().map(|_| synced);
     let r = sqlx::query(
         "with x as (select x.user_key, g.key as group_key \
-           from jsonb_to_recordset($1) as x(user_key uuid, alias text) \
-           join user_groups g on g.alias = x.alias and g.origin = 'umbraco'), \
-         del as (delete from memberships m where m.origin = 'umbraco' and not exists \
+           from jsonb_to_recordset($1) as x(user_key uuid, group_key uuid) \
+           join user_groups g on g.key = x.group_key and g.origin = 'umbraco'), \
+         del as (delete from memberships m where m.origin = 'umbraco' \
+           and ($2::uuid[] is null or m.user_key = any($2)) and not exists \
            (select 1 from x where x.user_key = m.user_key and x.group_key = m.group_key) \
            returning 1), \
          up as (insert into memberships (user_key, group_key, origin) \
@@ -316,6 +329,7 @@ async fn write_memberships(
          select (select count(*) from del) as i, (select count(*) from up) as u",
     )
     .bind(Json(pairs))
+    .bind(users)
     .fetch_one(&mut **tx)
     .await
     .map_err(db("mirror_memberships"))?;

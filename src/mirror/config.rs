@@ -24,8 +24,8 @@ pub enum ExternalId {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
-    /// How often `serve` runs a full sync (it also runs one on start when the store is empty).
-    /// `0s` turns the background job off.
+    /// Reserved for the background sync job, which is not built yet: `serve` runs no sync, so
+    /// schedule `portcullis sync umbraco` (e.g. a Kubernetes CronJob) and rely on webhooks.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// Items asked for per page (`take`).

@@ -227,13 +227,8 @@ fn check_config_refuses_zero_and_absurd_connection_limits_and_names_each() {
          [upstream]\nmanagement = \"127.0.0.1:5000\"\n[store]\nkind = \"postgres\"\n",
     )
     .expect("write");
-    let out = std::process::Command::new(binary())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text) = check_config(&[&path]);
+    assert_eq!(code, Some(64), "{text}");
     for needle in [
         "listen.request_head_timeout: must be greater than zero",
         "listen.keepalive_timeout: must be at most 1h",

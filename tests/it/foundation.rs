@@ -164,13 +164,8 @@ async fn check_config_rejects_a_config_with_several_mistakes_and_names_each() {
          [headers]\ntrusted_proxies = [\"10.0.0.0/99\"]\n[bogus]\nx = 1\n",
     )
     .expect("write");
-    let out = std::process::Command::new(binary())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text) = check_config(&[&path]);
+    assert_eq!(code, Some(64), "{text}");
     for needle in [
         "mode:",
         "listen.address",
@@ -191,16 +186,8 @@ async fn every_shipped_gateway_config_passes_check_config() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     assert!(files.len() >= 2, "expected shipped configs in {dir:?}");
-    let out = std::process::Command::new(binary())
-        .arg("check-config")
-        .args(&files)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, text) = check_config(&files);
+    assert_eq!(code, Some(0), "{text}");
 }
 
 #[tokio::test]

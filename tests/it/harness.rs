@@ -182,6 +182,19 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_portcullis")
 }
 
+/// Runs `portcullis check-config` on `files`: its exit code and stdout.
+pub fn check_config<P: AsRef<std::ffi::OsStr>>(files: &[P]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(binary())
+        .arg("check-config")
+        .args(files)
+        .output()
+        .expect("run check-config");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// The config text for a gateway in front of `upstream` with `extra` TOML appended
 /// (top-level keys in `top` go before any table).
 pub fn config_text(

@@ -342,15 +342,7 @@ fn check_config_refuses_a_policy_file_that_serve_would_refuse() {
             "development = true\nmode = \"passthrough\"\n[upstream]\nmanagement = \"127.0.0.1:1\"\n[store]\nkind = \"file\"\npolicy_file = \"policy.toml\"\n",
         )
         .expect("write config");
-        let out = std::process::Command::new(binary())
-            .arg("check-config")
-            .arg(&c)
-            .output()
-            .expect("run");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        check_config(&[&c])
     };
     let dev = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy/dev.toml"),

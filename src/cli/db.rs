@@ -32,6 +32,9 @@ pub enum PolicyCommand {
         /// the file lists nodes).
         #[arg(long)]
         prune: bool,
+        /// With `--prune`: allow deleting every user, group or API key (a file naming none).
+        #[arg(long, requires = "prune")]
+        force: bool,
         /// The policy file (TOML, the format of `config/policy/dev.toml`).
         file: PathBuf,
     },
@@ -93,11 +96,21 @@ pub fn migrate(db: &Database) -> Result<(), CliError> {
 pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
     super::block_on(async {
         match cmd {
-            PolicyCommand::Apply { db, prune, file } => {
+            PolicyCommand::Apply {
+                db,
+                prune,
+                force,
+                file,
+            } => {
                 let bytes = super::routes::read_file(&file)?;
                 let text = String::from_utf8_lossy(&bytes);
                 let policy = PolicyFile::parse(&text, &file.display().to_string())
                     .map_err(CliError::Store)?;
+                if prune && !force {
+                    if let Some(kind) = prune_would_empty(&policy) {
+                        return Err(CliError::PruneEverything(kind));
+                    }
+                }
                 let report = crate::store::apply_policy(&pool(&db)?, &policy, prune)
                     .await
                     .map_err(CliError::Store)?;
@@ -160,4 +173,18 @@ fn pool(db: &Database) -> Result<PgPool, CliError> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy(&db.database_url)
         .map_err(CliError::Database)
+}
+
+/// What `--prune` would delete all of because the file names none of it: users, groups (other
+/// than the built-in ones, which are never pruned) or API keys.
+fn prune_would_empty(policy: &PolicyFile) -> Option<&'static str> {
+    if policy.users.is_empty() {
+        Some("users")
+    } else if policy.groups.is_empty() {
+        Some("groups")
+    } else if policy.api_keys.is_empty() {
+        Some("api keys")
+    } else {
+        None
+    }
 }

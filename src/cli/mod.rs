@@ -153,6 +153,8 @@ pub enum CliError {
     NoApiUser,
     #[error("umbraco check failed")]
     Umbraco(#[source] crate::umbraco::UmbracoError),
+    #[error("--prune would delete every one of the {0} in the database (the file names none); add --force if that is meant")]
+    PruneEverything(&'static str),
 }
 
 /// Exit code when the admin API refused the request (4xx other than 401).
@@ -164,7 +166,9 @@ impl CliError {
     /// 64 for configuration problems, 1 for everything else.
     fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Config(_) | CliError::Routes(_) => ExitCode::from(EXIT_CONFIG),
+            CliError::Config(_) | CliError::Routes(_) | CliError::PruneEverything(_) => {
+                ExitCode::from(EXIT_CONFIG)
+            }
             CliError::NoAdminToken | CliError::Refused { status: 401, .. } => {
                 ExitCode::from(EXIT_UNAUTHENTICATED)
             }

@@ -292,3 +292,46 @@ fn database_commands_without_a_url_are_a_usage_error() {
     let o = portcullis(&["migrate"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
 }
+
+#[tokio::test]
+async fn policy_apply_prune_refuses_to_delete_every_api_key_without_force() {
+    let (db, pool) = ScratchDb::with_dev_policy("cli").await;
+    let url = db.url();
+    // The dev policy without its one `[[api_keys]]` table: pruning would delete every key.
+    let dev = portcullis::dev::DEV_POLICY;
+    let start = dev.find("[[api_keys]]").expect("the dev policy has a key");
+    let end = dev[start..].find("\n\n").map_or(dev.len(), |i| start + i);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "no-keys.toml",
+        &format!("{}{}", &dev[..start], &dev[end..]),
+    );
+    let keys = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from api_keys")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    let before = keys().await;
+    assert!(before >= 1);
+    let refused = portcullis(&["policy", "apply", "--database-url", &url, "--prune", &file]);
+    assert_eq!(refused.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("every one of the api keys") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(keys().await, before, "nothing was applied");
+    let forced = json(&ok(&[
+        "policy",
+        "apply",
+        "--database-url",
+        &url,
+        "--prune",
+        "--force",
+        &file,
+    ]));
+    assert_eq!(forced["pruned"]["api_keys"], before, "{forced}");
+    assert_eq!(keys().await, 0);
+}

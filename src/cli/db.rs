@@ -106,6 +106,9 @@ pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
                 let text = String::from_utf8_lossy(&bytes);
                 let policy = PolicyFile::parse(&text, &file.display().to_string())
                     .map_err(CliError::Store)?;
+                for w in crate::store::policy_verbs::unknown_verb_warnings(&policy) {
+                    eprintln!("portcullis: warning: {w}");
+                }
                 if prune && !force {
                     if let Some(kind) = prune_would_empty(&policy) {
                         return Err(CliError::PruneEverything(kind));

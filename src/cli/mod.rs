@@ -263,11 +263,16 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
         match Config::load(f, &env_overrides()).map(|c| (check_policy_file(&c), c)) {
-            Ok((Ok(()), c)) => outln!(
-                "{}: ok (routes: {})",
-                f.display(),
-                c.classifier.table().describe_profiles()
-            ),
+            Ok((Ok(()), c)) => {
+                outln!(
+                    "{}: ok (routes: {})",
+                    f.display(),
+                    c.classifier.table().describe_profiles()
+                );
+                for w in policy_warnings(&c) {
+                    outln!("{}: warning: {w}", f.display());
+                }
+            }
             Ok((Err(e), _)) => {
                 bad = true;
                 outln!("{}: {}", f.display(), crate::config::error_chain(&e));
@@ -297,6 +302,24 @@ fn check_policy_file(c: &Config) -> Result<(), crate::store::StoreError> {
         .base_dir()
         .join(st.policy_file.clone().unwrap_or_default());
     crate::store::FileStore::open(&path).map(drop)
+}
+
+/// Warnings about the file store's policy file (unknown verb names); none for Postgres.
+fn policy_warnings(c: &Config) -> Vec<String> {
+    let st = &c.file.store;
+    if st.kind != crate::store::StoreKind::File {
+        return Vec::new();
+    }
+    let path = c
+        .base_dir()
+        .join(st.policy_file.clone().unwrap_or_default());
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| {
+            crate::store::policy_file::PolicyFile::parse(&t, &path.display().to_string()).ok()
+        })
+        .map(|p| crate::store::policy_verbs::unknown_verb_warnings(&p))
+        .unwrap_or_default()
 }
 
 fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {

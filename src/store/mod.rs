@@ -16,6 +16,7 @@ pub mod listen;
 pub mod metrics;
 mod policy_check;
 pub mod policy_file;
+pub mod policy_verbs;
 pub mod postgres;
 
 pub use cache::{Freshness, PolicyCache};

@@ -351,7 +351,17 @@ fn check_config_refuses_a_policy_file_that_serve_would_refuse() {
     for fine in [dev.as_str(), "empty = true\n"] {
         let (code, text) = config(fine);
         assert_eq!(code, Some(0), "{text}");
+        assert!(!text.contains("warning"), "{text}");
     }
+    // An unknown verb is carried (packages add verbs) but reported with the nearest known one.
+    let typo = dev.replacen("\"Umb.Document.Read\"", "\"Umb.Document.Raed\"", 1);
+    assert_ne!(typo, dev, "the dev policy names Umb.Document.Read");
+    let (code, text) = config(&typo);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("warning: ") && text.contains("`Umb.Document.Raed` is not a verb Umbraco knows; did you mean `Umb.Document.Read`?"),
+        "{text}"
+    );
     for (broken, needle) in [
         (String::new(), "the file has no entries"),
         ("# truncated\n".to_owned(), "write `empty = true`"),

@@ -494,6 +494,13 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     }
 
     spawn_background(shared.clone())?;
+    if let Some(mirror) = shared.services.mirror.clone() {
+        let metrics = crate::mirror::schedule::SyncMetrics::register(&shared.metrics.registry)
+            .map_err(AppError::Metrics)?;
+        let draining = shared.clone();
+        let job = crate::mirror::schedule::SyncJob::new(mirror, metrics);
+        bg.spawn(job.run(move || draining.health.is_draining()));
+    }
     bg.spawn(finish_drain(
         server.watch_execution_phase(),
         shared.clone(),

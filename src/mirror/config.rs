@@ -20,12 +20,17 @@ pub enum ExternalId {
     Key,
 }
 
+/// The shortest `sync.interval`: a sync every second is already only sensible in tests.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// `[sync]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
-    /// Reserved for the background sync job, which is not built yet: `serve` runs no sync, so
-    /// schedule `portcullis sync umbraco` (e.g. a Kubernetes CronJob) and rely on webhooks.
+    /// How often `serve` runs a full sync (with a Postgres store and an API user), counted
+    /// from the end of the previous round; also once at start when the store has no mirrored
+    /// node. One replica at a time: a replica that finds another's round running skips its own.
+    /// At least [`MIN_INTERVAL`]. Read at start (a reload does not change it).
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// Items asked for per page (`take`).
@@ -81,6 +86,9 @@ impl SyncConfig {
         if http::HeaderName::from_bytes(self.webhook_header.as_bytes()).is_err() {
             p.push("sync.webhook_header", "must be a valid header name");
         }
+        if self.interval < MIN_INTERVAL {
+            p.push("sync.interval", "must be at least 1s");
+        }
         if self.apply_timeout < Duration::from_millis(1) {
             p.push("sync.apply_timeout", "must be at least 1ms");
         }
@@ -110,6 +118,16 @@ mod tests {
         let p =
             problems("page_size = 0\nconcurrency = 100\nmax_nodes = 0\nrequest_timeout = \"0s\"");
         assert_eq!(p.len(), 4, "{p:?}");
+    }
+
+    #[test]
+    fn the_interval_may_be_as_short_as_a_second_but_not_shorter() {
+        assert!(problems("interval = \"1s\"").is_empty());
+        assert_eq!(
+            problems("interval = \"999ms\""),
+            ["sync.interval: must be at least 1s"]
+        );
+        assert_eq!(problems("interval = \"0s\"").len(), 1);
     }
 
     #[test]

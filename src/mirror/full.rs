@@ -53,8 +53,15 @@ pub(super) async fn all_pages<T: DeserializeOwned>(
 impl Mirror {
     /// Runs one full sync and reports what changed.
     pub async fn full_sync(&self) -> Result<SyncReport, SyncError> {
-        let started = Instant::now();
         let mut report = SyncReport::default();
+        self.full_sync_into(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Runs one full sync, recording each kind in `report` as soon as it is applied: after a
+    /// failure, `report` holds the kinds that stay applied.
+    pub async fn full_sync_into(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        let started = Instant::now();
         for (name, kind) in [
             ("documents", NodeKind::Document),
             ("media", NodeKind::Media),
@@ -89,7 +96,7 @@ impl Mirror {
         let r = sql::replace_users(&self.pool, &users, Scope::All, self.cfg.apply_timeout).await?;
         report.kinds.insert("users", r);
         report.duration_ms = started.elapsed().as_millis();
-        Ok(report)
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
 //!   applied in one transaction by `store::postgres::mirror`.
+//! - [`schedule`]: the `serve` background job (interval, round lock, `portcullis_sync_*`).
 //! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
 //! - [`webhook`]: `POST /v1/webhooks/umbraco`, refreshing what an event names.
 //! - [`client`]: authenticated `GET`s; [`wire`]: Umbraco's JSON shapes.
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod config;
 pub mod full;
+pub mod schedule;
 pub mod tree;
 pub mod webhook;
 pub mod wire;

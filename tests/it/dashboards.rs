@@ -86,6 +86,12 @@ fn rare_families() -> BTreeSet<String> {
         .with_label_values(&["idp", "ok"])
         .inc();
     authn.jwks_age_seconds.with_label_values(&["idp"]).set(1.0);
+    let sync = portcullis::mirror::schedule::SyncMetrics::register(&reg).expect("sync metrics");
+    sync.last_success.set(1.0);
+    sync.duration.with_label_values(&["ok"]).observe(1.0);
+    sync.changed.with_label_values(&["documents"]).inc();
+    sync.failures.with_label_values(&["umbraco"]).inc();
+    sync.rounds.with_label_values(&["ok"]).inc();
     let telemetry = portcullis::telemetry::Metrics::new();
     telemetry
         .config_reloads

@@ -23,6 +23,7 @@ mod edge_site;
 mod foundation;
 mod lifecycle;
 mod mirror;
+mod mirror_schedule;
 mod mirror_webhook;
 mod pipeline;
 mod pipeline_delivery;

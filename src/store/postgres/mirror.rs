@@ -84,7 +84,57 @@ impl Scope<'_> {
 
 /// Mirror writes are serialised (one transaction at a time across gateways): a webhook's
 /// subtree rewrite must not interleave with another move or a sync's apply.
-const MIRROR_LOCK: i64 = 0x0070_6f72_746d_6972;
+pub const MIRROR_LOCK: i64 = 0x0070_6f72_746d_6972;
+
+/// A full sync's round (the `serve` job) holds this session lock from its first read to its
+/// last apply, so that one replica syncs at a time. It is not [`MIRROR_LOCK`]: the round's
+/// applies take that one on other connections, and webhooks must not wait for a whole round.
+pub const SYNC_LOCK: i64 = 0x0070_6f72_7473_796e;
+
+/// The round lock, held on a connection of its own (taken out of the pool): when the holder
+/// goes away without [`release`](SyncRound::release) — a cancelled task, a process exit — the
+/// connection closes and Postgres releases the lock with it.
+pub struct SyncRound {
+    conn: sqlx::PgConnection,
+}
+
+impl SyncRound {
+    /// Takes the round lock if no other session holds it (`None`: another round is running).
+    pub async fn try_begin(pool: &PgPool) -> Result<Option<SyncRound>, StoreError> {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(db("mirror_round_connect"))?
+            .detach();
+        let got: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(SYNC_LOCK)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db("mirror_round_lock"))?;
+        Ok(got.then_some(SyncRound { conn }))
+    }
+
+    /// Releases the lock and closes the connection (an error closes it all the same).
+    pub async fn release(mut self) {
+        let _ = sqlx::query("select pg_advisory_unlock($1)")
+            .bind(SYNC_LOCK)
+            .execute(&mut self.conn)
+            .await;
+        let _ = sqlx::Connection::close(self.conn).await;
+    }
+}
+
+/// Whether the store holds a node the mirror numbered (an id from `content_node_mirror_ids`):
+/// `false` for a store that was never synced, or whose nodes all come from a policy file.
+pub async fn has_mirrored_nodes(pool: &PgPool) -> Result<bool, StoreError> {
+    sqlx::query_scalar(
+        "select exists (select 1 from content_nodes where id >= \
+         (select start_value from pg_sequences where sequencename = 'content_node_mirror_ids'))",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db("mirror_has_nodes"))
+}
 
 /// Rows per statement when loading nodes (bounded parameter size).
 const BATCH: usize = 10_000;

@@ -179,6 +179,11 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     pub upstream_status: Option<u16>,
     pub upstream_latency_us: Option<i64>,
+    /// The Umbraco identity the request reached Umbraco as when `[upstream.credential]`
+    /// replaced the caller's credential: the API user's client id (`umbraco-back-office-…`,
+    /// never a secret). `None` when the caller's own credential went upstream (or nothing did).
+    #[serde(default)]
+    pub upstream_identity: Option<String>,
 }
 
 impl AuditEvent {
@@ -254,6 +259,7 @@ impl AuditEvent {
             user_agent: meta.user_agent.clone(),
             upstream_status: None,
             upstream_latency_us: None,
+            upstream_identity: None,
         }
     }
 
@@ -262,6 +268,12 @@ impl AuditEvent {
         self.upstream_status = status;
         self.upstream_latency_us =
             latency.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// Records the identity the request was forwarded as (the API user's client id).
+    pub fn with_upstream_identity(mut self, identity: Option<&str>) -> Self {
+        self.upstream_identity = identity.map(str::to_owned);
         self
     }
 

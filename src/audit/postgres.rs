@@ -1,6 +1,7 @@
 //! Postgres sink: one multi-row `INSERT … SELECT … FROM UNNEST(…)` per batch into `audit_events`
-//! (migration `20260101000100_audit_events.sql`). `ON CONFLICT DO NOTHING` on the primary key
-//! `(occurred_at, event_id)` makes spool replays idempotent. The only SQL outside `store/`.
+//! (migrations `20260101000100_audit_events.sql` and `20261203181201_audit_upstream_identity.sql`).
+//! `ON CONFLICT DO NOTHING` on the primary key `(occurred_at, event_id)` makes spool replays
+//! idempotent. The only SQL outside `store/`.
 
 use super::{AuditError, AuditEvent, AuditSink};
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ INSERT INTO audit_events (
     occurred_at, event_id, request_id, instance_id, api, method, path, route_id,
     principal_id, principal_kind, principal_issuer, groups, node_keys, verbs,
     decision, reason, reason_detail, granted_via, client_addr, user_agent,
-    upstream_status, upstream_latency_us)
+    upstream_status, upstream_latency_us, upstream_identity)
 SELECT u.occurred_at, u.event_id, u.request_id, u.instance_id, u.api, u.method, u.path,
     u.route_id, u.principal_id, u.principal_kind, u.principal_issuer,
     ARRAY(SELECT jsonb_array_elements_text(u.groups::jsonb)),
@@ -24,16 +25,17 @@ SELECT u.occurred_at, u.event_id, u.request_id, u.instance_id, u.api, u.method, 
     ARRAY(SELECT jsonb_array_elements_text(u.verbs::jsonb)),
     u.decision, u.reason, u.reason_detail,
     ARRAY(SELECT jsonb_array_elements_text(u.granted_via::jsonb)),
-    u.client_addr::inet, u.user_agent, u.upstream_status, u.upstream_latency_us
+    u.client_addr::inet, u.user_agent, u.upstream_status, u.upstream_latency_us,
+    u.upstream_identity
 FROM UNNEST(
     $1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-    $21::int4[], $22::int8[]
+    $21::int4[], $22::int8[], $23::text[]
 ) AS u(occurred_at, event_id, request_id, instance_id, api, method, path, route_id,
     principal_id, principal_kind, principal_issuer, groups, node_keys, verbs,
     decision, reason, reason_detail, granted_via, client_addr, user_agent,
-    upstream_status, upstream_latency_us)
+    upstream_status, upstream_latency_us, upstream_identity)
 ON CONFLICT DO NOTHING
 "#;
 
@@ -88,6 +90,7 @@ struct Columns {
     user_agent: Vec<Option<String>>,
     upstream_status: Vec<Option<i32>>,
     upstream_latency_us: Vec<Option<i64>>,
+    upstream_identity: Vec<Option<String>>,
 }
 
 fn json_array<T: serde::Serialize>(v: &[T]) -> Result<String, AuditError> {
@@ -120,6 +123,7 @@ impl Columns {
             c.user_agent.push(e.user_agent.clone());
             c.upstream_status.push(e.upstream_status.map(i32::from));
             c.upstream_latency_us.push(e.upstream_latency_us);
+            c.upstream_identity.push(e.upstream_identity.clone());
         }
         Ok(c)
     }
@@ -159,6 +163,7 @@ impl AuditSink for PostgresSink {
             .bind(c.user_agent)
             .bind(c.upstream_status)
             .bind(c.upstream_latency_us)
+            .bind(c.upstream_identity)
             .execute(&self.pool)
             .await;
         match res {

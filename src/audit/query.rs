@@ -40,7 +40,7 @@ const SELECT: &str = r#"
 SELECT occurred_at, event_id, request_id, instance_id, api, method, path, route_id,
     principal_id, principal_kind, principal_issuer, groups, node_keys, verbs,
     decision, reason, reason_detail, granted_via, host(client_addr) AS client_addr, user_agent,
-    upstream_status, upstream_latency_us
+    upstream_status, upstream_latency_us, upstream_identity
 FROM audit_events
 WHERE ($1::text IS NULL OR principal_id = $1)
   AND ($2::uuid IS NULL OR node_keys @> ARRAY[$2::uuid])
@@ -95,6 +95,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<AuditEvent, AuditError> {
         user_agent: r.try_get("user_agent").map_err(get_err)?,
         upstream_status: status.and_then(|s| u16::try_from(s).ok()),
         upstream_latency_us: r.try_get("upstream_latency_us").map_err(get_err)?,
+        upstream_identity: r.try_get("upstream_identity").map_err(get_err)?,
     })
 }
 

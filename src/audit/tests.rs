@@ -374,3 +374,17 @@ proptest::proptest! {
         proptest::prop_assert!(max.saturating_sub(3) <= t.len() || t == s);
     }
 }
+
+#[test]
+fn upstream_identity_is_recorded_and_events_spooled_before_it_existed_still_read() {
+    let e = sample_allow().with_upstream_identity(Some("umbraco-back-office-portcullis"));
+    let line = serde_json::to_value(&e).expect("json");
+    assert_eq!(line["upstream_identity"], "umbraco-back-office-portcullis");
+    let mut old = line.clone();
+    old.as_object_mut()
+        .expect("object")
+        .remove("upstream_identity");
+    let read: AuditEvent = serde_json::from_value(old).expect("an older line reads");
+    assert_eq!(read.upstream_identity, None);
+    assert_eq!(sample_allow().upstream_identity, None);
+}

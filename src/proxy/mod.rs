@@ -1,6 +1,7 @@
 //! The pingora glue: `Gateway` implements `ProxyHttp`. Only this module knows pingora phases;
 //! decisions come from `gate`, responses from `respond`, header rules from `headers`.
 
+mod api_user;
 pub mod edge;
 mod edge_head;
 pub mod head_check;
@@ -58,6 +59,10 @@ pub struct RequestCtx {
     body_inspected: bool,
     /// The API user's token sent upstream, when `[upstream.credential]` replaced the caller's.
     upstream_token: Option<Arc<crate::umbraco::UpstreamToken>>,
+    /// The API user's token Umbraco answered 401 to, until the replay replaces it.
+    rejected_token: Option<Arc<crate::umbraco::UpstreamToken>>,
+    /// The request was already replayed once after such a 401 (never twice).
+    replayed: bool,
     /// Streamed request body bytes so far (`listen.limits.max_body_bytes`).
     body_bytes: u64,
     _in_flight: InFlight,
@@ -223,54 +228,6 @@ pub fn delivery_api_key() -> Option<&'static str> {
 /// Set once at start from the environment; never logged.
 pub static DELIVERY_API_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
-impl Gateway {
-    /// Umbraco refused the API user's token this request carried (revoked by another login,
-    /// `AllowConcurrentLogins = false`): fetch a new one now, in the background and shared with
-    /// concurrent callers (`ApiUser::replace`), so the next request does not carry it again.
-    /// This request itself is answered with Umbraco's 401 (it is not replayed).
-    fn replace_rejected_token(&self, ctx: &RequestCtx) {
-        let (Some(api_user), Some(token)) = (&self.shared.services.api_user, &ctx.upstream_token)
-        else {
-            return;
-        };
-        let (api_user, token) = (api_user.clone(), token.clone());
-        tokio::spawn(async move {
-            if let Err(e) = api_user.replace(&token).await {
-                tracing::warn!(umbraco.client_id = %api_user.client_id(), error = %crate::config::error_chain(&e), "replacing the api user token Umbraco refused failed");
-            }
-        });
-    }
-
-    /// Puts the API user's token in the upstream `Authorization` (replacing the caller's). When
-    /// no token can be had, the request fails with 503 `upstream_credential_unavailable`.
-    async fn use_api_user(&self, upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(api_user) = &self.shared.services.api_user else {
-            // Configured after start (reload): the credential source needs a restart.
-            ctx.upstream_failure = Some(UpstreamFailure::Credential);
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "upstream.credential changed; restart to use the api user",
-            ));
-        };
-        match api_user.token().await {
-            Ok(token) => {
-                upstream
-                    .insert_header(http::header::AUTHORIZATION, token.authorization().clone())?;
-                ctx.upstream_token = Some(token);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(umbraco.client_id = %api_user.client_id(), error = %crate::config::error_chain(&e), "no api user token for the upstream request");
-                ctx.upstream_failure = Some(UpstreamFailure::Credential);
-                Err(Error::explain(
-                    ErrorType::InternalError,
-                    "api user token unavailable",
-                ))
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -292,6 +249,8 @@ impl ProxyHttp for Gateway {
             upstream_failure: None,
             body_inspected: false,
             upstream_token: None,
+            rejected_token: None,
+            replayed: false,
             body_bytes: 0,
             _in_flight: InFlight::new(&self.shared),
         }
@@ -486,13 +445,13 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         self.shared.health.mark_upstream_seen();
         if upstream_response.status == http::StatusCode::UNAUTHORIZED {
-            self.replace_rejected_token(ctx);
+            self.on_upstream_401(session, ctx)?;
         }
         if let Some(t) = ctx.upstream_started {
             let elapsed = t.elapsed();
@@ -521,6 +480,43 @@ impl ProxyHttp for Gateway {
             response.insert_header(DECISION_ID, m.event_id.to_string())?;
         }
         Ok(())
+    }
+
+    /// pingora's default policy (no retry of a non-idempotent method or a truncated body
+    /// buffer; a reused-connection failure is retried), except for the replay after Umbraco
+    /// refused the API user's token, which `api_user` already decided is safe: Umbraco refused
+    /// the request before acting on it, and the request is replayed byte for byte.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        _ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        if api_user::is_token_rejected(&e) {
+            return e;
+        }
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent()
+            || session.as_downstream().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    /// The replay after a refused API-user token is logged by `api_user`, not as a failure.
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        error: &Error,
+        _context: pingora_proxy::ProxyWarnLogContext,
+    ) -> bool {
+        api_user::is_token_rejected(error)
     }
 
     async fn fail_to_proxy(
@@ -611,7 +607,8 @@ impl ProxyHttp for Gateway {
                 .with_upstream(
                     session.response_written().map(|r| r.status.as_u16()),
                     ctx.upstream_elapsed,
-                );
+                )
+                .with_upstream_identity(self.upstream_identity(ctx));
                 self.shared.auditor.record(event);
             }
         }
@@ -631,6 +628,7 @@ impl ProxyHttp for Gateway {
             upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
             trace.id = ctx.trace_id.as_deref(),
             principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
+            upstream.identity = self.upstream_identity(ctx),
             duration.ms = elapsed.as_secs_f64() * 1000.0,
             error = e.map(|e| e.etype().as_str()),
             "request"

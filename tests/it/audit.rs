@@ -88,6 +88,7 @@ fn allow() -> AuditEvent {
         &Decision::Allow(permit),
     )
     .with_upstream(Some(201), Some(Duration::from_micros(2345)))
+    .with_upstream_identity(Some("umbraco-back-office-portcullis"))
 }
 
 fn deny(reason: DenyReason, who: Option<&Principal>, classified: bool) -> AuditEvent {

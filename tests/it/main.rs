@@ -8,6 +8,7 @@ mod raw;
 mod admin;
 mod admin_audit;
 mod admin_keys;
+mod api_user_replay;
 mod api_user_token;
 mod audit;
 mod cli;

@@ -14,6 +14,7 @@
 
 pub mod auth;
 mod directory;
+mod document;
 mod edit;
 mod listing;
 pub mod model;
@@ -138,6 +139,18 @@ pub const ROUTES: &[(&str, &str, &str, Handler)] = &[
         "/umbraco/management/api/v1/tree/media/ancestors",
         "tree_media_ancestors",
         tree::media_ancestors,
+    ),
+    (
+        "POST",
+        "/umbraco/management/api/v1/document",
+        "document_create",
+        document::create,
+    ),
+    (
+        "PUT",
+        "/umbraco/management/api/v1/document/{id}",
+        "document_update",
+        document::update,
     ),
     // The mirror's reads (`listing.rs`, `directory.rs`).
     (

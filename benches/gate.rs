@@ -89,6 +89,7 @@ fn gate(config: &Config, dir: &std::path::Path) -> (Gate, Arc<Services>, String)
         api_user: None,
         sessions: None,
         nodes: None,
+        versions: None,
         mirror: None,
     });
     let mut header = Header::new(Algorithm::RS256);

@@ -247,6 +247,7 @@ async fn build_services(
     let umbraco_metrics = UmbracoMetrics::register(&metrics.registry).map_err(AppError::Umbraco)?;
     let api_user = build_api_user(config, &umbraco_metrics)?;
     let (sessions, nodes) = build_sessions(config, api_user.as_ref())?;
+    let versions = build_versions(config, api_user.as_ref(), &umbraco_metrics)?;
     let mirror = match (&api_user, &built.pool) {
         (Some(a), Some(pool)) => Some(
             crate::mirror::Mirror::for_gateway(config, a.clone(), pool.clone(), umbraco_metrics)
@@ -260,6 +261,7 @@ async fn build_services(
         api_user,
         sessions,
         nodes,
+        versions,
         mirror,
     };
     Ok((Arc::new(services), auditor, built))
@@ -298,6 +300,34 @@ pub fn build_sessions(
         None => None,
     };
     Ok((sessions, nodes))
+}
+
+/// The document-version owner look-ups (with the API user; `[authn.umbraco] timeout` per call).
+fn build_versions(
+    config: &Config,
+    api_user: Option<&Arc<ApiUser>>,
+    metrics: &UmbracoMetrics,
+) -> Result<Option<Arc<crate::umbraco::VersionResolver>>, AppError> {
+    let Some(api_user) = api_user else {
+        return Ok(None);
+    };
+    let client = ManagementClient::new(
+        config.management_upstream,
+        config.file.upstream.host.as_deref(),
+    )
+    .map_err(AppError::Umbraco)?;
+    let timeout = config
+        .file
+        .authn
+        .umbraco
+        .as_ref()
+        .map_or(UmbracoAuthnConfig::default().timeout, |u| u.timeout);
+    Ok(Some(Arc::new(crate::umbraco::VersionResolver::new(
+        client,
+        api_user.clone(),
+        metrics.clone(),
+        timeout,
+    ))))
 }
 
 /// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is

@@ -30,6 +30,8 @@ pub struct Services {
     pub sessions: Option<Arc<Sessions>>,
     /// Nodes the store does not know, resolved through Umbraco's tree API (needs the API user).
     pub nodes: Option<Arc<NodeResolver>>,
+    /// Document versions' owners, asked of Umbraco's document-version API (needs the API user).
+    pub versions: Option<Arc<crate::umbraco::VersionResolver>>,
     /// The Umbraco mirror (webhooks), with a Postgres store and an API user.
     pub mirror: Option<crate::mirror::Mirror>,
 }
@@ -478,11 +480,12 @@ impl Gate {
                     Lookup::Node(k) => resolved.put_node(l, self.node(*k, principal).await?),
                     Lookup::RoutePath(p) => resolved.put_routes(p, cache.nodes_by_route(p).await?),
                     Lookup::NodeById(id) => resolved.put_node(l, cache.node_by_id(*id).await?),
-                    // Versions and users are not mirrored yet: unknown, so the unknown-node
-                    // policy decides (deny by default).
                     Lookup::VersionOwner(v) => {
-                        resolved.version_owners.insert(*v, None);
+                        let owner = self.version_owner(*v, principal).await?;
+                        resolved.version_owners.insert(*v, owner);
                     }
+                    // Users are not looked up yet: unknown, so the unknown-node policy
+                    // decides (deny by default).
                     Lookup::User(u) => {
                         resolved.users.insert(*u, None);
                     }

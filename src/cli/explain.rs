@@ -62,6 +62,7 @@ pub fn run(args: ExplainArgs) -> Result<(), CliError> {
                 api_user: None,
                 sessions: None,
                 nodes: None,
+                versions: None,
                 mirror: None,
             }),
         );

@@ -52,6 +52,21 @@ impl Gate {
         }
     }
 
+    /// The document that owns a version, asked of Umbraco (cached) for authenticated callers;
+    /// `None` (unknown: the unknown-node mode decides) without an API user or for anonymous.
+    pub(super) async fn version_owner(
+        &self,
+        version: uuid::Uuid,
+        principal: &Principal,
+    ) -> Result<Option<uuid::Uuid>, StoreError> {
+        match &self.services().versions {
+            Some(v) if principal.kind != PrincipalKind::Anonymous => {
+                v.owner(version).await.map_err(StoreError::Upstream)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A node by key from the store; one the store does not know is resolved through
     /// Umbraco's tree API (when an API user is configured) for authenticated callers.
     pub(super) async fn node(

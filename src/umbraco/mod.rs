@@ -12,12 +12,14 @@ pub mod current_user;
 mod metrics;
 pub mod session;
 pub mod tree;
+pub mod version;
 
 pub use api_user::{ApiUser, UpstreamToken};
 pub use config::{CredentialConfig, CredentialKind};
 pub use metrics::UmbracoMetrics;
 pub use session::{CredentialParts, SessionOutcome, Sessions};
 pub use tree::NodeResolver;
+pub use version::VersionResolver;
 
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;

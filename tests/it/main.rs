@@ -35,3 +35,4 @@ mod pipeline_routes;
 mod store_faults;
 mod umbraco_callers;
 mod upstream_credential;
+mod version_routes;

@@ -6,7 +6,8 @@ use crate::harness::*;
 use crate::pipeline::{assert_denied, node, send, token, AUTHN, TOP};
 
 const M: &str = "/umbraco/management/api/v1";
-/// A version id the mirror does not know (the Umbraco sync, issue #13, will feed versions).
+/// A version id: this gateway has no API user to ask Umbraco its owner with
+/// (`tests/it/version_routes.rs` has one).
 const VERSION: &str = "5d1c0b6e-7a39-4c1e-9d0a-2b8e4f6a7c10";
 
 fn forwarded(got: &(u16, reqwest::header::HeaderMap, serde_json::Value)) {
@@ -23,7 +24,8 @@ async fn document_versions_are_checked_on_their_document_and_unknown_versions_ar
     let list = |n| gw.url(&format!("{M}/document-version?documentId={}", node(n)));
     let got = send(c.get(list(1080)).bearer_auth(token("dev-writer"))).await;
     assert_denied(&got, 403, "outside_start_nodes");
-    // A version's document is learned from the mirror; unknown until then: denied by default.
+    // A version's document is asked of Umbraco with the API user; without one it is unknown:
+    // denied by default.
     for (method, path) in [
         (
             reqwest::Method::GET,

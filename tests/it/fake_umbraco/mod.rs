@@ -23,6 +23,7 @@ mod security;
 mod tests;
 mod tree;
 mod users;
+pub mod versions;
 
 pub use model::State;
 
@@ -206,6 +207,12 @@ pub const ROUTES: &[(&str, &str, &str, Handler)] = &[
         "/umbraco/management/api/v1/user/{id}",
         "user",
         directory::user,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/document-version/{id}",
+        "document_version",
+        versions::by_key,
     ),
 ];
 

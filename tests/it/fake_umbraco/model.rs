@@ -128,6 +128,8 @@ pub struct State {
     /// Endpoint name → how many more calls it answers before it fails with 500 (a fault an
     /// endpoint module opts into with `sync::fault`).
     pub fail_after: HashMap<&'static str, usize>,
+    /// Document versions: `umbracoContentVersion.id` → the document's key (`versions.rs`).
+    pub versions: BTreeMap<i32, Uuid>,
     next_node_id: i64,
     next_user_id: i64,
 }
@@ -145,6 +147,7 @@ impl Default for State {
             site_name: String::new(),
             delays: HashMap::new(),
             fail_after: HashMap::new(),
+            versions: BTreeMap::new(),
             next_node_id: 1060,
             next_user_id: SUPER_USER_ID,
         }

@@ -126,3 +126,39 @@ async fn tree_ancestors_list_the_item_and_its_ancestors_root_first() {
     let (status, body) = get(&fake, &unknown, &[("authorization", &bearer)]).await;
     assert_eq!((status, body), (200, serde_json::json!([])));
 }
+
+#[tokio::test]
+async fn document_versions_name_their_document_by_magic_guid_and_unknown_ones_are_404() {
+    let mut state = State::fresh_install();
+    let home = state.add_node(Tree::Document, "Home", None);
+    let admin = state.add_user("admin", &["admin"]);
+    let translator = state.add_user("tina", &["translator"]);
+    state.add_version(home);
+    let second = state.add_version(home);
+    let (admin_token, tina_token) = (state.issue_token(admin), state.issue_token(translator));
+    let fake = FakeUmbraco::start(state).await;
+    // Version 2 as `IntExtensions.ToGuid` writes it.
+    assert_eq!(second.to_string(), "00000002-0000-0000-0000-000000000000");
+    let bearer = format!("Bearer {admin_token}");
+    let path = |k: uuid::Uuid| format!("/umbraco/management/api/v1/document-version/{k}");
+    let (status, body) = get(&fake, &path(second), &[("authorization", &bearer)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], serde_json::json!(second));
+    assert_eq!(body["document"]["id"], serde_json::json!(home));
+    for unknown in [
+        crate::fake_umbraco::versions::version_key(99),
+        uuid::Uuid::new_v4(),
+    ] {
+        let (status, body) = get(&fake, &path(unknown), &[("authorization", &bearer)]).await;
+        assert_eq!(status, 404, "{unknown}");
+        assert_eq!(body["title"], "The requested version could not be found");
+    }
+    // TreeAccessDocuments: the content section.
+    let tina = format!("Bearer {tina_token}");
+    assert_eq!(
+        get(&fake, &path(second), &[("authorization", &tina)])
+            .await
+            .0,
+        403
+    );
+}

@@ -5,6 +5,7 @@
 //! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
 //!   applied in one transaction by `store::postgres::mirror`.
 //! - [`schedule`]: the `serve` background job (interval, round lock, `portcullis_sync_*`).
+//! - [`to_file`]: the same read written into a file store's policy file.
 //! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
 //! - [`webhook`]: `POST /v1/webhooks/umbraco`, refreshing what an event names.
 //! - [`client`]: authenticated `GET`s; [`wire`]: Umbraco's JSON shapes.
@@ -16,6 +17,7 @@ pub mod client;
 pub mod config;
 pub mod full;
 pub mod schedule;
+pub mod to_file;
 pub mod tree;
 pub mod webhook;
 pub mod wire;
@@ -40,7 +42,7 @@ pub enum SyncError {
     TooManyNodes { kind: &'static str, max: usize },
     #[error("the mirror needs `[upstream.credential] kind = \"umbraco_api_user\"`")]
     NoApiUser,
-    #[error("the mirror needs `[store] kind = \"postgres\"`")]
+    #[error("the mirror needs `[store] kind = \"postgres\"`, or a policy file to write")]
     NotPostgres,
 }
 
@@ -94,26 +96,35 @@ impl Mirror {
         config: &crate::config::Config,
         metrics: crate::umbraco::UmbracoMetrics,
     ) -> Result<Mirror, SyncError> {
-        let f = &config.file;
-        if f.upstream.credential.kind != crate::umbraco::CredentialKind::UmbracoApiUser {
-            return Err(SyncError::NoApiUser);
-        }
-        if f.store.kind != crate::store::StoreKind::Postgres {
+        let reader = reader_from_config(config, metrics)?;
+        if config.file.store.kind != crate::store::StoreKind::Postgres {
             return Err(SyncError::NotPostgres);
         }
-        let client = crate::umbraco::ManagementClient::new(
-            config.management_upstream,
-            f.upstream.host.as_deref(),
-        )?;
-        let api_user =
-            crate::umbraco::ApiUser::new(&f.upstream.credential, client.clone(), metrics.clone())?;
-        let reader = client::Reader::new(
-            client,
-            std::sync::Arc::new(api_user),
-            metrics,
-            f.sync.request_timeout,
-        );
-        let pool = crate::store::connect(&f.store)?;
-        Ok(Mirror::new(reader, pool, f.sync.clone()))
+        let pool = crate::store::connect(&config.file.store)?;
+        Ok(Mirror::new(reader, pool, config.file.sync.clone()))
     }
+}
+
+/// A Management API reader for `config`'s Umbraco, as a new API user from
+/// `[upstream.credential]`. No I/O.
+pub fn reader_from_config(
+    config: &crate::config::Config,
+    metrics: crate::umbraco::UmbracoMetrics,
+) -> Result<client::Reader, SyncError> {
+    let f = &config.file;
+    if f.upstream.credential.kind != crate::umbraco::CredentialKind::UmbracoApiUser {
+        return Err(SyncError::NoApiUser);
+    }
+    let client = crate::umbraco::ManagementClient::new(
+        config.management_upstream,
+        f.upstream.host.as_deref(),
+    )?;
+    let api_user =
+        crate::umbraco::ApiUser::new(&f.upstream.credential, client.clone(), metrics.clone())?;
+    Ok(client::Reader::new(
+        client,
+        std::sync::Arc::new(api_user),
+        metrics,
+        f.sync.request_timeout,
+    ))
 }

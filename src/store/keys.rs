@@ -9,8 +9,8 @@
 //!   the other sections are kept), atomically (temporary file + rename), validates the whole
 //!   file first, appends the change to `<policy file>.changes.jsonl`, and reloads.
 
-use super::policy_file::{ApiKeyEntry, PolicyFile};
-use super::{FileStore, Invalidation, PolicyCache, StoreError};
+use super::policy_file::ApiKeyEntry;
+use super::{file_edit, FileStore, Invalidation, PolicyCache, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::PgPool;
@@ -136,7 +136,7 @@ impl KeyWriter {
         match &self.backend {
             Backend::Postgres(pool) => super::postgres::keys::list_keys(pool).await,
             Backend::File { path, .. } => {
-                let mut keys = read_file(path)?.1.api_keys;
+                let mut keys = file_edit::read(path)?.1.api_keys;
                 keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
                 Ok(keys)
             }
@@ -147,7 +147,7 @@ impl KeyWriter {
     pub async fn get(&self, key_id: &str) -> Result<Option<ApiKeyEntry>, StoreError> {
         match &self.backend {
             Backend::Postgres(pool) => super::postgres::keys::get_key(pool, key_id).await,
-            Backend::File { path, .. } => Ok(read_file(path)?
+            Backend::File { path, .. } => Ok(file_edit::read(path)?
                 .1
                 .api_keys
                 .into_iter()
@@ -191,23 +191,13 @@ impl KeyWriter {
     }
 }
 
-fn read_file(path: &Path) -> Result<(String, PolicyFile), StoreError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| StoreError::ReadFile {
-        path: shown.clone(),
-        source,
-    })?;
-    let file = PolicyFile::parse(&text, &shown)?;
-    Ok((text, file))
-}
-
 fn write_file<E: From<StoreError>>(
     path: &Path,
     key_id: &str,
     edit: impl FnOnce(Option<ApiKeyEntry>) -> Result<ApiKeyEntry, E>,
     change: impl FnOnce(Option<&ApiKeyEntry>, &ApiKeyEntry) -> ChangeRow,
 ) -> Result<ApiKeyEntry, E> {
-    let (text, mut file) = read_file(path)?;
+    let (text, mut file) = file_edit::read(path)?;
     let at = file.api_keys.iter().position(|k| k.key_id == key_id);
     let before = at.map(|i| file.api_keys[i].clone());
     let after = edit(before.clone())?;
@@ -217,7 +207,7 @@ fn write_file<E: From<StoreError>>(
     }
     file.validate()?;
     let new_text = replace_api_keys(path, &text, &file.api_keys)?;
-    replace_atomically(path, new_text.as_bytes())?;
+    file_edit::replace_atomically(path, new_text.as_bytes())?;
     let row = change(before.as_ref(), &after);
     append_change(path, &row)?;
     Ok(after)
@@ -229,57 +219,7 @@ fn replace_api_keys(path: &Path, text: &str, keys: &[ApiKeyEntry]) -> Result<Str
     struct Keys<'a> {
         api_keys: &'a [ApiKeyEntry],
     }
-    let edit_err = |message: String| StoreError::EditFile {
-        path: path.display().to_string(),
-        message,
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| edit_err(format!("{e}")))?;
-    let fresh = toml::to_string(&Keys { api_keys: keys }).map_err(|e| edit_err(format!("{e}")))?;
-    let fresh: toml_edit::DocumentMut = fresh.parse().map_err(|e| edit_err(format!("{e}")))?;
-    match fresh.get("api_keys") {
-        Some(item) => {
-            doc.insert("api_keys", item.clone());
-        }
-        None => {
-            doc.remove("api_keys");
-        }
-    }
-    Ok(doc.to_string())
-}
-
-fn write_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::WriteFile {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Writes `bytes` to a new file beside `path`, syncs it and renames it over `path`: a reader
-/// (the watch of every gateway on this file) sees the old or the new file, never half of one.
-fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.unwrap_or_default(),
-        Uuid::new_v4().simple()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(write_err(path))
+    file_edit::replace_items(path, text, &Keys { api_keys: keys }, &["api_keys"])
 }
 
 /// The file store's change log: `<policy file>.changes.jsonl`, one [`ChangeRow`] per line.
@@ -298,7 +238,7 @@ fn append_change(policy: &Path, row: &ChangeRow) -> Result<(), StoreError> {
         .create(true)
         .append(true)
         .open(&log)
-        .map_err(write_err(&log))?;
-    f.write_all(&line).map_err(write_err(&log))?;
-    f.sync_data().map_err(write_err(&log))
+        .map_err(file_edit::write_err(&log))?;
+    f.write_all(&line).map_err(file_edit::write_err(&log))?;
+    f.sync_data().map_err(file_edit::write_err(&log))
 }

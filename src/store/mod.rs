@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod fault;
 pub mod file;
+pub mod file_edit;
 pub mod keys;
 pub mod listen;
 pub mod metrics;

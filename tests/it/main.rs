@@ -24,6 +24,7 @@ mod edge_site;
 mod foundation;
 mod lifecycle;
 mod mirror;
+mod mirror_file;
 mod mirror_schedule;
 mod mirror_webhook;
 mod pipeline;

@@ -41,8 +41,8 @@ pub async fn database(prefix: &str) -> (ScratchDb, PgPool) {
     (db, pool)
 }
 
-/// The mirror of `fake` into `pool`, with small pages so that paging is exercised.
-pub fn mirror(fake: &FakeUmbraco, pool: &PgPool) -> Mirror {
+/// A reader of `fake`'s Management API as the gateway's API user.
+pub fn reader(fake: &FakeUmbraco) -> Reader {
     let cred = CredentialConfig {
         kind: CredentialKind::UmbracoApiUser,
         client_id: CLIENT_ID.into(),
@@ -56,13 +56,21 @@ pub fn mirror(fake: &FakeUmbraco, pool: &PgPool) -> Mirror {
         client.clone(),
         metrics.clone(),
     ));
-    let reader = Reader::new(client, api_user, metrics, Duration::from_secs(10));
-    let cfg = SyncConfig {
+    Reader::new(client, api_user, metrics, Duration::from_secs(10))
+}
+
+/// `[sync]` with small pages so that paging is exercised.
+pub fn sync_config() -> SyncConfig {
+    SyncConfig {
         page_size: 50,
         concurrency: 4,
         ..SyncConfig::default()
-    };
-    Mirror::new(reader, pool.clone(), cfg)
+    }
+}
+
+/// The mirror of `fake` into `pool`.
+pub fn mirror(fake: &FakeUmbraco, pool: &PgPool) -> Mirror {
+    Mirror::new(reader(fake), pool.clone(), sync_config())
 }
 
 /// `(path, trashed)` of a mirrored node, `None` when the mirror does not have it.

@@ -484,10 +484,8 @@ impl Gate {
                         let owner = self.version_owner(*v, principal).await?;
                         resolved.version_owners.insert(*v, owner);
                     }
-                    // Users are not looked up yet: unknown, so the unknown-node policy
-                    // decides (deny by default).
                     Lookup::User(u) => {
-                        resolved.users.insert(*u, None);
+                        resolved.users.insert(*u, cache.user_facts(*u).await?);
                     }
                 }
             }

@@ -18,9 +18,10 @@ mod tier;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
+use crate::authz::builtin::ADMIN_ALIAS;
 use crate::authz::{
     calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess,
-    StartNodes, UserAccess, UserState,
+    StartNodes, UserAccess, UserFacts, UserState,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +45,8 @@ struct Inner {
     /// Bumped by every invalidation; a load that saw it move is not trusted.
     generation: AtomicU64,
     users: Tier<String, Arc<UserAccess>>,
+    /// User key → external id (the user routes name the users they act on by key).
+    user_keys: Tier<Uuid, Arc<str>>,
     groups: Tier<Uuid, Arc<GroupPolicy>>,
     aliases: Tier<String, Uuid>,
     nodes: Tier<Uuid, Arc<NodeInfo>>,
@@ -109,6 +112,9 @@ impl TokenBucket {
 
 fn users(c: &PolicyCache) -> &Tier<String, Arc<UserAccess>> {
     &c.inner.users
+}
+fn user_keys(c: &PolicyCache) -> &Tier<Uuid, Arc<str>> {
+    &c.inner.user_keys
 }
 fn groups(c: &PolicyCache) -> &Tier<Uuid, Arc<GroupPolicy>> {
     &c.inner.groups
@@ -199,6 +205,14 @@ impl PolicyCache {
                 ev("users"),
                 |k| Absent::User(k.clone()),
                 weigh_user,
+            ),
+            user_keys: Tier::new(
+                "user_keys",
+                &cfg,
+                s,
+                ev("user_keys"),
+                |k| Absent::UserKey(*k),
+                |_, ext| ext.len() + 40,
             ),
             groups: Tier::new(
                 "groups",
@@ -472,6 +486,23 @@ impl PolicyCache {
         Ok(out)
     }
 
+    /// What a user check needs of the user with `key` (is it an administrator: a member of
+    /// the group with alias `admin`), from the same access the user's own requests resolve.
+    /// `Ok(None)`: the store has no such user.
+    pub async fn user_facts(&self, key: Uuid) -> Result<Option<UserFacts>, StoreError> {
+        let ext = self
+            .cached(user_keys, key, move |c| async move {
+                Ok(c.inner.store.user_external_id(key).await?.map(Arc::from))
+            })
+            .await?;
+        let Some(ext) = ext else {
+            return Ok(None);
+        };
+        Ok(self.user_access(&ext).await?.map(|a| UserFacts {
+            is_admin: a.groups.iter().any(|g| g.alias == ADMIN_ALIAS),
+        }))
+    }
+
     /// One group (defaults, start nodes, granular entries by node id).
     pub async fn group(&self, key: Uuid) -> Result<Option<Arc<GroupPolicy>>, StoreError> {
         self.cached(groups, key, move |c| async move {
@@ -625,7 +656,7 @@ impl PolicyCache {
                 set(i.$t.name, i.$t.map.entry_count(), i.$t.map.weighted_size());
             )*};
         }
-        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
         set(
             "negative",
             i.negatives.entry_count(),
@@ -640,7 +671,7 @@ impl PolicyCache {
         macro_rules! tier {
             ($($t:ident),*) => {$( i.$t.map.run_pending_tasks().await; )*};
         }
-        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
         i.negatives.run_pending_tasks().await;
     }
 
@@ -654,7 +685,7 @@ impl PolicyCache {
                 i.$t.clear_refreshing();
             )*};
         }
-        tier!(users, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
         i.negatives.invalidate_all();
     }
 }

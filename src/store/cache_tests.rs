@@ -173,6 +173,9 @@ impl PolicyStore for EveryNode {
     async fn user_by_external_id(&self, _: &str) -> Result<Option<UserRecord>, StoreError> {
         Ok(None)
     }
+    async fn user_external_id(&self, _: Uuid) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
     async fn group(&self, _: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
         Ok(None)
     }
@@ -241,4 +244,30 @@ async fn a_flood_of_distinct_ids_stays_within_each_cache_budget() {
             "{name}: {entries} entries"
         );
     }
+}
+
+#[tokio::test]
+async fn user_facts_come_by_key_and_say_who_is_an_administrator() {
+    let (_, cache) = file_backed(CacheConfig::default(), Duration::from_secs(60));
+    let key = |ext: &'static str| {
+        let c = cache.clone();
+        async move {
+            c.user_access(ext)
+                .await
+                .expect("loads")
+                .expect("exists")
+                .user_key
+        }
+    };
+    let admin = cache
+        .user_facts(key("dev-admin").await)
+        .await
+        .expect("loads");
+    assert_eq!(admin.map(|f| f.is_admin), Some(true));
+    let writer = cache
+        .user_facts(key("dev-writer").await)
+        .await
+        .expect("loads");
+    assert_eq!(writer.map(|f| f.is_admin), Some(false));
+    assert_eq!(cache.user_facts(Uuid::new_v4()).await.expect("loads"), None);
 }

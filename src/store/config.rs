@@ -118,8 +118,9 @@ impl Default for CacheConfig {
 
 /// How `max_memory` is split, in thousandths, per cache (`negative`: every "does not exist"
 /// answer). Documented in docs/STORE.md.
-pub const MEMORY_SHARES: [(&str, u64); 8] = [
-    ("users", 200),
+pub const MEMORY_SHARES: [(&str, u64); 9] = [
+    ("users", 190),
+    ("user_keys", 10),
     ("groups", 60),
     ("group_aliases", 10),
     ("nodes", 350),

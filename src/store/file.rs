@@ -259,6 +259,13 @@ impl PolicyStore for FileStore {
     async fn user_by_external_id(&self, ext: &str) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.snap().users.get(ext).cloned())
     }
+    async fn user_external_id(&self, key: Uuid) -> Result<Option<String>, StoreError> {
+        let s = self.snap();
+        Ok(s.users
+            .values()
+            .find(|u| u.key == key)
+            .map(|u| u.external_id.clone()))
+    }
     async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
         Ok(self.snap().groups.get(&key).cloned())
     }

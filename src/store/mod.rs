@@ -136,6 +136,8 @@ pub trait PolicyStore: Send + Sync {
         &self,
         external_id: &str,
     ) -> Result<Option<UserRecord>, StoreError>;
+    /// The external id of the user with this key (user routes name users by key).
+    async fn user_external_id(&self, key: Uuid) -> Result<Option<String>, StoreError>;
     /// One group with its granular entries keyed by node int id. The group's start nodes come
     /// as paths; a trashed or unknown start node is `None` (the group contributes nothing).
     async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError>;

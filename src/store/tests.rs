@@ -56,6 +56,10 @@ impl PolicyStore for CountingStore {
         self.step().await?;
         self.inner.user_by_external_id(ext).await
     }
+    async fn user_external_id(&self, key: Uuid) -> Result<Option<String>, StoreError> {
+        self.step().await?;
+        self.inner.user_external_id(key).await
+    }
     async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
         self.step().await?;
         self.inner.group(key).await

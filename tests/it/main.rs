@@ -36,4 +36,5 @@ mod pipeline_routes;
 mod store_faults;
 mod umbraco_callers;
 mod upstream_credential;
+mod user_routes;
 mod version_routes;

@@ -32,6 +32,8 @@ impl PolicyCache {
                     i.negatives.invalidate(&Absent::User(ext.clone())).await;
                 }
                 self.evict_users_where(|a| a.user_key == *key).await;
+                i.user_keys.map.invalidate(key).await;
+                i.negatives.invalidate(&Absent::UserKey(*key)).await;
             }
             Invalidation::Membership { user_key } => {
                 self.evict_users_where(|a| a.user_key == *user_key).await;

@@ -26,6 +26,7 @@ pub(super) struct Entry<V> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Absent {
     User(String),
+    UserKey(Uuid),
     Group(Uuid),
     Alias(String),
     Node(Uuid),
@@ -38,7 +39,7 @@ impl Absent {
     pub(super) fn weight(&self) -> usize {
         match self {
             Absent::User(s) | Absent::Alias(s) | Absent::Route(s) | Absent::ApiKey(s) => s.len(),
-            Absent::Group(_) | Absent::Node(_) => 16,
+            Absent::UserKey(_) | Absent::Group(_) | Absent::Node(_) => 16,
             Absent::NodeId(_) => 8,
         }
     }

@@ -281,6 +281,13 @@ impl PolicyStore for PostgresStore {
         }))
     }
 
+    async fn user_external_id(&self, key: Uuid) -> Result<Option<String>, StoreError> {
+        let q = sqlx::query_scalar("select external_id from users where key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool);
+        self.timed("user_key", q).await
+    }
+
     async fn group(&self, key: Uuid) -> Result<Option<GroupPolicy>, StoreError> {
         let q = sqlx::query(
             "select g.key, g.alias, g.name, g.sections, g.default_verbs, g.all_languages, \

@@ -330,6 +330,9 @@ fn build_versions(
     ))))
 }
 
+/// Tries of the first API-user token fetch at start (0.25 s, then doubling, between them).
+const WARM_TOKEN_TRIES: u32 = 4;
+
 /// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is
 /// fetched in the background so that the first request does not wait for it.
 fn build_api_user(
@@ -349,8 +352,20 @@ fn build_api_user(
         Arc::new(ApiUser::new(cred, client, umbraco_metrics.clone()).map_err(AppError::Umbraco)?);
     let warm = api_user.clone();
     tokio::spawn(async move {
-        if let Err(e) = warm.token().await {
-            tracing::warn!(umbraco.client_id = %warm.client_id(), error = %crate::config::error_chain(&e), "cannot obtain the api user token yet");
+        // Umbraco may start after the gateway (or, in `portcullis dev`, the demo upstream
+        // beside it): a few tries before the failure is worth a warning.
+        let mut pause = Duration::from_millis(250);
+        for attempt in 1..=WARM_TOKEN_TRIES {
+            match warm.token().await {
+                Ok(_) => return,
+                Err(e) if attempt == WARM_TOKEN_TRIES => {
+                    tracing::warn!(umbraco.client_id = %warm.client_id(), error = %crate::config::error_chain(&e), "cannot obtain the api user token yet");
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
         }
     });
     Ok(Some(api_user))

@@ -1,6 +1,10 @@
 //! `portcullis dev`: the gateway on loopback with a built-in config and a small bundled demo
 //! upstream that answers Delivery/Management API-shaped JSON for a few sample nodes, so a
-//! newcomer sees the whole flow with nothing else installed.
+//! newcomer sees the whole flow with nothing else installed. It also plays Umbraco's token
+//! endpoint and `user/current` ([`demo_umbraco`]), so the gateway's API user and callers holding
+//! Umbraco's own tokens work as in front of a real Umbraco.
+
+pub mod demo_umbraco;
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -124,11 +128,45 @@ impl DemoUpstream {
     }
 }
 
+/// A token request's form body is small; more is not read.
+const DEMO_BODY_LIMIT: usize = 8 * 1024;
+
+async fn read_small_body(session: &mut ServerSession) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = session.read_request_body().await {
+        if body.len() + chunk.len() > DEMO_BODY_LIMIT {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body
+}
+
 #[async_trait]
 impl ServeHttp for DemoUpstream {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let (method, path) = (req.method.to_string(), req.uri.path().to_owned());
+        if method == "POST" && path.eq_ignore_ascii_case(demo_umbraco::TOKEN_PATH) {
+            let body = read_small_body(session).await;
+            let (status, answer) = demo_umbraco::token(&body);
+            return crate::admin::json(status, &answer);
+        }
+        let req = session.req_header();
+        // Umbraco's Management API acts for the user of the token it receives.
+        let acting = demo_umbraco::caller(&req.headers);
+        if demo_umbraco::is_management(&path) {
+            let Some(user) = acting else {
+                let (status, body) = demo_umbraco::unauthorized();
+                let mut resp = crate::admin::json(status, &body);
+                resp.headers_mut()
+                    .insert("www-authenticate", http::HeaderValue::from_static("Bearer"));
+                return resp;
+            };
+            if let Some((status, body)) = demo_umbraco::current_user(&path, user) {
+                return crate::admin::json(status, &body);
+            }
+        }
         // Show which identity headers the gateway added, so the flow is visible.
         let seen: serde_json::Map<String, Value> = req
             .headers
@@ -140,7 +178,10 @@ impl ServeHttp for DemoUpstream {
             })
             .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or("<binary>"))))
             .collect();
-        let (status, body) = self.answer(&method, &path, Value::Object(seen));
+        let (status, mut body) = self.answer(&method, &path, Value::Object(seen));
+        if let (Some(user), Some(obj)) = (acting, body.as_object_mut()) {
+            obj.insert("umbracoUser".into(), Value::from(user.user_name()));
+        }
         crate::admin::json(status, &body)
     }
 }
@@ -151,6 +192,10 @@ pub fn banner(proxy: &str, admin: &str, upstream: &str) -> String {
     let about = SAMPLE_NODES[4].0;
     let editor = mint_dev_token("dev-editor").unwrap_or_default();
     let writer = mint_dev_token("dev-writer").unwrap_or_default();
+    let (umb, cookie) = (
+        demo_umbraco::DEV_UMBRACO_TOKEN,
+        demo_umbraco::DEV_UMBRACO_COOKIE,
+    );
     format!(
         "\nportcullis dev — development mode, dev-only secrets, do not expose\n\
          \n  proxy     http://{proxy}\n  admin     http://{admin}\n  upstream  http://{upstream} (bundled demo)\n\
@@ -158,10 +203,15 @@ pub fn banner(proxy: &str, admin: &str, upstream: &str) -> String {
          curl -i http://{proxy}/umbraco/delivery/api/v2/content/item/{post}\n  \
          curl -i -H 'Api-Key: {DEV_API_KEY}' -H 'Preview: true' http://{proxy}/umbraco/delivery/api/v2/content/item/{post}   # 403 preview_not_allowed\n  \
          curl -i -H 'Api-Key: {DEV_API_KEY}' http://{proxy}/umbraco/delivery/api/v2/content/item/{about}   # 403 outside_key_scope\n\
-         \nManagement API (an editor and a writer, HS256 tokens valid 12 h):\n  \
+         \nManagement API (an editor and a writer, HS256 tokens valid 12 h; Umbraco sees the dev API user):\n  \
          curl -i -H 'Authorization: Bearer {editor}' http://{proxy}/umbraco/management/api/v1/document/{post}\n  \
          curl -i -X PUT -H 'Authorization: Bearer {writer}' -H 'Content-Type: application/json' -d '{{\"publishSchedules\":[{{\"culture\":null}}]}}' http://{proxy}/umbraco/management/api/v1/document/{post}/publish   # 403 missing_verb\n  \
          curl -i http://{proxy}/umbraco/management/api/v1/document/{post}   # 401 unauthenticated\n\
+         \nManagement API with Umbraco's own tokens (checked with the demo upstream's user/current):\n  \
+         curl -i -H 'Authorization: Bearer {umb}' http://{proxy}/umbraco/management/api/v1/document/{post}\n  \
+         curl -i -H 'Authorization: Bearer [redacted]' -H 'Cookie: umbAccessToken={cookie}' http://{proxy}/umbraco/management/api/v1/document/{post}\n  \
+         curl -i -X DELETE -H 'Authorization: Bearer {umb}' http://{proxy}/umbraco/management/api/v1/document/{post}   # 403 missing_verb\n  \
+         curl -i -H 'Authorization: Bearer not-an-umbraco-token' http://{proxy}/umbraco/management/api/v1/document/{post}   # 401 invalid_token\n\
          \nOperators (the admin API needs the dev admin token; probes are open):\n  \
          curl -s http://{admin}/readyz\n  \
          curl -s http://{admin}/metrics | grep portcullis_requests_total\n  \

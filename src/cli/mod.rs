@@ -328,6 +328,10 @@ fn dev(listen: &str, admin: &str, upstream: &str) -> ExitCode {
         ("PORTCULLIS_KEY_PEPPER", crate::dev::DEV_PEPPER),
         ("PORTCULLIS_DEV_HS_SECRET", crate::dev::DEV_HS_SECRET),
         ("PORTCULLIS_ADMIN_TOKEN", crate::dev::DEV_ADMIN_TOKEN),
+        (
+            "PORTCULLIS_UMBRACO_CLIENT_SECRET",
+            crate::dev::demo_umbraco::DEV_CLIENT_SECRET,
+        ),
     ] {
         if std::env::var_os(var).is_none() {
             std::env::set_var(var, value);

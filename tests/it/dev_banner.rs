@@ -1,7 +1,9 @@
 //! `portcullis dev` prints ready-to-paste curl lines; each is run here, as printed, through a
 //! shell against the running dev gateway: a line annotated `# NNN reason` answers exactly that
 //! status and names that reason, `curl -i` lines without a note answer 2xx, `curl -s` lines
-//! (probes, metrics, explain, keys) succeed with output.
+//! (probes, metrics, explain, keys) succeed with output. Management API answers of the demo
+//! upstream name the Umbraco user that acted (`umbracoUser`): the dev API user for the JWT
+//! callers, `uma` for the lines holding Umbraco's own token or back-office cookie.
 
 use crate::harness::{binary, client, free_addr, wait_until};
 use std::process::{Child, Command, Stdio};
@@ -74,7 +76,12 @@ async fn every_printed_curl_line_behaves_as_printed() {
     .unwrap_or_else(|| panic!("dev mode never became ready; printed:\n{}", banner()));
 
     let lines = curl_lines(&banner());
-    assert!(lines.len() >= 10, "{lines:?}");
+    assert!(lines.len() >= 14, "{lines:?}");
+    let opaque = portcullis::dev::demo_umbraco::DEV_UMBRACO_TOKEN;
+    let cookie = "Cookie: umbAccessToken=";
+    for form in [format!("Bearer {opaque}'"), cookie.to_owned()] {
+        assert!(lines.iter().any(|l| l.contains(&form)), "no `{form}` line");
+    }
     for line in &lines {
         let (code, out) = run(line).await;
         assert_eq!(code, 0, "`{line}` exited {code}: {out}");
@@ -88,6 +95,20 @@ async fn every_printed_curl_line_behaves_as_printed() {
                     assert!(out.contains(&format!("\"{reason}\"")), "`{line}`:\n{out}");
                 }
                 None => assert!(status.starts_with('2'), "`{line}`:\n{out}"),
+            }
+            let acting = if line.contains(opaque) || line.contains(cookie) {
+                Some("uma")
+            } else if line.contains("Bearer ey") {
+                Some(portcullis::dev::demo_umbraco::DEV_CLIENT_ID)
+            } else {
+                None
+            };
+            if let (Some(user), None) = (acting, note) {
+                let want = format!("\"umbracoUser\":\"{user}\"");
+                assert!(
+                    out.contains(&want),
+                    "`{line}` did not act as {user}:\n{out}"
+                );
             }
         } else {
             assert!(note.is_none(), "annotated -s line: {line}");

@@ -35,6 +35,7 @@ mod pipeline_pg;
 mod pipeline_routes;
 mod store_faults;
 mod umbraco_callers;
+mod umbraco_revocation;
 mod upstream_credential;
 mod user_routes;
 mod version_routes;

@@ -248,8 +248,15 @@ async fn tokens_umbraco_would_read_elsewhere_are_refused() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("access_token={tok}"));
     assert_denied(&send(form).await, 400, "ambiguous_credentials");
+    // A form body alone is a credential-less request: only anonymous routes forward it.
+    let form_only = client()
+        .put(gw.url(&doc(s.post)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("access_token={tok}"));
+    assert_denied(&send(form_only).await, 401, "unauthenticated");
     assert_eq!(fake.calls("user_current"), 0);
     assert!(!reached(&fake, "GET", &doc(s.post)));
+    assert!(!reached(&fake, "PUT", &doc(s.post)));
     assert!(!gw.log().contains(&tok), "the token reached the log");
     let audit = std::fs::read_to_string(&gw.audit_path).unwrap_or_default();
     assert!(!audit.contains(&tok), "the token reached the audit trail");

@@ -57,6 +57,7 @@ fn inputs() -> (RequestMeta, Target, Principal, Decision) {
         subject: Subject::User {
             external_id: "alice".into(),
             mapped_groups: vec![],
+            idp_groups: vec![],
         },
     };
     let decision = Decision::Allow(Permit {

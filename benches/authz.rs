@@ -89,6 +89,7 @@ fn setup() -> (Target, Principal, UserAccess, Resolved) {
         subject: Subject::User {
             external_id: "bench".into(),
             mapped_groups: vec![],
+            idp_groups: vec![],
         },
     };
     (target, principal, access, resolved)

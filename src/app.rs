@@ -86,6 +86,8 @@ pub struct Shared {
     pub auditor: Auditor,
     /// Where the admin API reads and writes API keys (the policy store's tables or file).
     pub keys: Option<crate::store::KeyWriter>,
+    /// Where the admin API reads and writes local overrides (Postgres store only).
+    pub overrides: Option<crate::store::OverrideWriter>,
     /// The Postgres audit sink's database, read by `GET /v1/audit`.
     pub audit_db: Option<sqlx::PgPool>,
     /// Postgres store: push invalidation state is reported by readiness.
@@ -497,6 +499,10 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         services,
         auditor,
         keys: Some(built.keys),
+        overrides: built
+            .pool
+            .clone()
+            .map(|p| crate::store::OverrideWriter::new(p, Some(built.cache.clone()))),
         audit_db,
         push_invalidation: built.push,
     });

@@ -445,13 +445,23 @@ impl Gate {
             Subject::User {
                 external_id,
                 mapped_groups,
-            } => match cache.user_access(external_id).await? {
-                Some(a) => Ok(Some(a)),
-                None if !mapped_groups.is_empty() => {
-                    Ok(Some(cache.mapped_access(external_id, mapped_groups).await?))
+                idp_groups,
+            } => {
+                if let Some(a) = cache.user_access(external_id).await? {
+                    return Ok(Some(a));
                 }
-                None => Ok(None),
-            },
+                let stored = match &principal.kind {
+                    PrincipalKind::Jwt { issuer } => {
+                        cache.stored_mappings(issuer, idp_groups).await?
+                    }
+                    _ => Vec::new(),
+                };
+                if mapped_groups.is_empty() && stored.is_empty() {
+                    return Ok(None);
+                }
+                let a = cache.mapped_access(external_id, mapped_groups, &stored);
+                Ok(Some(a.await?))
+            }
             Subject::ApiKey(scope) => match &scope.acts_as {
                 Some(user) => cache.user_access(user).await,
                 None => Ok(None),
@@ -529,6 +539,7 @@ pub fn explain_principal(external_id: &str) -> Principal {
         subject: Subject::User {
             external_id: external_id.to_owned(),
             mapped_groups: Vec::new(),
+            idp_groups: Vec::new(),
         },
     }
 }

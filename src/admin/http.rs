@@ -53,6 +53,11 @@ pub enum AdminError {
         field: Option<String>,
         message: String,
     },
+    /// An edit of an override without `If-Match` (428): read it first, then send its ETag.
+    #[error(
+        "If-Match with the resource's current etag is required; its current etag is {current}"
+    )]
+    PreconditionRequired { current: String },
     /// `If-Match` named another version than the current one (412).
     #[error("the resource changed since it was read; its current etag is {current}")]
     Stale { current: String },
@@ -106,6 +111,7 @@ impl AdminError {
             AdminError::NotFound { .. } | AdminError::NoRoute => StatusCode::NOT_FOUND,
             AdminError::Conflict { .. } => StatusCode::CONFLICT,
             AdminError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+            AdminError::PreconditionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             AdminError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AdminError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,6 +128,7 @@ impl AdminError {
             AdminError::NotFound { .. } | AdminError::NoRoute => "not_found",
             AdminError::Conflict { .. } => "conflict",
             AdminError::Stale { .. } => "precondition_failed",
+            AdminError::PreconditionRequired { .. } => "precondition_required",
             AdminError::Unauthenticated => "unauthenticated",
             AdminError::MethodNotAllowed { .. } => "method_not_allowed",
             AdminError::TooLarge => "body_too_large",
@@ -164,7 +171,9 @@ impl AdminError {
                     h.insert(http::header::ALLOW, v);
                 }
             }
-            AdminError::Stale { current } => set_etag(&mut reply, current),
+            AdminError::Stale { current } | AdminError::PreconditionRequired { current } => {
+                set_etag(&mut reply, current)
+            }
             _ => {}
         }
         reply
@@ -229,6 +238,16 @@ pub fn check_if_match(headers: &HeaderMap, current: &str) -> Result<(), AdminErr
     Err(AdminError::Stale {
         current: current.to_owned(),
     })
+}
+
+/// As [`check_if_match`], but a request without `If-Match` is refused (428).
+pub fn require_if_match(headers: &HeaderMap, current: &str) -> Result<(), AdminError> {
+    if headers.get(http::header::IF_MATCH).is_none() {
+        return Err(AdminError::PreconditionRequired {
+            current: current.to_owned(),
+        });
+    }
+    check_if_match(headers, current)
 }
 
 /// Parses a JSON body into `T`; a failure is a 400 naming the field (`apis[1]`, `expires_at`).
@@ -331,6 +350,10 @@ mod tests {
         assert_eq!(e.reply().headers()["etag"], "\"a\"");
         h.insert(http::header::IF_MATCH, "*".parse().unwrap());
         assert!(check_if_match(&h, "\"a\"").is_ok());
+        assert!(require_if_match(&h, "\"a\"").is_ok());
+        let e = require_if_match(&HeaderMap::new(), "\"a\"").unwrap_err();
+        assert_eq!(e.status(), StatusCode::PRECONDITION_REQUIRED);
+        assert_eq!(e.reply().headers()["etag"], "\"a\"");
     }
 
     #[test]

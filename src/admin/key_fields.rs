@@ -165,7 +165,7 @@ fn lower(v: Vec<String>) -> Vec<String> {
     v.into_iter().map(|c| c.to_ascii_lowercase()).collect()
 }
 
-fn check_label(field: &str, v: &str) -> Result<(), AdminError> {
+pub(super) fn check_label(field: &str, v: &str) -> Result<(), AdminError> {
     if v.trim().is_empty() || v.chars().count() > MAX_LABEL || v.chars().any(char::is_control) {
         return Err(AdminError::invalid(
             field,
@@ -191,7 +191,7 @@ fn check_apis(apis: &[Api]) -> Result<(), AdminError> {
 }
 
 /// A culture as Umbraco names one (`en-us`, `da-dk`, `de`): letters, digits and hyphens.
-fn culture_ok(c: &str) -> bool {
+pub(super) fn culture_ok(c: &str) -> bool {
     let mut parts = c.split('-');
     let first = parts.next().unwrap_or_default();
     (2..=3).contains(&first.len())

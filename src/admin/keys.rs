@@ -42,7 +42,7 @@ fn writer(shared: &Shared) -> Result<&crate::store::KeyWriter, AdminError> {
     })
 }
 
-fn actor(req: &AdminRequest) -> String {
+pub(super) fn actor(req: &AdminRequest) -> String {
     req.actor
         .as_ref()
         .map_or_else(|| "admin:unknown".to_owned(), |a| a.id())

@@ -2,7 +2,8 @@
 //! `/readyz`, `/metrics`; open by default, configurable) and the `/v1/…` admin API, which
 //! always needs an admin bearer token (`auth.rs`): `POST /v1/explain` (the decision for a
 //! described request, with evidence), `GET /v1/audit` (the audit trail, paginated) and the API
-//! key lifecycle under `/v1/keys` (`keys.rs`).
+//! key lifecycle under `/v1/keys` (`keys.rs`), local overrides under `/v1/overrides`
+//! (`overrides.rs`).
 //! `POST /v1/webhooks/umbraco` (`webhook.rs`) takes Umbraco's webhook secret instead.
 //!
 //! `routes.rs` is the route table, `http.rs` the request/reply/error vocabulary.
@@ -14,6 +15,8 @@ mod explain;
 pub mod http;
 mod key_fields;
 pub mod keys;
+mod override_fields;
+pub mod overrides;
 pub mod routes;
 mod webhook;
 
@@ -90,6 +93,9 @@ impl AdminApp {
             Endpoint::KeyList => keys::list(&self.shared, &req).await,
             Endpoint::KeyCreate => keys::create(&self.shared, &req).await,
             Endpoint::UmbracoWebhook => webhook::deliver(&self.shared, &req).await,
+            Endpoint::Override(resource, op) => {
+                overrides::serve(&self.shared, &req, resource, op, &matched.params).await
+            }
             other => self.key(other, &req, &matched.params).await,
         };
         result.unwrap_or_else(|e| e.reply())

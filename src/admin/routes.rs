@@ -3,6 +3,7 @@
 //! OpenAPI document against it, so the two cannot drift apart.
 
 use super::http::AdminError;
+use super::overrides::{Op, Resource};
 
 /// What an admin request reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub enum Endpoint {
     KeyRevoke,
     KeyRotate,
     UmbracoWebhook,
+    /// `/v1/overrides/…` (`overrides.rs`).
+    Override(Resource, Op),
 }
 
 /// One route: method, path template (`{name}` captures one percent-decoded segment), endpoint.
@@ -53,7 +56,33 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/keys/{key_id}/revoke", Endpoint::KeyRevoke),
     route("POST", "/v1/keys/{key_id}/rotate", Endpoint::KeyRotate),
     route("POST", "/v1/webhooks/umbraco", Endpoint::UmbracoWebhook),
+    route("GET", GROUPS, ov(Resource::Groups, Op::List)),
+    route("POST", GROUPS, ov(Resource::Groups, Op::Create)),
+    route("GET", GROUP, ov(Resource::Groups, Op::Get)),
+    route("PUT", GROUP, ov(Resource::Groups, Op::Replace)),
+    route("DELETE", GROUP, ov(Resource::Groups, Op::Delete)),
+    route("GET", MAPPINGS, ov(Resource::GroupMappings, Op::List)),
+    route("POST", MAPPINGS, ov(Resource::GroupMappings, Op::Create)),
+    route("GET", MAPPING, ov(Resource::GroupMappings, Op::Get)),
+    route("PUT", MAPPING, ov(Resource::GroupMappings, Op::Replace)),
+    route("DELETE", MAPPING, ov(Resource::GroupMappings, Op::Delete)),
+    route("GET", USERS, ov(Resource::Users, Op::List)),
+    route("POST", USERS, ov(Resource::Users, Op::Create)),
+    route("GET", USER, ov(Resource::Users, Op::Get)),
+    route("PUT", USER, ov(Resource::Users, Op::Replace)),
+    route("DELETE", USER, ov(Resource::Users, Op::Delete)),
 ];
+
+const GROUPS: &str = "/v1/overrides/groups";
+const GROUP: &str = "/v1/overrides/groups/{alias}";
+const MAPPINGS: &str = "/v1/overrides/group-mappings";
+const MAPPING: &str = "/v1/overrides/group-mappings/{issuer}/{idp_group}";
+const USERS: &str = "/v1/overrides/users";
+const USER: &str = "/v1/overrides/users/{external_id}";
+
+const fn ov(resource: Resource, op: Op) -> Endpoint {
+    Endpoint::Override(resource, op)
+}
 
 /// The OpenAPI 3.1 document of these routes (committed as `docs/admin-openapi.json`).
 pub const OPENAPI: &str = include_str!("../../docs/admin-openapi.json");

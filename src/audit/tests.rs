@@ -49,6 +49,7 @@ pub(crate) fn jwt_principal() -> Principal {
         subject: Subject::User {
             external_id: "alice".into(),
             mapped_groups: vec![],
+            idp_groups: vec![],
         },
     }
 }

@@ -255,6 +255,7 @@ pub(crate) fn check_claims(
             Subject::User {
                 external_id: subject_id.clone(),
                 mapped_groups: mapped.into_iter().collect(),
+                idp_groups: groups,
             }
         }
         SubjectKind::Member => Subject::Member {
@@ -505,7 +506,8 @@ mod tests {
             a.principal.subject,
             Subject::User {
                 external_id: "u1".into(),
-                mapped_groups: vec!["editor".into()]
+                mapped_groups: vec!["editor".into()],
+                idp_groups: vec!["g-editors".into(), "other".into()],
             }
         );
     }

@@ -133,6 +133,10 @@ pub enum Subject {
         /// Group aliases mapped from the token's groups claim; used only when the user is not
         /// registered in the store.
         mapped_groups: Vec<String>,
+        /// The token's groups claim as sent, for the store's group mappings (also used only
+        /// when the user is not registered).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        idp_groups: Vec<String>,
     },
     /// A Delivery API member (member bearer token): username and member groups.
     Member {

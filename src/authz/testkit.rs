@@ -103,6 +103,7 @@ pub fn user_principal() -> Principal {
         subject: Subject::User {
             external_id: "alice".into(),
             mapped_groups: vec![],
+            idp_groups: vec![],
         },
     }
 }

@@ -54,6 +54,17 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
+        self.send(method, path, body, None).await.map(|(v, _)| v)
+    }
+
+    /// As [`AdminClient::call`], with an optional `If-Match`; also returns the answer's `ETag`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), CliError> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -61,12 +72,20 @@ impl AdminClient {
         if let Some(b) = body {
             req = req.json(b);
         }
+        if let Some(tag) = if_match {
+            req = req.header(reqwest::header::IF_MATCH, tag);
+        }
         let resp = req.send().await.map_err(CliError::Admin)?;
         let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = resp.text().await.map_err(CliError::Admin)?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
-            return Ok(v);
+            return Ok((v, etag));
         }
         Err(CliError::Refused {
             status,
@@ -74,6 +93,22 @@ impl AdminClient {
             message: v["message"].as_str().unwrap_or(&text).to_owned(),
             field: v["field"].as_str().map(str::to_owned),
         })
+    }
+}
+
+/// `path?query` from the given pairs (only those with a value).
+pub fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
     }
 }
 

@@ -1,4 +1,5 @@
-//! The database commands: `migrate`, `policy apply|export` and `audit query`. Each opens one
+//! The database commands: `migrate`, `policy apply|export` and `audit query` (`audit list`
+//! asks a gateway instead: `audit.rs`). Each opens one
 //! small pool on the URL from `--database-url` / `$PORTCULLIS_DATABASE_URL` and runs once on a
 //! current-thread runtime.
 
@@ -52,18 +53,8 @@ pub enum AuditCommand {
     Query {
         #[command(flatten)]
         db: Database,
-        /// Exact principal id (`jwt:{issuer}#{subject}`, `key:{id}`, `anonymous`).
-        #[arg(long)]
-        principal: Option<String>,
-        /// Only events whose checks named this node key.
-        #[arg(long)]
-        node: Option<Uuid>,
-        /// Only events at or after this time (RFC 3339, e.g. `2026-01-31T12:00:00Z`).
-        #[arg(long)]
-        since: Option<DateTime<Utc>>,
-        /// Only allows or only denies.
-        #[arg(long, value_enum)]
-        decision: Option<DecisionArg>,
+        #[command(flatten)]
+        filters: AuditFilters,
         /// Most events printed (1..=10000).
         #[arg(long, default_value_t = 100)]
         limit: i64,
@@ -71,6 +62,35 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print audit events through a running gateway's admin API (`GET /v1/audit`).
+    List(super::audit::ListArgs),
+}
+
+/// The audit filters of `audit query` and `audit list`.
+#[derive(Debug, Args)]
+pub struct AuditFilters {
+    /// Exact principal id (`jwt:{issuer}#{subject}`, `key:{id}`, `anonymous`).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Only events whose checks named this node key.
+    #[arg(long)]
+    pub node: Option<Uuid>,
+    /// Only events at or after this time (RFC 3339, e.g. `2026-01-31T12:00:00Z`).
+    #[arg(long)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only allows or only denies.
+    #[arg(long, value_enum)]
+    pub decision: Option<DecisionArg>,
+}
+
+impl AuditFilters {
+    /// `--decision` as the audit trail spells it.
+    pub fn decision(&self) -> Option<String> {
+        self.decision.map(|d| match d {
+            DecisionArg::Allow => "allow".to_owned(),
+            DecisionArg::Deny => "deny".to_owned(),
+        })
+    }
 }
 
 /// `--decision` values.
@@ -137,23 +157,20 @@ pub fn policy(cmd: PolicyCommand) -> Result<(), CliError> {
 
 /// Runs an `audit` subcommand.
 pub fn audit(cmd: AuditCommand) -> Result<(), CliError> {
-    let AuditCommand::Query {
-        db,
-        principal,
-        node,
-        since,
-        decision,
-        limit,
-        json,
-    } = cmd;
+    let (db, filters, limit, json) = match cmd {
+        AuditCommand::Query {
+            db,
+            filters,
+            limit,
+            json,
+        } => (db, filters, limit, json),
+        AuditCommand::List(args) => return super::audit::list(args),
+    };
     let filter = AuditFilter {
-        principal,
-        node,
-        since,
-        decision: decision.map(|d| match d {
-            DecisionArg::Allow => "allow".to_owned(),
-            DecisionArg::Deny => "deny".to_owned(),
-        }),
+        decision: filters.decision(),
+        principal: filters.principal,
+        node: filters.node,
+        since: filters.since,
         limit,
         before: None,
     };

@@ -3,7 +3,7 @@
 //! FILE` works offline on a file store's policy file: the same checks, the key made with the
 //! config's pepper and `<env>`, only its hash written.
 
-use super::admin_client::{segment, table, AdminClient, AdminTarget};
+use super::admin_client::{segment, table, with_query, AdminClient, AdminTarget};
 use super::{print_json, CliError};
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -134,18 +134,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), CliError> {
                 status,
                 json,
             } => {
-                let mut q = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in [("owner", owner), ("status", status)] {
-                    if let Some(v) = v {
-                        q.append_pair(k, &v);
-                    }
-                }
-                let q = q.finish();
-                let path = if q.is_empty() {
-                    "/v1/keys".to_owned()
-                } else {
-                    format!("/v1/keys?{q}")
-                };
+                let path = with_query("/v1/keys", &[("owner", owner), ("status", status)]);
                 let v = AdminClient::new(&target)?
                     .call(Method::GET, &path, None)
                     .await?;
@@ -185,7 +174,7 @@ const COLUMNS: [&str; 7] = [
     "KEY_ID", "NAME", "OWNER", "APIS", "STATUS", "EXPIRES", "RPS",
 ];
 
-fn cell(v: &Value) -> String {
+pub(super) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -222,7 +211,7 @@ fn print_list(v: &Value, json: bool) -> Result<(), CliError> {
 }
 
 /// One key as `field  value` lines.
-fn details(k: &Value) -> String {
+pub(super) fn details(k: &Value) -> String {
     let rows: Vec<Vec<String>> = k
         .as_object()
         .map(|o| o.iter().map(|(f, v)| vec![f.clone(), cell(v)]).collect())

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `dev`, `check-config` and the operator commands (`routes`,
-//! `explain`, `migrate`, `policy`, `audit`, `keys`, `sync`; one file each under `cli/`). Parses
+//! `explain`, `migrate`, `policy`, `audit`, `keys`, `overrides`, `sync`; one file each under `cli/`). Parses
 //! arguments and dispatches; exit code 64 (EX_USAGE) for a bad config, 1 for a runtime
 //! failure, 2 for bad arguments (clap). Documented in `docs/CLI.md`.
 
@@ -13,10 +13,12 @@ macro_rules! outln {
 }
 
 mod admin_client;
+mod audit;
 mod db;
 mod explain;
 mod keys;
 mod out;
+mod overrides;
 mod routes;
 mod sync;
 mod upstream;
@@ -81,12 +83,15 @@ pub enum Command {
     /// Load a policy file into PostgreSQL, or export the database's policy.
     #[command(subcommand)]
     Policy(db::PolicyCommand),
-    /// Read the audit trail stored in PostgreSQL.
+    /// Read the audit trail: stored in PostgreSQL (`query`) or through a gateway (`list`).
     #[command(subcommand)]
     Audit(db::AuditCommand),
     /// Manage API keys through a running gateway's admin API (or a policy file offline).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage local overrides (groups, group mappings, users) through a running gateway.
+    #[command(subcommand)]
+    Overrides(overrides::OverridesCommand),
     /// Mirror Umbraco into the Postgres store (docs/MIRROR.md).
     #[command(subcommand)]
     Sync(sync::SyncCommand),
@@ -147,6 +152,10 @@ pub enum CliError {
     },
     #[error("offline `keys create` needs a config with `store.kind = \"file\"` and a valid `authn.key_env`")]
     NotFileStore,
+    #[error("`{0}` is not ISSUER/IDP_GROUP")]
+    BadId(String),
+    #[error("`{0}` is not a header `NAME: VALUE`")]
+    BadHeader(String),
     #[error("sync failed")]
     Sync(#[source] crate::mirror::SyncError),
     #[error("`[upstream.credential]` configures no api user (kind = \"umbraco_api_user\")")]
@@ -173,6 +182,7 @@ impl CliError {
                 ExitCode::from(EXIT_UNAUTHENTICATED)
             }
             CliError::Refused { status, .. } if *status < 500 => ExitCode::from(EXIT_REFUSED),
+            CliError::BadId(_) | CliError::BadHeader(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }
@@ -239,6 +249,7 @@ pub fn main() -> ExitCode {
         Command::Policy(cmd) => report(db::policy(cmd)),
         Command::Audit(cmd) => report(db::audit(cmd)),
         Command::Keys(cmd) => report(keys::run(cmd)),
+        Command::Overrides(cmd) => report(overrides::run(cmd)),
         Command::Sync(cmd) => report(sync::run(cmd)),
         Command::CheckUpstream { config } => report(upstream::run(&config)),
     }
@@ -406,19 +417,18 @@ mod tests {
         ])
         .expect("parses");
         let Command::Audit(db::AuditCommand::Query {
-            decision,
+            filters,
             limit,
             json,
-            since,
             ..
         }) = cli.command
         else {
             panic!("not audit query: {:?}", cli.command);
         };
-        assert!(matches!(decision, Some(db::DecisionArg::Deny)));
+        assert!(matches!(filters.decision, Some(db::DecisionArg::Deny)));
         assert_eq!((limit, json), (5, true));
         assert_eq!(
-            since.map(|s| s.to_rfc3339()),
+            filters.since.map(|s| s.to_rfc3339()),
             Some("2026-01-31T12:00:00+00:00".to_owned())
         );
     }

@@ -14,6 +14,7 @@
 //! The get-or-load lives in `tier.rs`, eviction by what changed in `invalidate.rs`.
 
 mod invalidate;
+mod mapped;
 mod tier;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
@@ -23,6 +24,7 @@ use crate::authz::{
     calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess,
     StartNodes, UserAccess, UserFacts, UserState,
 };
+use mapped::{weigh_mappings, Mappings};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +51,8 @@ struct Inner {
     user_keys: Tier<Uuid, Arc<str>>,
     groups: Tier<Uuid, Arc<GroupPolicy>>,
     aliases: Tier<String, Uuid>,
+    /// Per issuer name: IdP group → group keys (`group_mappings`).
+    mappings: Tier<String, Arc<Mappings>>,
     nodes: Tier<Uuid, Arc<NodeInfo>>,
     node_ids: Tier<NodeId, Uuid>,
     routes: Tier<String, Arc<[Uuid]>>,
@@ -121,6 +125,9 @@ fn groups(c: &PolicyCache) -> &Tier<Uuid, Arc<GroupPolicy>> {
 }
 fn aliases(c: &PolicyCache) -> &Tier<String, Uuid> {
     &c.inner.aliases
+}
+fn mappings(c: &PolicyCache) -> &Tier<String, Arc<Mappings>> {
+    &c.inner.mappings
 }
 fn nodes(c: &PolicyCache) -> &Tier<Uuid, Arc<NodeInfo>> {
     &c.inner.nodes
@@ -229,6 +236,14 @@ impl PolicyCache {
                 ev("group_aliases"),
                 |k| Absent::Alias(k.clone()),
                 |k, _| k.len() + 16,
+            ),
+            mappings: Tier::new(
+                "group_mappings",
+                &cfg,
+                s,
+                ev("group_mappings"),
+                |k| Absent::Mappings(k.clone()),
+                weigh_mappings,
             ),
             nodes: Tier::new(
                 "nodes",
@@ -446,36 +461,6 @@ impl PolicyCache {
         Ok((paths, left_out))
     }
 
-    /// Access for a principal that is not registered but whose token maps to group aliases:
-    /// the named groups' start nodes, no own start nodes, state active. Unknown aliases are
-    /// ignored (they grant nothing).
-    pub async fn mapped_access(
-        &self,
-        external_id: &str,
-        group_aliases: &[String],
-    ) -> Result<Arc<UserAccess>, StoreError> {
-        let mut keys = Vec::new();
-        for a in group_aliases {
-            let alias = a.clone();
-            let key = self
-                .cached(aliases, a.clone(), move |c| async move {
-                    c.inner.store.group_key_by_alias(&alias).await
-                })
-                .await?;
-            keys.extend(key);
-        }
-        let groups = self.groups(&keys).await?;
-        Ok(Arc::new(access(
-            Uuid::nil(),
-            external_id,
-            external_id,
-            UserState::Active,
-            groups,
-            &[],
-            &[],
-        )))
-    }
-
     async fn groups(&self, keys: &[Uuid]) -> Result<Vec<Arc<GroupPolicy>>, StoreError> {
         let loads = keys.iter().map(|k| self.group(*k));
         let loaded = futures::future::join_all(loads).await;
@@ -656,7 +641,7 @@ impl PolicyCache {
                 set(i.$t.name, i.$t.map.entry_count(), i.$t.map.weighted_size());
             )*};
         }
-        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
         set(
             "negative",
             i.negatives.entry_count(),
@@ -671,7 +656,7 @@ impl PolicyCache {
         macro_rules! tier {
             ($($t:ident),*) => {$( i.$t.map.run_pending_tasks().await; )*};
         }
-        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
         i.negatives.run_pending_tasks().await;
     }
 
@@ -685,7 +670,7 @@ impl PolicyCache {
                 i.$t.clear_refreshing();
             )*};
         }
-        tier!(users, user_keys, groups, aliases, nodes, node_ids, routes, api_keys);
+        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
         i.negatives.invalidate_all();
     }
 }

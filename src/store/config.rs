@@ -118,11 +118,12 @@ impl Default for CacheConfig {
 
 /// How `max_memory` is split, in thousandths, per cache (`negative`: every "does not exist"
 /// answer). Documented in docs/STORE.md.
-pub const MEMORY_SHARES: [(&str, u64); 9] = [
+pub const MEMORY_SHARES: [(&str, u64); 10] = [
     ("users", 190),
     ("user_keys", 10),
     ("groups", 60),
-    ("group_aliases", 10),
+    ("group_aliases", 5),
+    ("group_mappings", 5),
     ("nodes", 350),
     ("node_ids", 60),
     ("routes", 120),

@@ -28,6 +28,8 @@ pub struct Snapshot {
     /// Route key → live documents with that route.
     routes: HashMap<String, Vec<Uuid>>,
     api_keys: HashMap<String, ApiKeyRecord>,
+    /// Issuer name → (IdP group, group key) of `[[group_mappings]]`.
+    mappings: HashMap<String, Vec<(String, Uuid)>>,
 }
 
 impl Snapshot {
@@ -111,6 +113,14 @@ impl Snapshot {
                     media_start: u.media_start.clone(),
                 },
             );
+        }
+        for m in &file.group_mappings {
+            let pairs = s.mappings.entry(m.issuer.clone()).or_default();
+            for a in &m.groups {
+                if let Some(k) = s.aliases.get(a) {
+                    pairs.push((m.idp_group.clone(), *k));
+                }
+            }
         }
         for k in &file.api_keys {
             let mut hash = [0u8; 32];
@@ -271,6 +281,14 @@ impl PolicyStore for FileStore {
     }
     async fn group_key_by_alias(&self, alias: &str) -> Result<Option<Uuid>, StoreError> {
         Ok(self.snap().aliases.get(alias).copied())
+    }
+    async fn group_mappings(&self, issuer: &str) -> Result<Vec<(String, Uuid)>, StoreError> {
+        Ok(self
+            .snap()
+            .mappings
+            .get(issuer)
+            .cloned()
+            .unwrap_or_default())
     }
     async fn node(&self, key: Uuid) -> Result<Option<NodeInfo>, StoreError> {
         Ok(self.snap().nodes.get(&key).cloned())

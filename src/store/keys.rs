@@ -73,6 +73,27 @@ pub struct ChangeRow {
 }
 
 impl ChangeRow {
+    /// A change of `kind` resource `resource` by `actor`, with JSON views before and after.
+    pub fn new(
+        actor: &str,
+        action: &str,
+        kind: &str,
+        resource: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> ChangeRow {
+        ChangeRow {
+            occurred_at: Utc::now(),
+            change_id: Uuid::now_v7(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            kind: kind.to_owned(),
+            resource: resource.to_owned(),
+            before,
+            after,
+        }
+    }
+
     /// The change of key `after` from `before` by `actor`.
     pub fn api_key(
         actor: &str,
@@ -81,16 +102,14 @@ impl ChangeRow {
         after: &ApiKeyEntry,
     ) -> ChangeRow {
         let view = |k: &ApiKeyEntry| serde_json::to_value(KeyView::from(k)).ok();
-        ChangeRow {
-            occurred_at: Utc::now(),
-            change_id: Uuid::now_v7(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            kind: "api_key".to_owned(),
-            resource: after.key_id.clone(),
-            before: before.and_then(view),
-            after: view(after),
-        }
+        ChangeRow::new(
+            actor,
+            action,
+            "api_key",
+            &after.key_id,
+            before.and_then(view),
+            view(after),
+        )
     }
 }
 

@@ -49,6 +49,10 @@ pub enum Invalidation {
     ApiKey {
         key_ids: Vec<String>,
     },
+    /// The stored group mappings of an issuer (its configured name).
+    GroupMappings {
+        issuer: String,
+    },
     /// An unreadable payload: evict everything rather than guess.
     All,
 }
@@ -65,6 +69,8 @@ struct Payload {
     node_key: Option<Uuid>,
     key_id: Option<String>,
     old_key_id: Option<String>,
+    issuer: Option<String>,
+    old_issuer: Option<String>,
     id: Option<NodeId>,
     old_id: Option<NodeId>,
     route_path: Option<String>,
@@ -105,6 +111,10 @@ impl Invalidation {
             ("api_keys", _) => Invalidation::ApiKey {
                 key_ids: both(p.key_id, p.old_key_id),
             },
+            ("group_mappings", _) => match (p.issuer, p.old_issuer) {
+                (Some(issuer), None) => Invalidation::GroupMappings { issuer },
+                _ => Invalidation::All,
+            },
             ("content_nodes", _) if p.op == "flush" => Invalidation::NodesFlush,
             ("content_nodes", Some(key)) => {
                 let mut ids: Vec<NodeId> = p.id.into_iter().chain(p.old_id).collect();
@@ -128,6 +138,7 @@ impl Invalidation {
             Invalidation::Node { .. } | Invalidation::NodesFlush => "content_nodes",
             Invalidation::PublicAccess { .. } => "public_access",
             Invalidation::ApiKey { .. } => "api_keys",
+            Invalidation::GroupMappings { .. } => "group_mappings",
             Invalidation::All => "unknown",
         }
     }

@@ -15,6 +15,7 @@ pub mod file_edit;
 pub mod keys;
 pub mod listen;
 pub mod metrics;
+pub mod overrides;
 mod policy_check;
 pub mod policy_file;
 pub mod policy_verbs;
@@ -26,6 +27,7 @@ pub use file::FileStore;
 pub use keys::{ChangeRow, KeyView, KeyWriter};
 pub use listen::{Invalidation, Listener};
 pub use metrics::StoreMetrics;
+pub use overrides::OverrideWriter;
 pub use policy_file::{PolicyFile, StartRef};
 pub use postgres::{
     apply_policy, connect, connect_with, export_policy, migrate, ApplyReport, PostgresStore,
@@ -153,6 +155,11 @@ pub trait PolicyStore: Send + Sync {
     async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError>;
     /// A gateway API key by its public id (revoked and expired keys are returned as stored).
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// The stored group mappings of issuer `issuer` (its configured name) as (IdP group,
+    /// group key) pairs. A store without stored mappings has none.
+    async fn group_mappings(&self, _issuer: &str) -> Result<Vec<(String, Uuid)>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Records that these keys were used (`last_used_at`); called off the hot path, batched.
     async fn touch_api_keys(
         &self,

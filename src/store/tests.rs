@@ -480,11 +480,48 @@ async fn an_invalidation_during_a_load_does_not_leave_a_fresh_entry() {
 async fn mapped_groups_give_an_unregistered_user_their_start_nodes() {
     let (_, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
     let a = cache
-        .mapped_access("jwt:idp#x", &["writer".into(), "unknown".into()])
+        .mapped_access("jwt:idp#x", &["writer".into(), "unknown".into()], &[])
         .await
         .expect("loads");
     assert_eq!(a.groups.len(), 1);
     assert!(a.content_start_nodes.has_root());
+}
+
+#[tokio::test]
+async fn stored_group_mappings_give_an_issuers_idp_groups_their_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.toml");
+    let text = std::fs::read_to_string(dev_file()).expect("readable")
+        + "\n[[group_mappings]]\nissuer = \"corp\"\nidp_group = \"g1\"\ngroups = [\"writer\", \"editor\"]\n";
+    std::fs::write(&path, text).expect("write");
+    let store = Arc::new(FileStore::open(&path).expect("opens"));
+    let cache = PolicyCache::new(store, CacheConfig::default(), STALENESS, metrics());
+    let keys = cache
+        .stored_mappings("corp", &["g1".into(), "g2".into()])
+        .await
+        .expect("loads");
+    assert_eq!(keys.len(), 2);
+    assert!(cache
+        .stored_mappings("other", &["g1".into()])
+        .await
+        .expect("loads")
+        .is_empty());
+    assert!(cache
+        .stored_mappings("corp", &[])
+        .await
+        .expect("loads")
+        .is_empty());
+    let a = cache
+        .mapped_access("jwt:corp#x", &["writer".into()], &keys)
+        .await
+        .expect("loads");
+    assert_eq!(a.groups.len(), 2, "writer is counted once");
+    assert_eq!(
+        Invalidation::parse(r#"{"table":"group_mappings","op":"delete","issuer":"corp"}"#),
+        Invalidation::GroupMappings {
+            issuer: "corp".into()
+        }
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,7 @@ fn principal(name: &str) -> Principal {
         subject: Subject::User {
             external_id: name.into(),
             mapped_groups: vec![],
+            idp_groups: vec![],
         },
     }
 }

@@ -8,8 +8,9 @@ use crate::pipeline::{AUTHN, TOP};
 use serde_json::Value;
 use std::process::Output;
 
-/// Runs `portcullis args…` with the harness admin token (unless `token` is `None`).
-async fn keys(args: &[&str], token: Option<&str>) -> Output {
+/// Runs `portcullis args…` with the harness admin token (unless `token` is `None`); also used
+/// by the `overrides`, `audit` and `explain` command tests.
+pub async fn keys(args: &[&str], token: Option<&str>) -> Output {
     let mut c = tokio::process::Command::new(binary());
     c.args(args)
         .env("PORTCULLIS_KEY_PEPPER", DEV_PEPPER)
@@ -22,15 +23,15 @@ async fn keys(args: &[&str], token: Option<&str>) -> Output {
     c.output().await.expect("run portcullis")
 }
 
-fn out(o: &Output) -> String {
+pub fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn code(o: &Output) -> i32 {
+pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-async fn ok_json(args: &[&str]) -> Value {
+pub async fn ok_json(args: &[&str]) -> Value {
     let o = keys(args, Some(ADMIN_TOKEN)).await;
     assert_eq!(
         code(&o),

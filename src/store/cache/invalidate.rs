@@ -55,6 +55,9 @@ impl PolicyCache {
                     i.negatives.invalidate(&Absent::ApiKey(k.clone())).await;
                 }
             }
+            Invalidation::GroupMappings { issuer } => {
+                i.mappings.map.invalidate(issuer).await;
+            }
             Invalidation::Node { key, ids, routes } => self.evict_node(*key, ids, routes).await,
             Invalidation::NodesFlush => {
                 i.nodes.map.invalidate_all();

@@ -33,12 +33,17 @@ pub(super) enum Absent {
     NodeId(i64),
     Route(String),
     ApiKey(String),
+    Mappings(String),
 }
 
 impl Absent {
     pub(super) fn weight(&self) -> usize {
         match self {
-            Absent::User(s) | Absent::Alias(s) | Absent::Route(s) | Absent::ApiKey(s) => s.len(),
+            Absent::User(s)
+            | Absent::Alias(s)
+            | Absent::Route(s)
+            | Absent::ApiKey(s)
+            | Absent::Mappings(s) => s.len(),
             Absent::UserKey(_) | Absent::Group(_) | Absent::Node(_) => 16,
             Absent::NodeId(_) => 8,
         }

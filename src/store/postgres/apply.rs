@@ -109,7 +109,7 @@ fn start_parts(s: Option<StartRef>) -> (bool, Option<Uuid>) {
     }
 }
 
-async fn write_groups(
+pub(super) async fn write_groups(
     tx: &mut Transaction<'_, Postgres>,
     file: &PolicyFile,
     report: &mut ApplyReport,
@@ -161,7 +161,7 @@ async fn write_groups(
     Ok(())
 }
 
-async fn write_users(
+pub(super) async fn write_users(
     tx: &mut Transaction<'_, Postgres>,
     file: &PolicyFile,
     report: &mut ApplyReport,

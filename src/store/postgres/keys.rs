@@ -55,7 +55,16 @@ pub(crate) async fn write_key<E: From<StoreError>>(
     let before = row.map(|r| api_key_row(&r).map(|(e, _)| e)).transpose()?;
     let after = edit(before.clone())?;
     write_api_keys(&mut tx, std::slice::from_ref(&after)).await?;
-    let c = change(before.as_ref(), &after);
+    record_change(&mut tx, &change(before.as_ref(), &after)).await?;
+    tx.commit().await.map_err(db("admin_commit"))?;
+    Ok(after)
+}
+
+/// Records one admin change in `admin_changes`, in the transaction that makes it.
+pub(crate) async fn record_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    c: &ChangeRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "insert into admin_changes (occurred_at, change_id, actor, action, kind, resource, \
          before, after) values ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -68,9 +77,8 @@ pub(crate) async fn write_key<E: From<StoreError>>(
     .bind(&c.resource)
     .bind(&c.before)
     .bind(&c.after)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(db("admin_record_change"))?;
-    tx.commit().await.map_err(db("admin_commit"))?;
-    Ok(after)
+    Ok(())
 }

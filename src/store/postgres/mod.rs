@@ -8,6 +8,7 @@ mod export;
 pub(crate) mod keys;
 pub mod mirror;
 mod mirror_directory;
+pub mod overrides;
 
 pub use apply::{apply_policy, ApplyReport};
 pub use export::export_policy;
@@ -405,6 +406,13 @@ impl PolicyStore for PostgresStore {
             value: h.len().to_string(),
         })?;
         Ok(Some(crate::store::file::api_key_record(&entry, hash)))
+    }
+
+    async fn group_mappings(&self, issuer: &str) -> Result<Vec<(String, Uuid)>, StoreError> {
+        let q = sqlx::query_as("select idp_group, group_key from group_mappings where issuer = $1")
+            .bind(issuer)
+            .fetch_all(&self.pool);
+        self.timed("group_mappings", q).await
     }
 
     async fn touch_api_keys(

@@ -26,6 +26,7 @@ mod edge_site;
 mod foundation;
 mod lifecycle;
 mod mirror;
+mod mirror_bench;
 mod mirror_file;
 mod mirror_schedule;
 mod mirror_webhook;

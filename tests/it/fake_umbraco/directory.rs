@@ -126,7 +126,12 @@ pub fn users(state: &mut State, req: &Req) -> Reply {
         return r;
     }
     match paging(req) {
-        Ok((skip, take)) => page(state.users.values().map(user_json).collect(), skip, take),
+        // Only the page is rendered (10,000 users in the mirror bench).
+        Ok((skip, take)) => {
+            let items = state.users.values().skip(skip).take(take);
+            let items: Vec<Value> = items.map(user_json).collect();
+            Reply::json(200, json!({"total": state.users.len(), "items": items}))
+        }
         Err(r) => r,
     }
 }

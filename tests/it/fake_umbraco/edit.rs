@@ -4,8 +4,15 @@
 //! Plus bulk builders for large trees and user directories (tests and the mirror bench).
 
 use super::model::{Group, Node, Start, State, Tree, User, UserKind};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
+
+/// Children by (tree, parent, trashed) in listing order, and the nodes that have children.
+#[derive(Debug, Default)]
+pub struct TreeIndex {
+    pub children: HashMap<(Tree, Option<Uuid>, bool), Vec<Uuid>>,
+    pub parents: HashSet<Uuid>,
+}
 
 /// Ids of bulk-built nodes start here, far above `add_node`'s.
 const BULK_IDS: i64 = 10_000_000;
@@ -28,7 +35,28 @@ impl State {
         out
     }
 
+    /// Builds the children index the tree listings use until the nodes change (a listing
+    /// otherwise scans every node per call: fine for tests, too slow for the mirror bench).
+    pub fn index_tree(&mut self) {
+        let mut index = TreeIndex::default();
+        for n in self.nodes.values() {
+            index
+                .children
+                .entry((n.tree, n.parent, n.trashed))
+                .or_default()
+                .push(n.key);
+            if let Some(p) = n.parent {
+                index.parents.insert(p);
+            }
+        }
+        for list in index.children.values_mut() {
+            list.sort_by_key(|k| self.nodes.get(k).map(|n| (n.sort_order, n.id)));
+        }
+        self.tree_index = Some(index);
+    }
+
     fn set_trashed(&mut self, key: Uuid, trashed: bool) {
+        self.tree_index = None;
         for k in self.subtree(key) {
             if let Some(n) = self.nodes.get_mut(&k) {
                 n.trashed = trashed;
@@ -58,6 +86,7 @@ impl State {
 
     /// Deletes `key` and its descendants for good.
     pub fn delete_node(&mut self, key: Uuid) {
+        self.tree_index = None;
         for k in self.subtree(key) {
             self.nodes.remove(&k);
         }
@@ -72,6 +101,7 @@ impl State {
         count: usize,
         fanout: usize,
     ) -> Vec<Uuid> {
+        self.tree_index = None;
         let mut keys: Vec<Uuid> = Vec::with_capacity(count);
         let base = BULK_IDS + self.nodes.len() as i64;
         for i in 0..count {

@@ -75,6 +75,15 @@ fn caller(state: &State, req: &Req, sections: &[&str]) -> Result<Uuid, Reply> {
 /// The children of `parent` (`None`: the top) in `tree` with trashed state `trashed`, by sort
 /// order, with whether each has children.
 fn children(state: &State, tree: Tree, parent: Option<Uuid>, trashed: bool) -> Vec<(&Node, bool)> {
+    if let Some(index) = &state.tree_index {
+        let keys = index.children.get(&(tree, parent, trashed));
+        return keys
+            .into_iter()
+            .flatten()
+            .filter_map(|k| state.nodes.get(k))
+            .map(|n| (n, index.parents.contains(&n.key)))
+            .collect();
+    }
     let parents: HashSet<Uuid> = state.nodes.values().filter_map(|n| n.parent).collect();
     let mut list: Vec<&Node> = state
         .nodes

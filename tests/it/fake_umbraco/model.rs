@@ -16,7 +16,7 @@ pub const MEDIA_BIN: i64 = -21;
 /// Umbraco's super user (`Constants.Security.SuperUserId`): never has its tokens revoked.
 pub const SUPER_USER_ID: i64 = -1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tree {
     Document,
     Media,
@@ -130,6 +130,9 @@ pub struct State {
     pub fail_after: HashMap<&'static str, usize>,
     /// Document versions: `umbracoContentVersion.id` → the document's key (`versions.rs`).
     pub versions: BTreeMap<i32, Uuid>,
+    /// The tree listings' children index (`edit.rs` `index_tree`), for large trees; every
+    /// change of the nodes through `State`'s methods drops it.
+    pub tree_index: Option<super::edit::TreeIndex>,
     next_node_id: i64,
     next_user_id: i64,
 }
@@ -148,6 +151,7 @@ impl Default for State {
             delays: HashMap::new(),
             fail_after: HashMap::new(),
             versions: BTreeMap::new(),
+            tree_index: None,
             next_node_id: 1060,
             next_user_id: SUPER_USER_ID,
         }
@@ -187,6 +191,7 @@ impl State {
     /// Adds a node under `parent` (`None` = root) and returns its key.
     pub fn add_node(&mut self, tree: Tree, name: &str, parent: Option<Uuid>) -> Uuid {
         let key = Uuid::new_v4();
+        self.tree_index = None;
         self.next_node_id += 1;
         let sort_order = self.nodes.values().filter(|n| n.parent == parent).count() as i32;
         self.nodes.insert(

@@ -19,7 +19,14 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber once. `RUST_LOG`/`PORTCULLIS_LOG` override the default filter.
-pub fn init_logging(format: LogFormat) {
+/// The gateway (`serve`, `dev`) logs to stdout; operator commands log to stderr, so that their
+/// output (JSON reports, tables) stays parseable.
+pub fn init_logging(format: LogFormat, to_stderr: bool) {
+    let writer = if to_stderr {
+        fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    };
     let filter = std::env::var("PORTCULLIS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
@@ -29,10 +36,13 @@ pub fn init_logging(format: LogFormat) {
     let _ = tracing_log::LogTracer::init();
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Human => registry.with(fmt::layer().with_target(true)).try_init(),
+        LogFormat::Human => registry
+            .with(fmt::layer().with_target(true).with_writer(writer))
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 fmt::layer()
+                    .with_writer(writer)
                     .json()
                     .flatten_event(true)
                     .with_current_span(false),

@@ -92,7 +92,7 @@ pub enum Command {
     /// Manage local overrides (groups, group mappings, users) through a running gateway.
     #[command(subcommand)]
     Overrides(overrides::OverridesCommand),
-    /// Mirror Umbraco into the Postgres store (docs/MIRROR.md).
+    /// Mirror Umbraco into the store: Postgres, or a file store's policy file (docs/MIRROR.md).
     #[command(subcommand)]
     Sync(sync::SyncCommand),
     /// Check that the `[upstream.credential]` API user gets a token Umbraco accepts; list its
@@ -231,7 +231,8 @@ fn report(r: Result<(), CliError>) -> ExitCode {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let gateway = matches!(cli.command, Command::Serve { .. } | Command::Dev { .. });
+    init_logging(cli.log_format, !gateway);
     match cli.command {
         Command::Serve { config } => match Config::load(&config, &env_overrides()) {
             Ok(c) => finish(crate::app::run(c, Vec::new())),

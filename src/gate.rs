@@ -6,8 +6,8 @@ use crate::authn::{
     AuthMethod, AuthMethods, Authenticator, Credential, Principal, PrincipalKind, Subject,
 };
 use crate::authz::{
-    authorize, explain, next_refs, required_refs, Decision, DecisionPolicy, DenyReason,
-    Explanation, Grant, Lookup, Permit, Resolved, TokenProblem, UserAccess, Who,
+    authorize, next_refs, required_refs, Decision, DecisionPolicy, DenyReason, Explanation, Grant,
+    Lookup, Permit, Resolved, TokenProblem, UserAccess, Who,
 };
 use crate::config::{Config, Mode};
 use crate::request::{Api, Classified, Classifier, PendingBody, Target};
@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod explain;
 mod umbraco;
+mod warm;
+
+pub use explain::{explain_principal, Explained};
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
 /// config reloads.
@@ -133,34 +137,121 @@ impl Gate {
     /// only after the caller authenticated and passed the head's checks, so an anonymous or
     /// sectionless caller is refused (401/403) before a byte of its body is read.
     pub async fn decide(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Step {
+        match self.decide_now(parts, raw_target) {
+            Ok(step) => step,
+            Err(resume) => self.resume(parts, resume).await,
+        }
+    }
+
+    /// [`Gate::decide`] without waiting: decided from the caches (the warm path: the verified
+    /// token, the API key, the user and every node the decision needs are cached and fresh), or
+    /// `Err` with how far it got, to be finished by [`Gate::resume`]: the resumed decision
+    /// continues where this one stopped (a credential is never checked twice).
+    pub fn decide_now(
+        &self,
+        parts: &http::request::Parts,
+        raw_target: &[u8],
+    ) -> Result<Step, Resume> {
         let classified =
             self.classifier
                 .classify_raw(parts.method.as_str(), raw_target, &parts.headers);
-        match classified {
-            Classified::Passthrough { uri } => Step::Decided(Box::new(Verdict {
-                decision: allow("passthrough", None, Grant::Passthrough),
-                route: Arc::from("passthrough"),
-                uri: Some(uri),
-                ..Verdict::denied(DenyReason::NoRoute)
-            })),
+        let (target, uri) = match classified {
+            Classified::Passthrough { uri } => {
+                return Ok(Step::Decided(Box::new(Verdict {
+                    decision: allow("passthrough", None, Grant::Passthrough),
+                    route: Arc::from("passthrough"),
+                    uri: Some(uri),
+                    ..Verdict::denied(DenyReason::NoRoute)
+                })))
+            }
             // The development placeholder allows what no route matches; malformed stays refused.
             Classified::Reject(DenyReason::NoRoute) if self.mode == Mode::Passthrough => {
-                Step::Decided(Box::new(Verdict {
+                return Ok(Step::Decided(Box::new(Verdict {
                     decision: allow("passthrough", None, Grant::Passthrough),
                     api: api_of(parts.uri.path()),
                     route: Arc::from("passthrough"),
                     ..Verdict::denied(DenyReason::NoRoute)
-                }))
+                })))
             }
-            Classified::Reject(reason) => Step::Decided(Box::new(Verdict {
-                api: api_of(parts.uri.path()),
-                ..Verdict::denied(reason)
-            })),
-            Classified::Ready { target, uri } => {
-                Step::Decided(Box::new(self.authorize(parts, target, uri).await))
+            Classified::Reject(reason) => {
+                return Ok(Step::Decided(Box::new(Verdict {
+                    api: api_of(parts.uri.path()),
+                    ..Verdict::denied(reason)
+                })))
             }
-            Classified::NeedsBody(pending) => self.before_body(parts, pending).await,
+            Classified::NeedsBody(pending) => return Err(Resume(Box::new(At::Body(pending)))),
+            Classified::Ready { target, uri } => (target, uri),
+        };
+        if self.mode == Mode::Passthrough {
+            return Ok(Step::Decided(Box::new(passthrough(target, uri))));
         }
+        let principal = match self.authenticate_now(parts, target.api) {
+            Some(Ok(p)) => p,
+            Some(Err(reason)) => return Ok(Step::Decided(Box::new(refused(target, uri, reason)))),
+            None => return Err(Resume(Box::new(At::Authenticate { target, uri }))),
+        };
+        let access = match self.access_now(&principal) {
+            Some(a) => a,
+            None => {
+                return Err(Resume(Box::new(At::Access {
+                    principal,
+                    target,
+                    uri,
+                })))
+            }
+        };
+        let Some(resolved) = self.resolve_now(&target, &principal, access.as_deref()) else {
+            return Err(Resume(Box::new(At::Resolve {
+                principal,
+                access,
+                target,
+                uri,
+            })));
+        };
+        let evaluation = self.conclude(principal, access, &target, &resolved, false);
+        Ok(Step::Decided(Box::new(concluded(
+            target,
+            Some(uri),
+            Ok(evaluation),
+        ))))
+    }
+
+    /// Finishes a decision [`Gate::decide_now`] could not, waiting for what was missing (the
+    /// store and Umbraco waits together end at `store.decision_deadline`).
+    pub async fn resume(&self, parts: &http::request::Parts, resume: Resume) -> Step {
+        let deadline = Instant::now() + self.deadline;
+        let verdict = match *resume.0 {
+            At::Body(pending) => return self.before_body(parts, pending).await,
+            At::Authenticate { target, uri } => {
+                match self.authenticate(parts, target.api, deadline).await {
+                    Ok(principal) => {
+                        self.authorize_in(principal, target, Some(uri), deadline)
+                            .await
+                    }
+                    Err(reason) => refused(target, uri, reason),
+                }
+            }
+            At::Access {
+                principal,
+                target,
+                uri,
+            } => {
+                self.authorize_in(principal, target, Some(uri), deadline)
+                    .await
+            }
+            At::Resolve {
+                principal,
+                access,
+                target,
+                uri,
+            } => {
+                let evaluation = self
+                    .evaluate_with(principal, access, &target, false, deadline)
+                    .await;
+                concluded(target, Some(uri), evaluation)
+            }
+        };
+        Step::Decided(Box::new(verdict))
     }
 
     /// Authenticates and runs the decision on what the head says (the body's node lists are
@@ -169,7 +260,7 @@ impl Gate {
     async fn before_body(&self, parts: &http::request::Parts, pending: PendingBody) -> Step {
         if self.mode == Mode::Passthrough {
             let uri = pending.uri.clone();
-            return Step::Decided(Box::new(self.authorize(parts, pending.target, uri).await));
+            return Step::Decided(Box::new(passthrough(pending.target, uri)));
         }
         let deadline = Instant::now() + self.deadline;
         let principal = match self.authenticate(parts, pending.target.api, deadline).await {
@@ -209,39 +300,6 @@ impl Gate {
         }
     }
 
-    /// Authenticates and authorises a classified request.
-    async fn authorize(
-        &self,
-        parts: &http::request::Parts,
-        target: Target,
-        uri: String,
-    ) -> Verdict {
-        if self.mode == Mode::Passthrough {
-            return Verdict {
-                decision: allow(&target.route, None, Grant::Passthrough),
-                api: Some(target.api),
-                route: target.route.clone(),
-                uri: Some(uri),
-                target: Some(target),
-                ..Verdict::denied(DenyReason::NoRoute)
-            };
-        }
-        let deadline = Instant::now() + self.deadline;
-        match self.authenticate(parts, target.api, deadline).await {
-            Ok(principal) => {
-                self.authorize_in(principal, target, Some(uri), deadline)
-                    .await
-            }
-            Err(reason) => Verdict {
-                api: Some(target.api),
-                route: target.route.clone(),
-                uri: Some(uri),
-                target: Some(target),
-                ..Verdict::denied(reason)
-            },
-        }
-    }
-
     /// Authorises a classified request for an authenticated principal (after its body was
     /// read: the store gets a fresh `decision_deadline`).
     async fn authorize_as(
@@ -262,111 +320,8 @@ impl Gate {
         uri: Option<String>,
         deadline: Instant,
     ) -> Verdict {
-        let mut verdict = Verdict {
-            api: Some(target.api),
-            route: target.route.clone(),
-            uri,
-            ..Verdict::denied(DenyReason::NoRoute)
-        };
-        match self.evaluate_in(principal, &target, false, deadline).await {
-            Ok(e) => {
-                verdict.decision = e.decision;
-                verdict.principal = Some(e.principal);
-                verdict.groups = e.groups;
-            }
-            Err(reason) => verdict.decision = Decision::Deny(reason),
-        }
-        verdict.target = Some(target);
-        verdict
-    }
-
-    /// The decision with its evidence, for `portcullis explain` and `POST /v1/explain`.
-    pub async fn explain(
-        &self,
-        parts: &http::request::Parts,
-        target: &Target,
-    ) -> Result<Explanation, DenyReason> {
-        self.evaluate(parts, target, true)
-            .await?
-            .explanation
-            .ok_or(DenyReason::StoreUnavailable)
-    }
-
-    /// The decision with its evidence for the registered user `external_id`, skipping
-    /// authentication (`portcullis explain --principal`). The principal is
-    /// `explain:{external_id}`, a user from the pseudo-issuer `explain` with no mapped groups:
-    /// only what the store grants that user counts.
-    pub async fn explain_as(
-        &self,
-        external_id: &str,
-        target: &Target,
-    ) -> Result<Explanation, DenyReason> {
-        let principal = explain_principal(external_id);
-        self.evaluate_as(principal, target, true)
-            .await?
-            .explanation
-            .ok_or(DenyReason::StoreUnavailable)
-    }
-
-    /// Classifies `method raw_target` with this config's route table exactly as a request is
-    /// (completing with `body` when the route reads it), then explains the decision for the
-    /// credential in `parts` or, when `as_user` is given, for that user.
-    pub async fn explain_request(
-        &self,
-        parts: &http::request::Parts,
-        raw_target: &[u8],
-        body: Option<&[u8]>,
-        as_user: Option<&str>,
-    ) -> Explained {
-        let classified =
-            self.classifier
-                .classify_raw(parts.method.as_str(), raw_target, &parts.headers);
-        let target = match classified {
-            Classified::Passthrough { uri } => return Explained::Passthrough { uri },
-            Classified::Reject(reason) => return Explained::Rejected(reason),
-            Classified::Ready { target, .. } => target,
-            Classified::NeedsBody(pending) => {
-                let body = body.unwrap_or_default();
-                if body.len() > self.classifier.body_limit() {
-                    return Explained::Rejected(DenyReason::BodyTooLarge);
-                }
-                match self.classifier.complete(&pending, body) {
-                    Ok((target, _)) => target,
-                    Err(reason) => return Explained::Rejected(reason),
-                }
-            }
-        };
-        let result = match as_user {
-            Some(user) => self.explain_as(user, &target).await,
-            None => self.explain(parts, &target).await,
-        };
-        match result {
-            Ok(e) => Explained::Decided(Box::new(e)),
-            Err(reason) => Explained::Rejected(reason),
-        }
-    }
-
-    async fn evaluate(
-        &self,
-        parts: &http::request::Parts,
-        target: &Target,
-        with_evidence: bool,
-    ) -> Result<Evaluation, DenyReason> {
-        let deadline = Instant::now() + self.deadline;
-        let principal = self.authenticate(parts, target.api, deadline).await?;
-        self.evaluate_in(principal, target, with_evidence, deadline)
-            .await
-    }
-
-    async fn evaluate_as(
-        &self,
-        principal: Principal,
-        target: &Target,
-        with_evidence: bool,
-    ) -> Result<Evaluation, DenyReason> {
-        let deadline = Instant::now() + self.deadline;
-        self.evaluate_in(principal, target, with_evidence, deadline)
-            .await
+        let evaluation = self.evaluate_in(principal, &target, false, deadline).await;
+        concluded(target, uri, evaluation)
     }
 
     /// Resolves and decides; every store wait together ends at `deadline` (503 after it).
@@ -377,23 +332,53 @@ impl Gate {
         with_evidence: bool,
         deadline: Instant,
     ) -> Result<Evaluation, DenyReason> {
-        let access = bounded(deadline, self.access(&principal)).await?;
-        let mut who = Who::new(&principal);
-        if let Some(a) = access.as_deref() {
-            who = who.with_access(a);
+        let access = match self.access_now(&principal) {
+            Some(a) => a,
+            None => Box::pin(bounded(deadline, self.access(&principal))).await?,
+        };
+        if let Some(resolved) = self.resolve_now(target, &principal, access.as_deref()) {
+            return Ok(self.conclude(principal, access, target, &resolved, with_evidence));
         }
-        let resolved = bounded(deadline, self.resolve(target, &principal, &who)).await?;
-        let decision = authorize(target, &who, &resolved, &self.policy);
-        let explanation = with_evidence.then(|| explain(target, &who, &resolved, &self.policy));
+        self.evaluate_with(principal, access, target, with_evidence, deadline)
+            .await
+    }
+
+    /// Resolves (waiting for the store) and decides, for a principal whose access is known.
+    async fn evaluate_with(
+        &self,
+        principal: Principal,
+        access: Option<Arc<UserAccess>>,
+        target: &Target,
+        with_evidence: bool,
+        deadline: Instant,
+    ) -> Result<Evaluation, DenyReason> {
+        let who = who(&principal, access.as_deref());
+        let resolved = Box::pin(bounded(deadline, self.resolve(target, &principal, &who))).await?;
+        Ok(self.conclude(principal, access, target, &resolved, with_evidence))
+    }
+
+    /// The decision on resolved facts (and its evidence, for explain).
+    fn conclude(
+        &self,
+        principal: Principal,
+        access: Option<Arc<UserAccess>>,
+        target: &Target,
+        resolved: &Resolved,
+        with_evidence: bool,
+    ) -> Evaluation {
+        let who = who(&principal, access.as_deref());
+        let decision = authorize(target, &who, resolved, &self.policy);
+        let explanation =
+            with_evidence.then(|| crate::authz::explain(target, &who, resolved, &self.policy));
         let groups = access
             .map(|a| a.groups.iter().map(|g| g.alias.clone()).collect())
             .unwrap_or_default();
-        Ok(Evaluation {
+        Evaluation {
             decision,
             principal,
             groups,
             explanation,
-        })
+        }
     }
 
     /// Turns the request's credential into a principal (anonymous when there is none), with
@@ -410,11 +395,7 @@ impl Gate {
         let not_accepted = DenyReason::InvalidToken(TokenProblem::NotAccepted);
         let umbraco = allows(AuthMethod::Umbraco) && s.sessions.is_some();
         match crate::authn::extract_for(&parts.headers, &parts.uri, &self.site_name)? {
-            Credential::None => Ok(Principal {
-                id: "anonymous".into(),
-                kind: PrincipalKind::Anonymous,
-                subject: Subject::Anonymous,
-            }),
+            Credential::None => Ok(warm::anonymous()),
             Credential::Bearer(token) if umbraco && !s.authn.owns_bearer(&token) => {
                 self.umbraco_session(parts, None, deadline).await
             }
@@ -426,10 +407,7 @@ impl Gate {
             }
             Credential::ApiKey(key) if allows(AuthMethod::ApiKey) => {
                 let record = bounded(deadline, s.cache.api_key(&key.key_id)).await?;
-                let principal = s.authn.verify_api_key(&key, record.as_deref())?;
-                s.cache.record_api_key_use(&key.key_id);
-                s.authn.admit(&principal)?;
-                Ok(principal)
+                self.key_principal(&key, record.as_deref())
             }
             Credential::Bearer(_) | Credential::ApiKey(_) | Credential::BackOfficeCookie(_) => {
                 Err(not_accepted)
@@ -505,50 +483,90 @@ impl Gate {
     }
 }
 
-/// What [`Gate::explain_request`] found: the request never reached a decision (forwarded
-/// unchecked, or refused before authorisation), or the decision with its evidence.
-#[derive(Debug, Clone)]
-pub enum Explained {
-    Passthrough { uri: String },
-    Rejected(DenyReason),
-    Decided(Box<Explanation>),
-}
-
-impl Explained {
-    /// The documented JSON: the explanation, `{"rejected": id}` or
-    /// `{"passthrough": true, "uri": …}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Explained::Passthrough { uri } => {
-                serde_json::json!({"passthrough": true, "uri": uri})
-            }
-            Explained::Rejected(r) => serde_json::json!({"rejected": r.as_str()}),
-            Explained::Decided(e) => serde_json::to_value(e)
-                .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
-        }
-    }
-}
-
-/// The principal `explain --principal` acts as (see [`Gate::explain_as`]).
-pub fn explain_principal(external_id: &str) -> Principal {
-    Principal {
-        id: format!("explain:{external_id}"),
-        kind: PrincipalKind::Jwt {
-            issuer: Arc::from("explain"),
-        },
-        subject: Subject::User {
-            external_id: external_id.to_owned(),
-            mapped_groups: Vec::new(),
-            idp_groups: Vec::new(),
-        },
-    }
-}
-
 struct Evaluation {
     decision: Decision,
     principal: Principal,
     groups: Vec<String>,
     explanation: Option<Explanation>,
+}
+
+/// Where a decision [`Gate::decide_now`] could not finish resumes ([`Gate::resume`]).
+pub struct Resume(Box<At>);
+
+enum At {
+    /// The route reads the body: authenticate and pre-decide on the head first.
+    Body(PendingBody),
+    /// The credential needs a wait (a token to verify, an API key or session to load).
+    Authenticate { target: Target, uri: String },
+    /// The principal's user access needs the store.
+    Access {
+        principal: Principal,
+        target: Target,
+        uri: String,
+    },
+    /// A node (or route) the decision needs is not cached.
+    Resolve {
+        principal: Principal,
+        access: Option<Arc<UserAccess>>,
+        target: Target,
+        uri: String,
+    },
+}
+
+/// Who is asking, with the resolved access.
+fn who<'a>(principal: &'a Principal, access: Option<&'a UserAccess>) -> Who<'a> {
+    let who = Who::new(principal);
+    match access {
+        Some(a) => who.with_access(a),
+        None => who,
+    }
+}
+
+/// The verdict on a classified request: the evaluation's decision, or the deny it failed with.
+fn concluded(
+    target: Target,
+    uri: Option<String>,
+    evaluation: Result<Evaluation, DenyReason>,
+) -> Verdict {
+    let mut verdict = Verdict {
+        api: Some(target.api),
+        route: target.route.clone(),
+        uri,
+        ..Verdict::denied(DenyReason::NoRoute)
+    };
+    match evaluation {
+        Ok(e) => {
+            verdict.decision = e.decision;
+            verdict.principal = Some(e.principal);
+            verdict.groups = e.groups;
+        }
+        Err(reason) => verdict.decision = Decision::Deny(reason),
+    }
+    verdict.target = Some(target);
+    verdict
+}
+
+/// A classified request refused before authorisation (authentication failed).
+fn refused(target: Target, uri: String, reason: DenyReason) -> Verdict {
+    Verdict {
+        api: Some(target.api),
+        route: target.route.clone(),
+        uri: Some(uri),
+        target: Some(target),
+        ..Verdict::denied(reason)
+    }
+}
+
+/// The development placeholder's allow for a classified request.
+fn passthrough(target: Target, uri: String) -> Verdict {
+    Verdict {
+        decision: allow(&target.route, None, Grant::Passthrough),
+        api: Some(target.api),
+        route: target.route.clone(),
+        uri: Some(uri),
+        target: Some(target),
+        ..Verdict::denied(DenyReason::NoRoute)
+    }
 }
 
 /// The API a raw path belongs to, for labels of requests refused before classification.

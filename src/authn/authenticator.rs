@@ -4,7 +4,6 @@
 
 use chrono::Utc;
 use moka::sync::Cache;
-use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,20 +25,37 @@ const TICK: Duration = Duration::from_secs(1);
 struct Issuer {
     policy: IssuerPolicy,
     keys: IssuerKeys,
+    /// `portcullis_authn_total{method="jwt", issuer, outcome="ok"}`, resolved once.
+    verified: prometheus::IntCounter,
 }
 
 struct Cached {
     principal: Principal,
     exp: i64,
+    /// The issuer's `ok` counter.
+    verified: prometheus::IntCounter,
 }
 
 /// Cache entries live until the token's `exp`, never longer.
 struct UntilExp;
 
-impl moka::Expiry<[u8; 32], Arc<Cached>> for UntilExp {
+/// The verified-token cache, keyed by the whole token: a hit compares every byte of the
+/// presented token with the one that was verified (the keyed hash only picks the bucket), so
+/// no token that differs anywhere — header, claims or signature — is ever taken for a verified
+/// one.
+type TokenCache = Cache<Box<str>, Arc<Cached>, ahash::RandomState>;
+
+/// A cached token weighs 1 per started 4 KiB, so `token_cache_capacity` counts tokens of
+/// ordinary size and the cache's memory stays bounded when tokens are large.
+#[allow(clippy::borrowed_box)] // the weigher's signature is `fn(&K, &V)` with `K = Box<str>`
+fn weigh_token(token: &Box<str>, _: &Arc<Cached>) -> u32 {
+    u32::try_from(1 + token.len() / 4096).unwrap_or(u32::MAX)
+}
+
+impl moka::Expiry<Box<str>, Arc<Cached>> for UntilExp {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &Box<str>,
         value: &Arc<Cached>,
         _now: Instant,
     ) -> Option<Duration> {
@@ -70,7 +86,7 @@ fn read_secret(env: &str) -> Result<Vec<u8>, AuthnError> {
 
 struct Inner {
     issuers: Vec<Issuer>,
-    cache: Cache<[u8; 32], Arc<Cached>>,
+    cache: TokenCache,
     pepper: Vec<u8>,
     key_env: String,
     metrics: AuthnMetrics,
@@ -136,12 +152,20 @@ impl Authenticator {
                     fetched_at: Instant::now(),
                 });
             }
-            issuers.push(Issuer { policy, keys });
+            let verified = metrics
+                .authn_total
+                .with_label_values(&["jwt", &policy.name, "ok"]);
+            issuers.push(Issuer {
+                policy,
+                keys,
+                verified,
+            });
         }
         let cache = Cache::builder()
             .max_capacity(cfg.token_cache_capacity)
+            .weigher(weigh_token)
             .expire_after(UntilExp)
-            .build();
+            .build_with_hasher(ahash::RandomState::new());
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 issuers,
@@ -191,10 +215,30 @@ impl Authenticator {
             .is_ok_and(|iss| self.inner.issuers.iter().any(|i| i.policy.issuer == iss))
     }
 
-    /// Verifies a bearer token. A cached token (same bytes, before its `exp`) costs one hash
-    /// and no signature check. Errors: `KeysUnavailable` when the issuer's keys were never
+    /// Verifies a bearer token. A cached token (the same bytes, before its `exp`) costs one
+    /// fast hash and a byte comparison, and no signature check. Errors: `KeysUnavailable` when the issuer's keys were never
     /// fetched, otherwise `InvalidToken(problem)`.
     pub async fn verify_bearer(&self, token: &str) -> Result<Principal, DenyReason> {
+        match self.verified_bearer(token) {
+            Some(principal) => Ok(principal),
+            // The cold path (parse, key set, maybe a refetch) in its own allocation: the
+            // warm path's future stays small.
+            None => Box::pin(self.verify_bearer_cold(token)).await,
+        }
+    }
+
+    /// The principal of a bearer token verified earlier (the same bytes, before its `exp`),
+    /// without waiting; `None` when it must be verified ([`Authenticator::verify_bearer`]).
+    pub fn verified_bearer(&self, token: &str) -> Option<Principal> {
+        let hit = self.inner.cache.get(token)?;
+        if hit.exp <= unix_now() {
+            return None;
+        }
+        hit.verified.inc();
+        Some(hit.principal.clone())
+    }
+
+    async fn verify_bearer_cold(&self, token: &str) -> Result<Principal, DenyReason> {
         let (issuer, result) = self.verify_bearer_inner(token).await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -224,17 +268,7 @@ impl Authenticator {
         if token.len() > jwt::MAX_TOKEN_BYTES {
             return (None, Err(invalid(TokenProblem::TooLarge)));
         }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = unix_now();
-        if let Some(hit) = self.inner.cache.get(&digest) {
-            if hit.exp > now {
-                let issuer = match &hit.principal.kind {
-                    super::PrincipalKind::Jwt { issuer } => Some(issuer.clone()),
-                    _ => None,
-                };
-                return (issuer, Ok(hit.principal.clone()));
-            }
-        }
         let parsed = match jwt::split(token) {
             Ok(p) => p,
             Err(problem) => return (None, Err(invalid(problem))),
@@ -284,10 +318,11 @@ impl Authenticator {
                 let principal = accepted.principal.clone();
                 if accepted.exp > now {
                     self.inner.cache.insert(
-                        digest,
+                        Box::from(token),
                         Arc::new(Cached {
                             principal: accepted.principal,
                             exp: accepted.exp,
+                            verified: issuer.verified.clone(),
                         }),
                     );
                 }

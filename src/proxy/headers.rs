@@ -115,7 +115,7 @@ pub fn client_headers_to_strip(
     identity: &[HeaderName],
     trusted_peer: bool,
 ) -> Vec<HeaderName> {
-    let mut out: Vec<HeaderName> = headers
+    let named: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -123,24 +123,20 @@ pub fn client_headers_to_strip(
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .filter(|n| !FRAMING.contains(&n.as_str()))
         .collect();
-    out.extend(HOP_BY_HOP.iter().map(|h| HeaderName::from_static(h)));
-    out.extend(
-        headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-portcullis-"))
-            .cloned(),
-    );
-    out.extend(identity.iter().cloned());
-    if !trusted_peer {
-        out.extend(CLIENT_CLAIMS.iter().map(|h| HeaderName::from_static(h)));
-    }
-    out.extend(
-        headers
-            .iter()
-            .filter(|(_, v)| carries_key(v))
-            .map(|(k, _)| k.clone()),
-    );
-    out.retain(|n| headers.contains_key(n));
+    // One pass over what the client sent (no lookup per listed name).
+    let listed = |k: &HeaderName| {
+        let n = k.as_str();
+        HOP_BY_HOP.contains(&n)
+            || n.starts_with("x-portcullis-")
+            || identity.contains(k)
+            || (!trusted_peer && CLIENT_CLAIMS.contains(&n))
+            || named.contains(k)
+    };
+    let mut out: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(k, v)| listed(k) || carries_key(v))
+        .map(|(k, _)| k.clone())
+        .collect();
     out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     out.dedup();
     out
@@ -148,6 +144,9 @@ pub fn client_headers_to_strip(
 
 /// Whether a header value holds a Portcullis API key anywhere (linear, see `api_key`).
 fn carries_key(v: &HeaderValue) -> bool {
+    if memchr::memmem::find(v.as_bytes(), crate::authn::api_key::PREFIX.as_bytes()).is_none() {
+        return false;
+    }
     let text = String::from_utf8_lossy(v.as_bytes());
     crate::authn::api_key::contains_key(&text)
 }

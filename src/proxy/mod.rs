@@ -45,7 +45,6 @@ pub struct RequestCtx {
     request_id: String,
     api: Option<Api>,
     route: Arc<str>,
-    decision: Option<Decision>,
     verdict: Option<Box<Verdict>>,
     meta: Option<RequestMeta>,
     /// W3C trace id sent upstream (`traceparent`).
@@ -66,6 +65,13 @@ pub struct RequestCtx {
     /// Streamed request body bytes so far (`listen.limits.max_body_bytes`).
     body_bytes: u64,
     _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    /// The decision on this request (`None` before one was made).
+    fn decision(&self) -> Option<&Decision> {
+        self.verdict.as_ref().map(|v| &v.decision)
+    }
 }
 
 /// Counts a request as in flight until its context is dropped (drain on SIGTERM waits on it).
@@ -239,7 +245,6 @@ impl ProxyHttp for Gateway {
             request_id: String::new(),
             api: None,
             route: Arc::from(""),
-            decision: None,
             verdict: None,
             meta: None,
             trace_id: None,
@@ -275,12 +280,16 @@ impl ProxyHttp for Gateway {
             Step::Decided(Box::new(Verdict::denied(reason)))
         } else {
             let req = session.req_header();
-            let raw = req.raw_path().to_vec();
-            ctx.runtime
-                .gate
-                .decide(req, &raw)
-                .instrument(span.clone())
-                .await
+            // Everything cached: decided without waiting. Otherwise the rest of the decision
+            // runs in its own allocation, so this future stays small on the warm path.
+            let now = span.in_scope(|| ctx.runtime.gate.decide_now(req, req.raw_path()));
+            match now {
+                Ok(step) => step,
+                Err(resume) => {
+                    let gate = &ctx.runtime.gate;
+                    Box::pin(gate.resume(req, resume).instrument(span.clone())).await
+                }
+            }
         };
         let verdict = match step {
             Step::Decided(v) => v,
@@ -290,10 +299,8 @@ impl ProxyHttp for Gateway {
                 limit,
             } => {
                 ctx.body_inspected = true;
-                let verdict = inspect_body(session, &ctx.runtime, &pending, *principal, limit)
-                    .instrument(span.clone())
-                    .await?;
-                Box::new(verdict)
+                let inspect = inspect_body(session, &ctx.runtime, &pending, *principal, limit);
+                Box::new(Box::pin(inspect.instrument(span.clone())).await?)
             }
         };
         self.shared
@@ -303,7 +310,6 @@ impl ProxyHttp for Gateway {
             .observe(t0.elapsed().as_secs_f64());
         ctx.api = verdict.api;
         ctx.route = verdict.route.clone();
-        ctx.decision = Some(verdict.decision.clone());
         let req = session.req_header();
         let path = verdict.uri.as_deref().map_or_else(
             || req.uri.path().to_owned(),
@@ -334,7 +340,7 @@ impl ProxyHttp for Gateway {
             if let Some(m) = &ctx.meta {
                 reply.headers.push((DECISION_ID, m.event_id.to_string()));
             }
-            write_reply(session, &reply, &ctx.request_id).await?;
+            Box::pin(write_reply(session, &reply, &ctx.request_id)).await?;
             return Ok(true);
         }
         Ok(false)
@@ -411,7 +417,8 @@ impl ProxyHttp for Gateway {
                 headers::upstream_credential(v.api, v.principal.as_ref(), kind)
             });
         if credential == UpstreamCredential::ApiUser {
-            self.use_api_user(upstream, ctx).await?;
+            // Boxed: pingora boxes this filter's future per request, so it stays small.
+            Box::pin(self.use_api_user(upstream, ctx)).await?;
         }
         ctx.upstream_started = Some(Instant::now());
         Ok(())
@@ -431,9 +438,9 @@ impl ProxyHttp for Gateway {
         if ctx.body_bytes > ctx.runtime.config.head_policy.limits.max_body_bytes {
             session.set_keepalive(None);
             let denied = Decision::Deny(DenyReason::BodyTooLarge);
-            ctx.decision = Some(denied.clone());
-            if let Some(v) = ctx.verdict.as_mut() {
-                v.decision = denied;
+            match ctx.verdict.as_mut() {
+                Some(v) => v.decision = denied,
+                None => ctx.verdict = Some(Box::new(Verdict::denied(DenyReason::BodyTooLarge))),
             }
             return Err(Error::explain(
                 ErrorType::HTTPStatus(413),
@@ -528,7 +535,7 @@ impl ProxyHttp for Gateway {
         if ctx.request_id.is_empty() {
             ctx.request_id = headers::request_id(&session.req_header().headers);
         }
-        let over_limit = ctx.decision == Some(Decision::Deny(DenyReason::BodyTooLarge));
+        let over_limit = ctx.decision() == Some(&Decision::Deny(DenyReason::BodyTooLarge));
         let reply = match ctx.upstream_failure.or_else(|| classify_failure(e)) {
             _ if over_limit => respond::deny(DenyReason::BodyTooLarge, &ctx.request_id),
             Some(kind) => {
@@ -575,7 +582,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let (decision, reason) = match &ctx.decision {
+        let (decision, reason) = match ctx.decision() {
             Some(d) => (d.as_str(), d.reason_str()),
             None => ("none", ""),
         };

@@ -15,6 +15,7 @@
 
 mod invalidate;
 mod mapped;
+mod now;
 mod tier;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
@@ -197,6 +198,7 @@ impl PolicyCache {
         metrics: StoreMetrics,
     ) -> Self {
         let ev = |name| metrics.cache_evictions.with_label_values(&[name]);
+        let hit = |name| metrics.cache_hits.with_label_values(&[name]);
         let s = max_staleness;
         let negatives = moka::future::Cache::builder()
             .name("negative")
@@ -210,6 +212,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("users"),
+                hit("users"),
                 |k| Absent::User(k.clone()),
                 weigh_user,
             ),
@@ -226,6 +229,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("groups"),
+                hit("groups"),
                 |k| Absent::Group(*k),
                 weigh_group,
             ),
@@ -234,6 +238,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("group_aliases"),
+                hit("group_aliases"),
                 |k| Absent::Alias(k.clone()),
                 |k, _| k.len() + 16,
             ),
@@ -242,6 +247,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("group_mappings"),
+                hit("group_mappings"),
                 |k| Absent::Mappings(k.clone()),
                 weigh_mappings,
             ),
@@ -250,6 +256,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("nodes"),
+                hit("nodes"),
                 |k| Absent::Node(*k),
                 weigh_node,
             ),
@@ -258,6 +265,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("node_ids"),
+                hit("node_ids"),
                 |k| Absent::NodeId(*k),
                 |_, _| 24,
             ),
@@ -266,6 +274,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("routes"),
+                hit("routes"),
                 |k| Absent::Route(k.clone()),
                 |k, v| k.len() + v.len() * 16 + 16,
             ),
@@ -274,6 +283,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("api_keys"),
+                hit("api_keys"),
                 |k| Absent::ApiKey(k.clone()),
                 weigh_key,
             ),
@@ -582,7 +592,7 @@ impl PolicyCache {
     /// request path).
     pub fn record_api_key_use(&self, key_id: &str) {
         let mut t = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
-        if t.len() < 100_000 {
+        if t.len() < 100_000 && !t.contains(key_id) {
             t.insert(key_id.to_owned());
         }
     }

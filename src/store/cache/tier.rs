@@ -67,6 +67,8 @@ pub(super) struct Tier<K, V> {
     pub(super) name: &'static str,
     pub(super) map: Cache<K, Entry<V>>,
     absent: fn(&K) -> Absent,
+    /// `portcullis_cache_hits_total{cache=name}`, resolved once.
+    pub(super) hits: prometheus::IntCounter,
     /// Keys with a background refresh running or recently failed: no new one before the instant.
     refreshing: Mutex<HashMap<K, Instant>>,
 }
@@ -82,6 +84,7 @@ where
         cfg: &CacheConfig,
         max_staleness: Duration,
         evictions: prometheus::IntCounter,
+        hits: prometheus::IntCounter,
         absent: fn(&K) -> Absent,
         weigh: fn(&K, &V) -> usize,
     ) -> Self {
@@ -103,6 +106,7 @@ where
             name,
             map,
             absent,
+            hits,
             refreshing: Mutex::new(HashMap::new()),
         }
     }
@@ -175,7 +179,7 @@ impl PolicyCache {
         let now = Instant::now();
         if let Some(e) = tier.map.get(&key).await {
             if e.valid && now.duration_since(e.loaded_at) < self.ttl() {
-                m.cache_hits.with_label_values(&[tier.name]).inc();
+                tier.hits.inc();
                 return Ok(Some(e.value));
             }
             if e.valid && self.honoured(e.loaded_at, now) {

@@ -326,6 +326,42 @@ async fn second_verification_of_a_token_uses_the_cache() {
 }
 
 #[tokio::test]
+async fn a_token_that_differs_from_a_cached_one_is_verified_again() {
+    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
+    let a = started(&server).await;
+    let t = idp().mint("rsa-a", Algorithm::RS256, &claims());
+    assert!(a.verify_bearer(&t).await.is_ok());
+    assert!(
+        a.verified_bearer(&t).is_some(),
+        "the verified token is cached"
+    );
+    // The same signature on other claims, and the same claims with one signature byte
+    // changed: neither is the cached token, both are checked and refused.
+    let (head, rest) = t.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let other = idp().mint(
+        "rsa-a",
+        Algorithm::RS256,
+        &with(json!({"sub": "someone-else"})),
+    );
+    let other_claims = other.split('.').nth(1).unwrap();
+    let spliced = format!("{head}.{other_claims}.{sig}");
+    let mut flipped = t.clone().into_bytes();
+    // Not the last character: some of its bits are base64 padding.
+    let inner = flipped.len() - 10;
+    flipped[inner] = if flipped[inner] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    for forged in [&spliced, &flipped] {
+        assert!(a.verified_bearer(forged).is_none());
+        assert_eq!(
+            a.verify_bearer(forged).await,
+            invalid(TokenProblem::BadSignature)
+        );
+    }
+    assert_eq!(a.signature_verifications(), 3);
+}
+
+#[tokio::test]
 async fn cached_token_is_not_accepted_after_its_exp() {
     let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
     let mut ic = issuer(&server.jwks_url());

@@ -189,7 +189,9 @@ impl Edge {
                 // As pingora's own loop does for a connection's first request.
                 None => session.set_keepalive((!*shutdown.borrow()).then_some(60)),
             }
-            let Some(next) = self.proxy.process_new_http(session, shutdown).await else {
+            // Boxed: pingora's request future is large, and this loop's own state stays small.
+            let request = Box::pin(self.proxy.process_new_http(session, shutdown));
+            let Some(next) = request.await else {
                 return;
             };
             let (next, s) = next.consume();

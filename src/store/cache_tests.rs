@@ -271,3 +271,25 @@ async fn user_facts_come_by_key_and_say_who_is_an_administrator() {
     assert_eq!(writer.map(|f| f.is_admin), Some(false));
     assert_eq!(cache.user_facts(Uuid::new_v4()).await.expect("loads"), None);
 }
+
+#[tokio::test]
+async fn the_warm_reads_answer_only_from_fresh_entries() {
+    let (store, cache) = file_backed(expiring(), Duration::from_secs(60));
+    assert!(cache.user_access_now("dev-writer").is_none(), "nothing cached yet");
+    assert!(cache.api_key_now("DevBlogKey000001").is_none());
+    cache.user_access("dev-writer").await.expect("loads");
+    cache.api_key("DevBlogKey000001").await.expect("loads");
+    let loads = store.user_loads.load(Ordering::SeqCst);
+    let access = cache.user_access_now("dev-writer").expect("fresh hit");
+    assert_eq!(access.external_id, "dev-writer");
+    assert!(cache.api_key_now("DevBlogKey000001").is_some());
+    assert_eq!(store.user_loads.load(Ordering::SeqCst), loads, "no load");
+    // Unknown users are never answered here ("does not exist" goes the async way).
+    assert!(cache.user_access_now("nobody-at-all").is_none());
+    // Past the TTL the entry is stale: only the async path may serve it (and refresh it).
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(cache.user_access_now("dev-writer").is_none());
+    cache.user_access("dev-writer").await.expect("stale served");
+    cache.invalidate_all();
+    assert!(cache.api_key_now("DevBlogKey000001").is_none(), "evicted");
+}

@@ -6,7 +6,7 @@ use crate::authn::{
     AuthMethod, AuthMethods, Authenticator, Credential, Principal, PrincipalKind, Subject,
 };
 use crate::authz::{
-    authorize, next_refs, required_refs, Decision, DecisionPolicy, DenyReason, Explanation, Grant,
+    authorize, next_refs, required_refs, Decision, DecisionPolicy, DenyReason, Evidence, Grant,
     Lookup, Permit, Resolved, TokenProblem, UserAccess, Who,
 };
 use crate::config::{Config, Mode};
@@ -21,7 +21,7 @@ mod explain;
 mod umbraco;
 mod warm;
 
-pub use explain::{explain_principal, Explained};
+pub use explain::{explain_principal, Explanation};
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
 /// config reloads.
@@ -81,13 +81,18 @@ impl Verdict {
     }
 }
 
-/// The first step's outcome: decided, or the body must be read first.
-pub enum Step {
+/// Where a request's decision stands: decided, waiting for something not cached, or waiting
+/// for the body.
+pub enum Progress {
     Decided(Box<Verdict>),
+    /// Something the decision needs is not cached (a token to verify, a user or node to load,
+    /// an Umbraco session to check): finish with [`Gate::resume`]. Only [`Gate::decide_now`]
+    /// returns it.
+    Wait(Resume),
     /// The caller is authenticated and passed every check the head can answer (sections, user
     /// state, nodes named in the path or query): read at most `limit` body bytes, then call
     /// [`Gate::decide_with_body`] with this principal. Nothing of the body was needed so far.
-    NeedsBody {
+    ReadBody {
         pending: Box<PendingBody>,
         principal: Box<Principal>,
         limit: usize,
@@ -136,64 +141,62 @@ impl Gate {
     /// asks for the body when the route carries node ids or cultures in it. A body is asked for
     /// only after the caller authenticated and passed the head's checks, so an anonymous or
     /// sectionless caller is refused (401/403) before a byte of its body is read.
-    pub async fn decide(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Step {
+    pub async fn decide(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Progress {
         match self.decide_now(parts, raw_target) {
-            Ok(step) => step,
-            Err(resume) => self.resume(parts, resume).await,
+            Progress::Wait(resume) => self.resume(parts, resume).await,
+            progress => progress,
         }
     }
 
     /// [`Gate::decide`] without waiting: decided from the caches (the warm path: the verified
     /// token, the API key, the user and every node the decision needs are cached and fresh), or
-    /// `Err` with how far it got, to be finished by [`Gate::resume`]: the resumed decision
+    /// [`Progress::Wait`] with how far it got, to be finished by [`Gate::resume`]: the resumed decision
     /// continues where this one stopped (a credential is never checked twice).
-    pub fn decide_now(
-        &self,
-        parts: &http::request::Parts,
-        raw_target: &[u8],
-    ) -> Result<Step, Resume> {
+    pub fn decide_now(&self, parts: &http::request::Parts, raw_target: &[u8]) -> Progress {
         let classified =
             self.classifier
                 .classify_raw(parts.method.as_str(), raw_target, &parts.headers);
         let (target, uri) = match classified {
             Classified::Passthrough { uri } => {
-                return Ok(Step::Decided(Box::new(Verdict {
+                return Progress::Decided(Box::new(Verdict {
                     decision: allow("passthrough", None, Grant::Passthrough),
                     route: Arc::from("passthrough"),
                     uri: Some(uri),
                     ..Verdict::denied(DenyReason::NoRoute)
-                })))
+                }))
             }
             // The development placeholder allows what no route matches; malformed stays refused.
             Classified::Reject(DenyReason::NoRoute) if self.mode == Mode::Passthrough => {
-                return Ok(Step::Decided(Box::new(Verdict {
+                return Progress::Decided(Box::new(Verdict {
                     decision: allow("passthrough", None, Grant::Passthrough),
                     api: api_of(parts.uri.path()),
                     route: Arc::from("passthrough"),
                     ..Verdict::denied(DenyReason::NoRoute)
-                })))
+                }))
             }
             Classified::Reject(reason) => {
-                return Ok(Step::Decided(Box::new(Verdict {
+                return Progress::Decided(Box::new(Verdict {
                     api: api_of(parts.uri.path()),
                     ..Verdict::denied(reason)
-                })))
+                }))
             }
-            Classified::NeedsBody(pending) => return Err(Resume(Box::new(At::Body(pending)))),
+            Classified::NeedsBody(pending) => {
+                return Progress::Wait(Resume(Box::new(At::Body(pending))))
+            }
             Classified::Ready { target, uri } => (target, uri),
         };
         if self.mode == Mode::Passthrough {
-            return Ok(Step::Decided(Box::new(passthrough(target, uri))));
+            return Progress::Decided(Box::new(passthrough(target, uri)));
         }
         let principal = match self.authenticate_now(parts, target.api) {
             Some(Ok(p)) => p,
-            Some(Err(reason)) => return Ok(Step::Decided(Box::new(refused(target, uri, reason)))),
-            None => return Err(Resume(Box::new(At::Authenticate { target, uri }))),
+            Some(Err(reason)) => return Progress::Decided(Box::new(refused(target, uri, reason))),
+            None => return Progress::Wait(Resume(Box::new(At::Authenticate { target, uri }))),
         };
         let access = match self.access_now(&principal) {
             Some(a) => a,
             None => {
-                return Err(Resume(Box::new(At::Access {
+                return Progress::Wait(Resume(Box::new(At::Access {
                     principal,
                     target,
                     uri,
@@ -201,7 +204,7 @@ impl Gate {
             }
         };
         let Some(resolved) = self.resolve_now(&target, &principal, access.as_deref()) else {
-            return Err(Resume(Box::new(At::Resolve {
+            return Progress::Wait(Resume(Box::new(At::Resolve {
                 principal,
                 access,
                 target,
@@ -209,16 +212,13 @@ impl Gate {
             })));
         };
         let evaluation = self.conclude(principal, access, &target, &resolved, false);
-        Ok(Step::Decided(Box::new(concluded(
-            target,
-            Some(uri),
-            Ok(evaluation),
-        ))))
+        Progress::Decided(Box::new(concluded(target, Some(uri), Ok(evaluation))))
     }
 
     /// Finishes a decision [`Gate::decide_now`] could not, waiting for what was missing (the
-    /// store and Umbraco waits together end at `store.decision_deadline`).
-    pub async fn resume(&self, parts: &http::request::Parts, resume: Resume) -> Step {
+    /// store and Umbraco waits together end at `store.decision_deadline`): decided, or
+    /// [`Progress::ReadBody`] (never [`Progress::Wait`]).
+    pub async fn resume(&self, parts: &http::request::Parts, resume: Resume) -> Progress {
         let deadline = Instant::now() + self.deadline;
         let verdict = match *resume.0 {
             At::Body(pending) => return self.before_body(parts, pending).await,
@@ -251,32 +251,34 @@ impl Gate {
                 concluded(target, Some(uri), evaluation)
             }
         };
-        Step::Decided(Box::new(verdict))
+        Progress::Decided(Box::new(verdict))
     }
 
     /// Authenticates and runs the decision on what the head says (the body's node lists are
     /// still empty, and an empty list passes): a deny here needs no body. Every check of this
     /// pre-decision is also part of the final one, so it never refuses what the body would allow.
-    async fn before_body(&self, parts: &http::request::Parts, pending: PendingBody) -> Step {
+    async fn before_body(&self, parts: &http::request::Parts, pending: PendingBody) -> Progress {
         if self.mode == Mode::Passthrough {
             let uri = pending.uri.clone();
-            return Step::Decided(Box::new(passthrough(pending.target, uri)));
+            return Progress::Decided(Box::new(passthrough(pending.target, uri)));
         }
         let deadline = Instant::now() + self.deadline;
         let principal = match self.authenticate(parts, pending.target.api, deadline).await {
             Ok(p) => p,
-            Err(reason) => return Step::Decided(Box::new(Verdict::for_pending(&pending, reason))),
+            Err(reason) => {
+                return Progress::Decided(Box::new(Verdict::for_pending(&pending, reason)))
+            }
         };
         let verdict = self
             .authorize_in(principal.clone(), pending.target.clone(), None, deadline)
             .await;
         match verdict.decision {
-            Decision::Allow(_) => Step::NeedsBody {
+            Decision::Allow(_) => Progress::ReadBody {
                 pending: Box::new(pending),
                 principal: Box::new(principal),
                 limit: self.classifier.body_limit(),
             },
-            Decision::Deny(_) => Step::Decided(Box::new(Verdict {
+            Decision::Deny(_) => Progress::Decided(Box::new(Verdict {
                 uri: Some(pending.uri),
                 ..verdict
             })),
@@ -284,7 +286,7 @@ impl Gate {
     }
 
     /// Finishes a decision once the body has been read (these exact bytes are forwarded), for
-    /// the principal [`Step::NeedsBody`] authenticated.
+    /// the principal [`Progress::ReadBody`] authenticated.
     pub async fn decide_with_body(
         &self,
         pending: &PendingBody,
@@ -487,7 +489,7 @@ struct Evaluation {
     decision: Decision,
     principal: Principal,
     groups: Vec<String>,
-    explanation: Option<Explanation>,
+    explanation: Option<Evidence>,
 }
 
 /// Where a decision [`Gate::decide_now`] could not finish resumes ([`Gate::resume`]).

@@ -75,7 +75,7 @@ pub struct PrincipalEvidence {
 
 /// The decision with everything that led to it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Explanation {
+pub struct Evidence {
     pub route: String,
     pub api: Api,
     pub sections: SectionPolicy,
@@ -99,12 +99,12 @@ pub fn explain(
     who: &Who<'_>,
     resolved: &Resolved,
     policy: &DecisionPolicy,
-) -> Explanation {
+) -> Evidence {
     let mut trace = Trace::default();
     let decision = decide(target, who, resolved, policy, Some(&mut trace));
     let access = who.access;
     let paths = |s: &super::model::StartNodes| s.0.iter().map(|p| p.to_string()).collect();
-    Explanation {
+    Evidence {
         route: target.route.to_string(),
         api: target.api,
         sections: target.sections.clone(),

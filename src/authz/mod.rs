@@ -19,7 +19,7 @@ pub(crate) mod testkit;
 
 pub use builtin::builtin_groups;
 pub use decide::authorize;
-pub use explain::{explain, Explanation};
+pub use explain::{explain, Evidence};
 pub use lookup::{next_refs, required_refs, Lookup, MemberRef, Resolved, UserFacts, Who};
 pub use model::*;
 pub use policy::{DecisionPolicy, UnknownNodeMode};

@@ -3,7 +3,7 @@
 
 use super::{Evaluation, Gate};
 use crate::authn::{Principal, PrincipalKind, Subject};
-use crate::authz::{DenyReason, Explanation};
+use crate::authz::{DenyReason, Evidence};
 use crate::request::{Classified, Target};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -14,7 +14,7 @@ impl Gate {
         &self,
         parts: &http::request::Parts,
         target: &Target,
-    ) -> Result<Explanation, DenyReason> {
+    ) -> Result<Evidence, DenyReason> {
         self.evaluate(parts, target, true)
             .await?
             .explanation
@@ -29,7 +29,7 @@ impl Gate {
         &self,
         external_id: &str,
         target: &Target,
-    ) -> Result<Explanation, DenyReason> {
+    ) -> Result<Evidence, DenyReason> {
         let principal = explain_principal(external_id);
         self.evaluate_as(principal, target, true)
             .await?
@@ -46,22 +46,22 @@ impl Gate {
         raw_target: &[u8],
         body: Option<&[u8]>,
         as_user: Option<&str>,
-    ) -> Explained {
+    ) -> Explanation {
         let classified =
             self.classifier
                 .classify_raw(parts.method.as_str(), raw_target, &parts.headers);
         let target = match classified {
-            Classified::Passthrough { uri } => return Explained::Passthrough { uri },
-            Classified::Reject(reason) => return Explained::Rejected(reason),
+            Classified::Passthrough { uri } => return Explanation::Passthrough { uri },
+            Classified::Reject(reason) => return Explanation::Rejected(reason),
             Classified::Ready { target, .. } => target,
             Classified::NeedsBody(pending) => {
                 let body = body.unwrap_or_default();
                 if body.len() > self.classifier.body_limit() {
-                    return Explained::Rejected(DenyReason::BodyTooLarge);
+                    return Explanation::Rejected(DenyReason::BodyTooLarge);
                 }
                 match self.classifier.complete(&pending, body) {
                     Ok((target, _)) => target,
-                    Err(reason) => return Explained::Rejected(reason),
+                    Err(reason) => return Explanation::Rejected(reason),
                 }
             }
         };
@@ -70,8 +70,8 @@ impl Gate {
             None => self.explain(parts, &target).await,
         };
         match result {
-            Ok(e) => Explained::Decided(Box::new(e)),
-            Err(reason) => Explained::Rejected(reason),
+            Ok(e) => Explanation::Decided(Box::new(e)),
+            Err(reason) => Explanation::Rejected(reason),
         }
     }
 
@@ -102,22 +102,22 @@ impl Gate {
 /// What [`Gate::explain_request`] found: the request never reached a decision (forwarded
 /// unchecked, or refused before authorisation), or the decision with its evidence.
 #[derive(Debug, Clone)]
-pub enum Explained {
+pub enum Explanation {
     Passthrough { uri: String },
     Rejected(DenyReason),
-    Decided(Box<Explanation>),
+    Decided(Box<Evidence>),
 }
 
-impl Explained {
+impl Explanation {
     /// The documented JSON: the explanation, `{"rejected": id}` or
     /// `{"passthrough": true, "uri": …}`.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Explained::Passthrough { uri } => {
+            Explanation::Passthrough { uri } => {
                 serde_json::json!({"passthrough": true, "uri": uri})
             }
-            Explained::Rejected(r) => serde_json::json!({"rejected": r.as_str()}),
-            Explained::Decided(e) => serde_json::to_value(e)
+            Explanation::Rejected(r) => serde_json::json!({"rejected": r.as_str()}),
+            Explanation::Decided(e) => serde_json::to_value(e)
                 .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
         }
     }

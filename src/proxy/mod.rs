@@ -12,7 +12,7 @@ use crate::app::{Runtime, Shared};
 use crate::audit::{AuditEvent, RequestMeta};
 use crate::authn::Principal;
 use crate::authz::{Decision, DenyReason};
-use crate::gate::{Step, Verdict};
+use crate::gate::{Progress, Verdict};
 use crate::request::{Api, PendingBody};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -274,26 +274,26 @@ impl ProxyHttp for Gateway {
             tracing::info_span!("request", request.id = %ctx.request_id, http.method = %req.method)
         };
         ctx.span = span.clone();
-        let step = if let Some(reason) = head_refusal(session, &ctx.runtime.config.head_policy) {
+        let progress = if let Some(reason) = head_refusal(session, &ctx.runtime.config.head_policy)
+        {
             // Framing or a head the checks refuse: this connection is not read any further.
             session.set_keepalive(None);
-            Step::Decided(Box::new(Verdict::denied(reason)))
+            Progress::Decided(Box::new(Verdict::denied(reason)))
         } else {
             let req = session.req_header();
             // Everything cached: decided without waiting. Otherwise the rest of the decision
             // runs in its own allocation, so this future stays small on the warm path.
-            let now = span.in_scope(|| ctx.runtime.gate.decide_now(req, req.raw_path()));
-            match now {
-                Ok(step) => step,
-                Err(resume) => {
+            match span.in_scope(|| ctx.runtime.gate.decide_now(req, req.raw_path())) {
+                Progress::Wait(resume) => {
                     let gate = &ctx.runtime.gate;
                     Box::pin(gate.resume(req, resume).instrument(span.clone())).await
                 }
+                progress => progress,
             }
         };
-        let verdict = match step {
-            Step::Decided(v) => v,
-            Step::NeedsBody {
+        let verdict = match progress {
+            Progress::Decided(v) => v,
+            Progress::ReadBody {
                 pending,
                 principal,
                 limit,
@@ -302,6 +302,8 @@ impl ProxyHttp for Gateway {
                 let inspect = inspect_body(session, &ctx.runtime, &pending, *principal, limit);
                 Box::new(Box::pin(inspect.instrument(span.clone())).await?)
             }
+            // `resume` never waits again; fail closed if it ever did.
+            Progress::Wait(_) => Box::new(Verdict::denied(DenyReason::StoreUnavailable)),
         };
         self.shared
             .metrics

@@ -92,13 +92,8 @@ impl Gate {
                     Lookup::Node(k) => resolved.put_node(l, Some(cache.node_now(*k)?)),
                     Lookup::RoutePath(p) => resolved.put_routes(p, cache.nodes_by_route_now(p)?),
                     Lookup::NodeById(id) => resolved.put_node(l, Some(cache.node_by_id_now(*id)?)),
-                    // As in `resolve`: not mirrored yet, so unknown.
-                    Lookup::VersionOwner(v) => {
-                        resolved.version_owners.insert(*v, None);
-                    }
-                    Lookup::User(u) => {
-                        resolved.users.insert(*u, None);
-                    }
+                    // Version owners (Umbraco's version API) and user facts: the async way.
+                    Lookup::VersionOwner(_) | Lookup::User(_) => return None,
                 }
             }
             todo = next_refs(target, &who, &resolved);

@@ -221,6 +221,7 @@ impl PolicyCache {
                 &cfg,
                 s,
                 ev("user_keys"),
+                hit("user_keys"),
                 |k| Absent::UserKey(*k),
                 |_, ext| ext.len() + 40,
             ),

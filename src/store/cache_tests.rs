@@ -275,7 +275,10 @@ async fn user_facts_come_by_key_and_say_who_is_an_administrator() {
 #[tokio::test]
 async fn the_warm_reads_answer_only_from_fresh_entries() {
     let (store, cache) = file_backed(expiring(), Duration::from_secs(60));
-    assert!(cache.user_access_now("dev-writer").is_none(), "nothing cached yet");
+    assert!(
+        cache.user_access_now("dev-writer").is_none(),
+        "nothing cached yet"
+    );
     assert!(cache.api_key_now("DevBlogKey000001").is_none());
     cache.user_access("dev-writer").await.expect("loads");
     cache.api_key("DevBlogKey000001").await.expect("loads");

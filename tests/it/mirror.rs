@@ -73,6 +73,21 @@ pub fn mirror(fake: &FakeUmbraco, pool: &PgPool) -> Mirror {
     Mirror::new(reader(fake), pool.clone(), sync_config())
 }
 
+/// A gateway config for `portcullis sync umbraco` against `fake` as the API user (secret from
+/// `MIRROR_SECRET`), with `store` (and any other sections) appended.
+pub fn sync_config_text(fake: &FakeUmbraco, store: &str) -> String {
+    crate::harness::config_text(
+        "",
+        crate::harness::free_addr(),
+        crate::harness::free_addr(),
+        fake.addr,
+        &format!(
+            "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"MIRROR_SECRET\"\n{store}"
+        ),
+    )
+}
+
 /// `(path, trashed)` of a mirrored node, `None` when the mirror does not have it.
 pub async fn node(pool: &PgPool, key: Uuid) -> Option<(Vec<i64>, bool)> {
     sqlx::query("select path, trashed from content_nodes where key = $1")
@@ -400,16 +415,9 @@ async fn portcullis_sync_umbraco_runs_as_the_binary_and_reports_counts() {
     let (db, pool) = database("mirror_cli").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("portcullis.toml");
-    let text = crate::harness::config_text(
-        "",
-        crate::harness::free_addr(),
-        crate::harness::free_addr(),
-        fake.addr,
-        &format!(
-            "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
-             client_secret_env = \"MIRROR_SECRET\"\n[store]\nkind = \"postgres\"\n\
-             database_url_env = \"MIRROR_DB\"\n[sync]\npage_size = 7\n"
-        ),
+    let text = sync_config_text(
+        &fake,
+        "[store]\nkind = \"postgres\"\ndatabase_url_env = \"MIRROR_DB\"\n[sync]\npage_size = 7\n",
     );
     std::fs::write(&config, text).expect("config");
     let run = |secret: &str| {

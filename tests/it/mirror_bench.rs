@@ -8,8 +8,8 @@
 
 use crate::fake_umbraco::model::Tree;
 use crate::fake_umbraco::FakeUmbraco;
-use crate::harness::{binary, config_text, free_addr};
-use crate::mirror::{database, install, CLIENT_ID, SECRET};
+use crate::harness::binary;
+use crate::mirror::{database, install, sync_config_text, SECRET};
 
 fn size(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -43,12 +43,10 @@ async fn mirror_bench_full_sync_of_a_large_site() {
     let (db, _pool) = database("mirror_bench").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("portcullis.toml");
-    let extra = format!(
-        "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
-         client_secret_env = \"MIRROR_SECRET\"\n[store]\nkind = \"postgres\"\n\
-         database_url_env = \"MIRROR_DB\"\n"
+    let text = sync_config_text(
+        &fake,
+        "[store]\nkind = \"postgres\"\ndatabase_url_env = \"MIRROR_DB\"\n",
     );
-    let text = config_text("", free_addr(), free_addr(), fake.addr, &extra);
     std::fs::write(&config, text).expect("config");
     println!("mirror bench: {nodes} document nodes (fan-out 12), {users} users, {groups} groups");
     for round in ["first sync", "second sync (no change)"] {

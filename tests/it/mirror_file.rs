@@ -5,7 +5,7 @@
 
 use crate::fake_umbraco::model::Tree;
 use crate::fake_umbraco::FakeUmbraco;
-use crate::mirror::{install, reader, sync_config, CLIENT_ID, SECRET};
+use crate::mirror::{install, reader, sync_config, sync_config_text, SECRET};
 use portcullis::mirror::to_file::sync_file;
 use portcullis::mirror::SyncError;
 use portcullis::store::policy_file::{Origin, PolicyFile};
@@ -188,18 +188,11 @@ async fn portcullis_sync_umbraco_writes_a_file_stores_policy_file_that_check_con
         dir.path().join("portcullis.toml"),
         dir.path().join("p.toml"),
     );
-    let text = crate::harness::config_text(
-        "",
-        crate::harness::free_addr(),
-        crate::harness::free_addr(),
-        fake.addr,
-        &format!(
-            "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
-             client_secret_env = \"MIRROR_SECRET\"\n[store]\nkind = \"file\"\n\
-             policy_file = \"{}\"\n",
-            policy.display()
-        ),
+    let store = format!(
+        "[store]\nkind = \"file\"\npolicy_file = \"{}\"\n",
+        policy.display()
     );
+    let text = sync_config_text(&fake, &store);
     std::fs::write(&config, text).expect("config");
     let out = std::process::Command::new(crate::harness::binary())
         .args(["sync", "umbraco", "--config"])

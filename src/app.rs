@@ -324,12 +324,9 @@ fn build_versions(
         .umbraco
         .as_ref()
         .map_or(UmbracoAuthnConfig::default().timeout, |u| u.timeout);
-    Ok(Some(Arc::new(crate::umbraco::VersionResolver::new(
-        client,
-        api_user.clone(),
-        metrics.clone(),
-        timeout,
-    ))))
+    let reader =
+        crate::mirror::client::Reader::new(client, api_user.clone(), metrics.clone(), timeout);
+    Ok(Some(Arc::new(crate::umbraco::VersionResolver::new(reader))))
 }
 
 /// Tries of the first API-user token fetch at start (0.25 s, then doubling, between them).

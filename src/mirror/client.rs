@@ -14,7 +14,7 @@ pub const API: &str = "/umbraco/management/api/v1";
 /// Largest answer read (a page of `sync.page_size` items stays far below this).
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 
-/// A Management API reader for the mirror. Cheap to clone.
+/// A Management API reader (the mirror, document-version owners). Cheap to clone.
 #[derive(Clone)]
 pub struct Reader {
     client: ManagementClient,

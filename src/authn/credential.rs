@@ -180,16 +180,7 @@ mod tests {
         api_key::generate("live", PEPPER).unwrap().full
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::authn::testing::headers;
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()

@@ -109,18 +109,8 @@ pub fn access_cookie(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::authn::testing::headers;
 
     #[test]
     fn access_token_in_the_query_is_found_in_any_case_and_encoding() {

@@ -1,5 +1,6 @@
 //! One full sync: the document and media trees, then the user groups, then the users (groups
-//! name start nodes and granular entries by node; users name groups), each read whole from
+//! name start nodes and granular entries by node; users name groups), then the public-access
+//! entries of the protected documents (`public_access.rs`), each read whole from
 //! the Management API and then applied in its own transaction. A kind that fails to read or
 //! apply changes nothing and stops the sync; kinds applied before it stay applied.
 
@@ -14,7 +15,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`).
+/// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`,
+/// `public_access`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub kinds: BTreeMap<&'static str, KindReport>,
@@ -62,13 +64,15 @@ impl Mirror {
     /// failure, `report` holds the kinds that stay applied.
     pub async fn full_sync_into(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let started = Instant::now();
+        let mut protected = Vec::new();
         for (name, kind) in [
             ("documents", NodeKind::Document),
             ("media", NodeKind::Media),
         ] {
-            let nodes = super::tree::walk(&self.reader, kind, &self.cfg).await?;
+            let (nodes, marked) = super::tree::walk_marked(&self.reader, kind, &self.cfg).await?;
             let r = sql::replace_tree(&self.pool, kind, &nodes, self.cfg.apply_timeout).await?;
             report.kinds.insert(name, r);
+            protected.extend(marked);
         }
         let groups: Vec<UserGroup> = all_pages(
             &self.reader,
@@ -95,6 +99,8 @@ impl Mirror {
             .collect();
         let r = sql::replace_users(&self.pool, &users, Scope::All, self.cfg.apply_timeout).await?;
         report.kinds.insert("users", r);
+        let r = self.sync_public_access(&protected).await?;
+        report.kinds.insert("public_access", r);
         report.duration_ms = started.elapsed().as_millis();
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
 //!   applied in one transaction by `store::postgres::mirror`.
 //! - [`schedule`]: the `serve` background job (interval, round lock, `portcullis_sync_*`).
+//! - [`public_access`]: the protected documents' public-access entries (members by username).
 //! - [`to_file`]: the same read written into a file store's policy file.
 //! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
 //! - [`webhook`]: `POST /v1/webhooks/umbraco`, refreshing what an event names.
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod full;
+pub mod public_access;
 pub mod schedule;
 pub mod to_file;
 pub mod tree;

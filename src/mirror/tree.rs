@@ -67,6 +67,17 @@ pub async fn walk(
     kind: NodeKind,
     cfg: &SyncConfig,
 ) -> Result<Vec<MirrorNode>, SyncError> {
+    Ok(walk_marked(reader, kind, cfg).await?.0)
+}
+
+/// [`walk`], with the keys of the live nodes the listing marks `isProtected` (a public-access
+/// entry on the node or on an ancestor).
+pub async fn walk_marked(
+    reader: &Reader,
+    kind: NodeKind,
+    cfg: &SyncConfig,
+) -> Result<(Vec<MirrorNode>, Vec<Uuid>), SyncError> {
+    let mut protected = Vec::new();
     let mut todo: VecDeque<Page> = VecDeque::from([
         Page {
             bin: false,
@@ -88,7 +99,7 @@ pub async fn walk(
             running.push(fetch(reader, kind, page, cfg.page_size));
         }
         let Some(done) = running.next().await else {
-            return Ok(nodes);
+            return Ok((nodes, protected));
         };
         let (page, answer) = done?;
         let got = answer.items.len() as u64;
@@ -105,6 +116,9 @@ pub async fn walk(
                     kind: kind.as_str(),
                     max: cfg.max_nodes,
                 });
+            }
+            if item.is_protected && !page.bin {
+                protected.push(item.id);
             }
             nodes.push(MirrorNode {
                 key: item.id,

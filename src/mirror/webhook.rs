@@ -66,6 +66,8 @@ pub enum Refresh {
     Nodes(NodeKind),
     Users,
     Groups,
+    /// Public-access entries: the payload names entries, not documents, so all are re-read.
+    PublicAccess,
     /// An event the mirror does not need (answered 200, so Umbraco does not retry it).
     Ignored,
 }
@@ -90,6 +92,7 @@ pub fn refresh_for(event: &str) -> Refresh {
         | "mediaEmptiedRecycleBin" => Refresh::Nodes(NodeKind::Media),
         "userSaved" | "userDeleted" | "userLocked" | "userUnlocked" => Refresh::Users,
         "userGroupSaved" | "UserGroupDeleted" => Refresh::Groups,
+        "publicAccessEntrySaved" | "publicAccessEntryDeleted" => Refresh::PublicAccess,
         _ => Refresh::Ignored,
     }
 }
@@ -126,6 +129,7 @@ impl Mirror {
             Refresh::Nodes(kind) => self.refresh_nodes(kind, ids).await,
             Refresh::Users => self.refresh_users(ids).await,
             Refresh::Groups => self.refresh_groups(ids).await,
+            Refresh::PublicAccess => self.refresh_public_access().await,
             Refresh::Ignored => Ok(KindReport::default()),
         }
     }
@@ -239,6 +243,10 @@ mod tests {
         );
         assert_eq!(refresh_for("UserGroupDeleted"), Refresh::Groups);
         assert_eq!(refresh_for("userLocked"), Refresh::Users);
+        assert_eq!(
+            refresh_for("publicAccessEntryDeleted"),
+            Refresh::PublicAccess
+        );
         assert_eq!(refresh_for("userLoginSuccess"), Refresh::Ignored);
     }
 

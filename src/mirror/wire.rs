@@ -31,6 +31,10 @@ pub struct TreeItem {
     pub has_children: bool,
     #[serde(default)]
     pub is_trashed: bool,
+    /// `isProtected` of document tree items: a public-access entry on the node *or an
+    /// ancestor* (`DocumentTreeControllerBase`); absent on media and recycle-bin items.
+    #[serde(default)]
+    pub is_protected: bool,
 }
 
 /// `UserGroupResponseModel`.

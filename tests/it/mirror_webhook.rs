@@ -10,7 +10,7 @@ use crate::mirror::{database, install, mirror, node, CLIENT_ID, SECRET};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const HOOK_SECRET: &str = "umbraco-webhook-secret-for-tests";
+pub const HOOK_SECRET: &str = "umbraco-webhook-secret-for-tests";
 const HEADER: &str = "x-portcullis-webhook-secret";
 
 async fn gateway(fake: &FakeUmbraco, db_url: &str) -> Gateway {
@@ -32,7 +32,7 @@ async fn gateway(fake: &FakeUmbraco, db_url: &str) -> Gateway {
 }
 
 /// Delivers `body` for `event` as Umbraco does; returns the status and JSON answer.
-async fn deliver(gw: &Gateway, secret: Option<&str>, event: &str, body: Value) -> (u16, Value) {
+pub async fn deliver(gw: &Gateway, secret: Option<&str>, event: &str, body: Value) -> (u16, Value) {
     let mut req = client()
         .post(gw.admin_url("/v1/webhooks/umbraco"))
         .header("umb-webhook-event", event)

@@ -8,6 +8,7 @@ mod export;
 pub(crate) mod keys;
 pub mod mirror;
 mod mirror_directory;
+pub mod mirror_public_access;
 pub mod overrides;
 
 pub use apply::{apply_policy, ApplyReport};

@@ -17,6 +17,7 @@ mod directory;
 mod document;
 mod edit;
 mod listing;
+mod members;
 pub mod model;
 mod security;
 #[cfg(test)]
@@ -207,6 +208,24 @@ pub const ROUTES: &[(&str, &str, &str, Handler)] = &[
         "/umbraco/management/api/v1/user/{id}",
         "user",
         directory::user,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/document/{id}/public-access",
+        "document_public_access",
+        members::document_public_access,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/member/{id}",
+        "member",
+        members::member,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/language",
+        "language",
+        members::languages,
     ),
     (
         "GET",

@@ -133,6 +133,8 @@ pub struct State {
     /// The tree listings' children index (`edit.rs` `index_tree`), for large trees; every
     /// change of the nodes through `State`'s methods drops it.
     pub tree_index: Option<super::edit::TreeIndex>,
+    /// Members, member groups, public-access entries and languages (`members.rs`).
+    pub protection: super::members::Protection,
     next_node_id: i64,
     next_user_id: i64,
 }
@@ -152,6 +154,7 @@ impl Default for State {
             fail_after: HashMap::new(),
             versions: BTreeMap::new(),
             tree_index: None,
+            protection: Default::default(),
             next_node_id: 1060,
             next_user_id: SUPER_USER_ID,
         }

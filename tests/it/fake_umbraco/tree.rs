@@ -81,7 +81,7 @@ pub(super) fn tree_item(state: &State, n: &Node, tree: Tree, has_children: bool)
     let mut obj = common.as_object().cloned().unwrap_or_default();
     match tree {
         Tree::Document => {
-            obj.insert("isProtected".into(), json!(false));
+            obj.insert("isProtected".into(), json!(state.is_protected(n.key)));
             obj.insert("ancestors".into(), Value::Array(ancestors));
             obj.insert(
                 "documentType".into(),

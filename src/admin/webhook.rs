@@ -6,7 +6,9 @@
 use super::http::{AdminError, AdminRequest, Reply};
 use super::json;
 use crate::app::Shared;
-use crate::mirror::webhook::{payload_ids, refresh_for, Refresh, EVENT_HEADER};
+use crate::mirror::webhook::{
+    payload_ids, payload_permissions, refresh_for, Refresh, EVENT_HEADER,
+};
 use http::StatusCode;
 
 pub async fn deliver(shared: &Shared, req: &AdminRequest) -> Result<Reply, AdminError> {
@@ -28,11 +30,18 @@ pub async fn deliver(shared: &Shared, req: &AdminRequest) -> Result<Reply, Admin
             &serde_json::json!({"event": event, "ignored": true}),
         ));
     }
-    let ids = payload_ids(&req.body).map_err(|m| AdminError::bad("body", m))?;
+    let (ids, named) = if refresh == Refresh::AllGroups {
+        let n = payload_permissions(&req.body).map_err(|m| AdminError::bad("body", m))?;
+        (Vec::new(), n)
+    } else {
+        let ids = payload_ids(&req.body).map_err(|m| AdminError::bad("body", m))?;
+        let n = ids.len();
+        (ids, n)
+    };
     match mirror.refresh(refresh, &ids).await {
         Ok(report) => Ok(json(
             StatusCode::OK,
-            &serde_json::json!({"event": event, "ids": ids.len(), "changed": report.changed()}),
+            &serde_json::json!({"event": event, "ids": named, "changed": report.changed()}),
         )),
         Err(e) => {
             tracing::warn!(umbraco.event = %event, error = %crate::config::error_chain(&e), "webhook refresh failed; umbraco will retry");

@@ -1,19 +1,24 @@
 //! One full sync: the document and media trees, then the user groups, then the users (groups
 //! name start nodes and granular entries by node; users name groups), then the public-access
-//! entries of the protected documents (`public_access.rs`), each read whole from
-//! the Management API and then applied in its own transaction. A kind that fails to read or
-//! apply changes nothing and stops the sync; kinds applied before it stay applied.
+//! entries of the protected documents (`public_access.rs`), each read whole from the Management
+//! API ([`Mirror::read`]) and then applied in its own transaction ([`Mirror::apply`]). A kind
+//! that fails to read or apply changes nothing and stops the sync; kinds applied before it stay
+//! applied. Each tree, group and user read starts with a [`Ticket`]: the apply leaves alone
+//! what webhooks wrote after it (`store::postgres::mirror_touch`).
 
 use super::client::Reader;
 use super::wire::{self, Paged, UserGroup};
 use super::{ExternalId, Mirror, SyncError};
 use crate::authz::{NodeKind, UserState};
 use crate::store::policy_file::{GroupEntry, Origin, StartRef, UserEntry};
-use crate::store::postgres::mirror::{self as sql, KindReport, MirrorEntry, MirrorUser, Scope};
+use crate::store::postgres::mirror::{
+    self as sql, KindReport, MirrorEntry, MirrorNode, MirrorUser, Scope, Ticket,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`,
 /// `public_access`).
@@ -52,7 +57,94 @@ pub(super) async fn all_pages<T: DeserializeOwned>(
     }
 }
 
+/// One kind of a full sync, in the order a sync applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    Documents,
+    Media,
+    UserGroups,
+    Users,
+}
+
+impl SyncKind {
+    /// Every kind, in the order a sync reads and applies them.
+    pub const ALL: [SyncKind; 4] = [
+        SyncKind::Documents,
+        SyncKind::Media,
+        SyncKind::UserGroups,
+        SyncKind::Users,
+    ];
+
+    /// The kind's name in the report and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncKind::Documents => "documents",
+            SyncKind::Media => "media",
+            SyncKind::UserGroups => "user_groups",
+            SyncKind::Users => "users",
+        }
+    }
+}
+
+/// What a full sync read of one kind, with the ticket it took before reading.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    kind: SyncKind,
+    ticket: Ticket,
+    data: Data,
+}
+
+#[derive(Debug, Clone)]
+enum Data {
+    /// The nodes, and the live ones the listing marks `isProtected`.
+    Tree(NodeKind, Vec<MirrorNode>, Vec<Uuid>),
+    Groups(Vec<GroupEntry>, Vec<MirrorEntry>),
+    Users(Vec<MirrorUser>),
+}
+
 impl Mirror {
+    /// Reads one kind whole from Umbraco (no write; the ticket is taken first).
+    pub async fn read(&self, kind: SyncKind) -> Result<Snapshot, SyncError> {
+        let ticket = Ticket::sync(&self.pool).await?;
+        let take = self.cfg.page_size;
+        let data = match kind {
+            SyncKind::Documents | SyncKind::Media => {
+                let nk = if kind == SyncKind::Media {
+                    NodeKind::Media
+                } else {
+                    NodeKind::Document
+                };
+                let (nodes, marked) = super::tree::walk_marked(&self.reader, nk, &self.cfg).await?;
+                Data::Tree(nk, nodes, marked)
+            }
+            SyncKind::UserGroups => {
+                let groups: Vec<UserGroup> =
+                    all_pages(&self.reader, "user_groups", "/user-group", take).await?;
+                let (rows, entries) = group_entries(&groups);
+                Data::Groups(rows, entries)
+            }
+            SyncKind::Users => {
+                let users: Vec<wire::User> =
+                    all_pages(&self.reader, "users", "/user", take).await?;
+                let ext = self.cfg.external_id;
+                Data::Users(users.iter().map(|u| user_entry(u, ext)).collect())
+            }
+        };
+        Ok(Snapshot { kind, ticket, data })
+    }
+
+    /// Applies what [`read`](Mirror::read) returned, in one transaction.
+    pub async fn apply(&self, snap: &Snapshot) -> Result<KindReport, SyncError> {
+        let (pool, t, ticket) = (&self.pool, self.cfg.apply_timeout, snap.ticket);
+        Ok(match &snap.data {
+            Data::Tree(kind, nodes, _) => sql::replace_tree(pool, *kind, nodes, ticket, t).await?,
+            Data::Groups(rows, entries) => {
+                sql::replace_groups(pool, rows, entries, Scope::All, ticket, t).await?
+            }
+            Data::Users(users) => sql::replace_users(pool, users, Scope::All, ticket, t).await?,
+        })
+    }
+
     /// Runs one full sync and reports what changed.
     pub async fn full_sync(&self) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
@@ -65,40 +157,14 @@ impl Mirror {
     pub async fn full_sync_into(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let started = Instant::now();
         let mut protected = Vec::new();
-        for (name, kind) in [
-            ("documents", NodeKind::Document),
-            ("media", NodeKind::Media),
-        ] {
-            let (nodes, marked) = super::tree::walk_marked(&self.reader, kind, &self.cfg).await?;
-            let r = sql::replace_tree(&self.pool, kind, &nodes, self.cfg.apply_timeout).await?;
-            report.kinds.insert(name, r);
-            protected.extend(marked);
+        for kind in SyncKind::ALL {
+            let snap = self.read(kind).await?;
+            let r = self.apply(&snap).await?;
+            report.kinds.insert(snap.kind.name(), r);
+            if let Data::Tree(_, _, marked) = snap.data {
+                protected.extend(marked);
+            }
         }
-        let groups: Vec<UserGroup> = all_pages(
-            &self.reader,
-            "user_groups",
-            "/user-group",
-            self.cfg.page_size,
-        )
-        .await?;
-        let (entries, perms) = group_entries(&groups);
-        let r = sql::replace_groups(
-            &self.pool,
-            &entries,
-            &perms,
-            Scope::All,
-            self.cfg.apply_timeout,
-        )
-        .await?;
-        report.kinds.insert("user_groups", r);
-        let users: Vec<wire::User> =
-            all_pages(&self.reader, "users", "/user", self.cfg.page_size).await?;
-        let users: Vec<MirrorUser> = users
-            .iter()
-            .map(|u| user_entry(u, self.cfg.external_id))
-            .collect();
-        let r = sql::replace_users(&self.pool, &users, Scope::All, self.cfg.apply_timeout).await?;
-        report.kinds.insert("users", r);
         let r = self.sync_public_access(&protected).await?;
         report.kinds.insert("public_access", r);
         report.duration_ms = started.elapsed().as_millis();

@@ -25,7 +25,7 @@ pub mod webhook;
 pub mod wire;
 
 pub use config::{ExternalId, SyncConfig};
-pub use full::SyncReport;
+pub use full::{Snapshot, SyncKind, SyncReport};
 
 use crate::store::StoreError;
 use crate::umbraco::UmbracoError;

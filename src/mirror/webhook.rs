@@ -13,7 +13,7 @@ use super::full::{group_entries, user_entry};
 use super::wire::{self, TreeItem, UserGroup};
 use super::{Mirror, SyncConfig, SyncError};
 use crate::authz::NodeKind;
-use crate::store::postgres::mirror::{self as sql, KindReport, MirrorNode, Scope};
+use crate::store::postgres::mirror::{self as sql, KindReport, MirrorNode, Scope, Ticket};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use subtle::ConstantTimeEq;
@@ -68,6 +68,9 @@ pub enum Refresh {
     Groups,
     /// Public-access entries: the payload names entries, not documents, so all are re-read.
     PublicAccess,
+    /// Every user group (`assignedUserGroupPermissions`: its payload names groups and nodes by
+    /// int ids, which the Management API never shows).
+    AllGroups,
     /// An event the mirror does not need (answered 200, so Umbraco does not retry it).
     Ignored,
 }
@@ -93,6 +96,7 @@ pub fn refresh_for(event: &str) -> Refresh {
         "userSaved" | "userDeleted" | "userLocked" | "userUnlocked" => Refresh::Users,
         "userGroupSaved" | "UserGroupDeleted" => Refresh::Groups,
         "publicAccessEntrySaved" | "publicAccessEntryDeleted" => Refresh::PublicAccess,
+        "assignedUserGroupPermissions" => Refresh::AllGroups,
         _ => Refresh::Ignored,
     }
 }
@@ -115,6 +119,26 @@ pub fn payload_ids(body: &[u8]) -> Result<Vec<Uuid>, String> {
     }
 }
 
+/// The entries of an `assignedUserGroupPermissions` payload: Umbraco's `EntityPermission`s
+/// (`[{"userGroupId": int, "entityId": int, "assignedPermissions": […], …}]`); returns how many.
+pub fn payload_permissions(body: &[u8]) -> Result<usize, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct EntityPermission {
+        #[allow(dead_code)]
+        user_group_id: i64,
+        #[allow(dead_code)]
+        entity_id: i64,
+    }
+    match serde_json::from_slice::<Vec<EntityPermission>>(body) {
+        Ok(v) if !v.is_empty() => Ok(v.len()),
+        Ok(_) => Err("the payload lists no permissions".into()),
+        Err(e) => Err(format!(
+            "the payload is not an array of `{{\"userGroupId\":…, \"entityId\":…}}`: {e}"
+        )),
+    }
+}
+
 fn segment(kind: NodeKind) -> &'static str {
     match kind {
         NodeKind::Media => "media",
@@ -123,18 +147,38 @@ fn segment(kind: NodeKind) -> &'static str {
 }
 
 impl Mirror {
-    /// Applies what Umbraco holds now for `ids` after `refresh`.
+    /// Applies what Umbraco holds now for `ids` after `refresh`. The ticket is taken before
+    /// anything is read: rows a later webhook wrote meanwhile are left as they are.
     pub async fn refresh(&self, refresh: Refresh, ids: &[Uuid]) -> Result<KindReport, SyncError> {
+        if refresh == Refresh::Ignored {
+            return Ok(KindReport::default());
+        }
+        let ticket = Ticket::webhook(&self.pool).await?;
         match refresh {
-            Refresh::Nodes(kind) => self.refresh_nodes(kind, ids).await,
-            Refresh::Users => self.refresh_users(ids).await,
-            Refresh::Groups => self.refresh_groups(ids).await,
+            Refresh::Nodes(kind) => self.refresh_nodes(kind, ids, ticket).await,
+            Refresh::Users => self.refresh_users(ids, ticket).await,
+            Refresh::Groups => self.refresh_groups(ids, ticket).await,
+            Refresh::AllGroups => self.refresh_all_groups(ticket).await,
             Refresh::PublicAccess => self.refresh_public_access().await,
             Refresh::Ignored => Ok(KindReport::default()),
         }
     }
 
-    async fn refresh_nodes(&self, kind: NodeKind, ids: &[Uuid]) -> Result<KindReport, SyncError> {
+    async fn refresh_all_groups(&self, ticket: Ticket) -> Result<KindReport, SyncError> {
+        let take = self.cfg.page_size;
+        let groups: Vec<UserGroup> =
+            super::full::all_pages(&self.reader, "user_groups", "/user-group", take).await?;
+        let (rows, entries) = group_entries(&groups);
+        let t = self.cfg.apply_timeout;
+        Ok(sql::replace_groups(&self.pool, &rows, &entries, Scope::All, ticket, t).await?)
+    }
+
+    async fn refresh_nodes(
+        &self,
+        kind: NodeKind,
+        ids: &[Uuid],
+        ticket: Ticket,
+    ) -> Result<KindReport, SyncError> {
         let seg = segment(kind);
         let mut items: Vec<TreeItem> = Vec::new();
         for chunk in ids.chunks(ITEM_BATCH) {
@@ -182,10 +226,10 @@ impl Mirror {
             }
         }
         let t = self.cfg.apply_timeout;
-        Ok(sql::refresh_nodes(&self.pool, kind, &chains, &gone, t).await?)
+        Ok(sql::refresh_nodes(&self.pool, kind, &chains, &gone, ticket, t).await?)
     }
 
-    async fn refresh_users(&self, ids: &[Uuid]) -> Result<KindReport, SyncError> {
+    async fn refresh_users(&self, ids: &[Uuid], ticket: Ticket) -> Result<KindReport, SyncError> {
         let mut users = Vec::new();
         for id in ids {
             let path = format!("/user/{id}");
@@ -194,10 +238,10 @@ impl Mirror {
             }
         }
         let t = self.cfg.apply_timeout;
-        Ok(sql::replace_users(&self.pool, &users, Scope::Only(ids), t).await?)
+        Ok(sql::replace_users(&self.pool, &users, Scope::Only(ids), ticket, t).await?)
     }
 
-    async fn refresh_groups(&self, ids: &[Uuid]) -> Result<KindReport, SyncError> {
+    async fn refresh_groups(&self, ids: &[Uuid], ticket: Ticket) -> Result<KindReport, SyncError> {
         let mut groups: Vec<UserGroup> = Vec::new();
         for id in ids {
             let path = format!("/user-group/{id}");
@@ -207,7 +251,7 @@ impl Mirror {
         }
         let (rows, entries) = group_entries(&groups);
         let t = self.cfg.apply_timeout;
-        Ok(sql::replace_groups(&self.pool, &rows, &entries, Scope::Only(ids), t).await?)
+        Ok(sql::replace_groups(&self.pool, &rows, &entries, Scope::Only(ids), ticket, t).await?)
     }
 }
 
@@ -232,6 +276,17 @@ mod tests {
     }
 
     #[test]
+    fn permission_payloads_are_entity_permissions() {
+        // AssignedUserGroupPermissionsWebhookEvent sends `notification.EntityPermissions`
+        // (src/Umbraco.Core/Webhooks/Events/User/AssignedUserGroupPermissionsWebhookEvent.cs,
+        // src/Umbraco.Core/Models/Membership/EntityPermission.cs), camelCase.
+        let body = br#"[{"entityId":1061,"userGroupId":5,"assignedPermissions":["Umb.Document.Read"],"isDefaultPermissions":false}]"#;
+        assert_eq!(payload_permissions(body), Ok(1));
+        assert!(payload_permissions(b"[]").is_err());
+        assert!(payload_permissions(br#"{"id":"00000000-0000-0000-0000-000000000001"}"#).is_err());
+    }
+
+    #[test]
     fn events_map_to_what_they_refresh() {
         assert_eq!(
             refresh_for("Umbraco.ContentMoved"),
@@ -246,6 +301,10 @@ mod tests {
         assert_eq!(
             refresh_for("publicAccessEntryDeleted"),
             Refresh::PublicAccess
+        );
+        assert_eq!(
+            refresh_for("assignedUserGroupPermissions"),
+            Refresh::AllGroups
         );
         assert_eq!(refresh_for("userLoginSuccess"), Refresh::Ignored);
     }

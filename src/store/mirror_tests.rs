@@ -1,7 +1,7 @@
 //! The mirror's writes (`postgres::mirror`) on a real database: a replace that fails on any
 //! statement leaves the previous tree in place, and ids survive moves.
 
-use super::postgres::mirror::{replace_tree, MirrorNode};
+use super::postgres::mirror::{replace_tree, MirrorNode, Ticket};
 use crate::authz::NodeKind;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -27,20 +27,20 @@ async fn rows(pool: &PgPool) -> Vec<(Uuid, i64, Vec<i64>)> {
 #[sqlx::test(migrations = "./migrations")]
 async fn a_replace_that_fails_leaves_the_previous_tree(pool: PgPool) {
     let tree = [n(1, None), n(2, Some(1)), n(3, Some(2))];
-    let r = replace_tree(&pool, NodeKind::Document, &tree, T)
+    let r = replace_tree(&pool, NodeKind::Document, &tree, Ticket::Sync(0), T)
         .await
         .expect("replace");
     assert_eq!((r.inserted, r.updated, r.deleted), (3, 0, 0));
     let before = rows(&pool).await;
     // A parent that was not synced: refused before anything is written.
     let orphan = [n(1, None), n(3, Some(9))];
-    replace_tree(&pool, NodeKind::Document, &orphan, T)
+    replace_tree(&pool, NodeKind::Document, &orphan, Ticket::Sync(0), T)
         .await
         .expect_err("orphan");
     assert_eq!(rows(&pool).await, before);
     // A key listed twice fails on the load after the first rows went in: rolled back.
     let twice = [n(1, None), n(4, Some(1)), n(4, Some(1))];
-    replace_tree(&pool, NodeKind::Document, &twice, T)
+    replace_tree(&pool, NodeKind::Document, &twice, Ticket::Sync(0), T)
         .await
         .expect_err("duplicate");
     assert_eq!(rows(&pool).await, before);
@@ -49,13 +49,13 @@ async fn a_replace_that_fails_leaves_the_previous_tree(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn a_moved_node_keeps_its_id_and_its_subtree_follows(pool: PgPool) {
     let tree = [n(1, None), n(2, None), n(3, Some(1)), n(4, Some(3))];
-    replace_tree(&pool, NodeKind::Document, &tree, T)
+    replace_tree(&pool, NodeKind::Document, &tree, Ticket::Sync(0), T)
         .await
         .expect("replace");
     let ids: Vec<i64> = rows(&pool).await.iter().map(|r| r.1).collect();
     assert!(ids.iter().all(|id| *id >= 1_000_000_000), "{ids:?}");
     let moved = [n(1, None), n(2, None), n(3, Some(2)), n(4, Some(3))];
-    let r = replace_tree(&pool, NodeKind::Document, &moved, T)
+    let r = replace_tree(&pool, NodeKind::Document, &moved, Ticket::Sync(0), T)
         .await
         .expect("move");
     assert_eq!((r.inserted, r.updated, r.deleted), (0, 2, 0));
@@ -63,8 +63,38 @@ async fn a_moved_node_keeps_its_id_and_its_subtree_follows(pool: PgPool) {
     assert_eq!(after.iter().map(|r| r.1).collect::<Vec<_>>(), ids);
     assert_eq!(after[3].2, vec![-1, ids[1], ids[2], ids[3]]);
     // A media replace never touches documents.
-    replace_tree(&pool, NodeKind::Media, &[], T)
+    replace_tree(&pool, NodeKind::Media, &[], Ticket::Sync(0), T)
         .await
         .expect("media");
     assert_eq!(rows(&pool).await.len(), 4);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_older_webhook_delivery_does_not_undo_a_newer_one(pool: PgPool) {
+    use super::postgres::mirror::refresh_nodes;
+    let tree = [n(1, None), n(2, None), n(3, Some(1)), n(4, Some(3))];
+    replace_tree(&pool, NodeKind::Document, &tree, Ticket::Sync(0), T)
+        .await
+        .expect("replace");
+    // Two deliveries: the first read 3 under 1 (before the move), the second 3 under 2.
+    let old = Ticket::webhook(&pool).await.expect("ticket");
+    let new = Ticket::webhook(&pool).await.expect("ticket");
+    let moved = [n(2, None), n(3, Some(2))];
+    refresh_nodes(&pool, NodeKind::Document, &moved, &[], new, T)
+        .await
+        .expect("newer delivery");
+    let after = rows(&pool).await;
+    let stale = [n(1, None), n(3, Some(1))];
+    let r = refresh_nodes(&pool, NodeKind::Document, &stale, &[], old, T)
+        .await
+        .expect("older delivery");
+    assert_eq!((r.updated, r.newer), (0, 1), "{r:?}");
+    assert_eq!(rows(&pool).await, after);
+    assert_eq!(after[3].2, vec![-1, after[1].1, after[2].1, after[3].1]);
+    // A sync that started after both deliveries writes what it read.
+    let sync = Ticket::sync(&pool).await.expect("ticket");
+    replace_tree(&pool, NodeKind::Document, &tree, sync, T)
+        .await
+        .expect("sync");
+    assert_eq!(rows(&pool).await[3].2[1], after[0].1);
 }

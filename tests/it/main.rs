@@ -29,6 +29,8 @@ mod mirror;
 mod mirror_bench;
 mod mirror_file;
 mod mirror_public_access;
+mod mirror_race;
+mod mirror_report;
 mod mirror_schedule;
 mod mirror_webhook;
 mod pipeline;

@@ -173,3 +173,53 @@ async fn webhooks_need_the_secret_and_converge_when_delivered_twice_and_out_of_o
         400
     );
 }
+
+/// `assignedUserGroupPermissions` names groups and nodes by int ids only
+/// (`AssignedUserGroupPermissionsWebhookEvent` sends `notification.EntityPermissions`:
+/// src/Umbraco.Core/Webhooks/Events/User/AssignedUserGroupPermissionsWebhookEvent.cs,
+/// src/Umbraco.Core/Models/Membership/EntityPermission.cs; fired by
+/// `UserService.ReplaceUserGroupPermissions`/`AssignUserGroupPermission`): every group is
+/// refreshed, idempotently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_group_permissions_refresh_every_group() {
+    let mut s = install();
+    let home = s.add_node(Tree::Document, "home", None);
+    let fake = FakeUmbraco::start(s).await;
+    let (db, pool) = database("mirror_hook_perms").await;
+    mirror(&fake, &pool)
+        .full_sync()
+        .await
+        .expect("initial sync");
+    let gw = gateway(&fake, &db.url()).await;
+    let writer = fake.with(|s| {
+        let w = s.group_key("writer");
+        s.grant(w, home, &["Umb.Document.Read"]);
+        w
+    });
+    let body = json!([{"entityId": 1060, "userGroupId": 3,
+        "assignedPermissions": ["Umb.Document.Read"], "isDefaultPermissions": false}]);
+    let event = "assignedUserGroupPermissions";
+    let (status, answer) = deliver(&gw, Some(HOOK_SECRET), event, body.clone()).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
+    let verbs: Vec<String> = sqlx::query_scalar(
+        "select verbs from group_permissions where group_key = $1 and node_key = $2",
+    )
+    .bind(writer)
+    .bind(home)
+    .fetch_one(&pool)
+    .await
+    .expect("entry mirrored");
+    assert_eq!(verbs, ["Umb.Document.Read"]);
+    let (status, answer) = deliver(&gw, Some(HOOK_SECRET), event, body).await;
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(0)),
+        "{answer}"
+    );
+    let (status, _) = deliver(&gw, Some(HOOK_SECRET), event, json!({"id": writer})).await;
+    assert_eq!(status, 400);
+}

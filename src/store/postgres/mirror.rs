@@ -15,6 +15,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use super::mirror_directory::{replace_groups, replace_users};
+pub use super::mirror_touch::Ticket;
+use super::mirror_touch::{merge_newer_nodes, newer, settle, Touch};
 
 /// A node as the mirror learnt it: its parent (`None` at the top of the tree or of the recycle
 /// bin) and, for a top node, whether it lies in the recycle bin. Paths and the mirror's int
@@ -49,8 +51,15 @@ pub struct KindReport {
     pub inserted: u64,
     pub updated: u64,
     pub deleted: u64,
+    /// Rows left as a webhook wrote them after this writer began to read (`mirror_touch`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub newer: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl KindReport {
@@ -158,7 +167,7 @@ pub(super) async fn begin(
     Ok(tx)
 }
 
-fn bin_of(kind: NodeKind) -> i64 {
+pub(super) fn bin_of(kind: NodeKind) -> i64 {
     match kind {
         NodeKind::Media => MEDIA_RECYCLE_BIN_ID,
         NodeKind::Document | NodeKind::Element => CONTENT_RECYCLE_BIN_ID,
@@ -168,15 +177,21 @@ fn bin_of(kind: NodeKind) -> i64 {
 /// Makes the mirror's `kind` tree exactly `nodes`: inserts new nodes, moves, trashes and
 /// restores existing ones (a changed path clears the node's route, which no longer names it)
 /// and deletes nodes of that kind Umbraco no longer has. Every parent must be in `nodes`.
+/// Nodes a webhook touched after `ticket` stay as the webhook left them (`mirror_touch`).
 pub async fn replace_tree(
     pool: &PgPool,
     kind: NodeKind,
     nodes: &[MirrorNode],
+    ticket: Ticket,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let mut tx = begin(pool, timeout).await?;
     load_nodes(&mut tx, nodes).await?;
+    let newer = newer(&mut tx, Touch::Node, ticket).await?;
+    let left = merge_newer_nodes(&mut tx, kind, ticket, &newer).await?;
     let mut report = write_nodes(&mut tx, kind).await?;
+    report.seen = nodes.len() as u64;
+    report.newer = left;
     let deleted = sqlx::query(
         "delete from content_nodes c where c.kind = $1 \
          and not exists (select 1 from mirror_nodes m where m.key = c.key)",
@@ -186,6 +201,7 @@ pub async fn replace_tree(
     .await
     .map_err(db("mirror_delete_nodes"))?;
     report.deleted = deleted.rows_affected();
+    settle(&mut tx, Touch::Node, ticket, &[]).await?;
     tx.commit().await.map_err(db("mirror_commit"))?;
     Ok(report)
 }
@@ -193,23 +209,31 @@ pub async fn replace_tree(
 /// Refreshes nodes of `kind` from their current ancestry (webhooks): deletes `gone` nodes with
 /// their subtrees, upserts `chains` (every node with its parent; all parents included) and
 /// rewrites the paths of their mirrored descendants, so a moved, trashed or restored subtree
-/// follows its root whatever order the deliveries come in.
+/// follows its root whatever order the deliveries come in. Nodes a webhook touched after
+/// `ticket` stay as they are; the others are recorded as touched with `ticket`.
 pub async fn refresh_nodes(
     pool: &PgPool,
     kind: NodeKind,
     chains: &[MirrorNode],
     gone: &[Uuid],
+    ticket: Ticket,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let mut tx = begin(pool, timeout).await?;
-    let deleted = sqlx::query("delete from content_nodes where kind = $1 and key = any($2)")
-        .bind(kind.as_str())
-        .bind(gone)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("mirror_delete_nodes"))?;
+    let newer = newer(&mut tx, Touch::Node, ticket).await?;
+    let deleted = sqlx::query(
+        "delete from content_nodes where kind = $1 and key = any($2) and not (key = any($3))",
+    )
+    .bind(kind.as_str())
+    .bind(gone)
+    .bind(&newer)
+    .execute(&mut *tx)
+    .await
+    .map_err(db("mirror_delete_nodes"))?;
     load_nodes(&mut tx, chains).await?;
+    let left = merge_newer_nodes(&mut tx, kind, ticket, &newer).await?;
     let mut report = write_nodes(&mut tx, kind).await?;
+    report.seen = chains.len() as u64;
     report.deleted = deleted.rows_affected();
     // Each descendant takes its new path from its nearest refreshed ancestor (old paths name
     // the ancestors by id, and ids never change).
@@ -231,6 +255,13 @@ pub async fn refresh_nodes(
     .await
     .map_err(db("mirror_move_subtrees"))?;
     report.updated += moved.rows_affected();
+    let newer: std::collections::HashSet<Uuid> = newer.into_iter().collect();
+    let touched: Vec<Uuid> = (gone.iter().copied())
+        .chain(chains.iter().map(|n| n.key))
+        .filter(|k| !newer.contains(k))
+        .collect();
+    report.newer = left + gone.iter().filter(|k| newer.contains(k)).count() as u64;
+    settle(&mut tx, Touch::Node, ticket, &touched).await?;
     tx.commit().await.map_err(db("mirror_commit"))?;
     Ok(report)
 }
@@ -288,8 +319,12 @@ pub(super) async fn write_nodes(
                   coalesce(c.id, nextval('content_node_mirror_ids')) as id \
            from mirror_nodes m left join content_nodes c on c.key = m.key), \
          t as ( \
-           select key, parent_key, id, case when trashed then array[-1, $2, id] \
-                  else array[-1, id] end::bigint[] as path from ids where parent_key is null \
+           select i.key, i.parent_key, i.id, case when i.parent_key is not null \
+                  then p.path || i.id when i.trashed then array[-1, $2, i.id] \
+                  else array[-1, i.id] end::bigint[] as path \
+           from ids i left join content_nodes p on p.key = i.parent_key \
+           where i.parent_key is null \
+              or not exists (select 1 from mirror_nodes m where m.key = i.parent_key) \
            union all \
            select i.key, i.parent_key, i.id, t.path || i.id from ids i join t on i.parent_key = t.key), \
          up as ( \
@@ -304,7 +339,7 @@ pub(super) async fn write_nodes(
                   content_nodes.trashed) is distinct from \
                  (excluded.parent_key, excluded.path, excluded.kind, excluded.trashed) \
            returning (xmax = 0) as inserted) \
-         select (select count(*) from mirror_nodes) as seen, \
+         select (select count(*) from mirror_nodes) - (select count(*) from t) as unreached, \
                 count(*) filter (where inserted) as inserted, \
                 count(*) filter (where not inserted) as updated from up",
     )
@@ -317,8 +352,14 @@ pub(super) async fn write_nodes(
         let v: i64 = row.try_get(name).map_err(super::row_err)?;
         Ok(u64::try_from(v).unwrap_or(0))
     };
+    if count("unreached")? > 0 {
+        // A cycle between what this writer read and what a newer webhook wrote: retry later.
+        return Err(StoreError::InvalidPolicy(vec![
+            "the tree changed while it was applied (a webhook moved a node meanwhile); retry"
+                .into(),
+        ]));
+    }
     Ok(KindReport {
-        seen: count("seen")?,
         inserted: count("inserted")?,
         updated: count("updated")?,
         ..KindReport::default()

@@ -97,6 +97,7 @@ pub async fn replace_public_access(
         inserted: count("inserted")?,
         updated: count("updated")?,
         deleted: deleted.rows_affected(),
+        newer: 0,
         skipped: skipped
             .iter()
             .map(|k| format!("public access on `{k}`: not a mirrored document"))

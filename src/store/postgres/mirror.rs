@@ -232,17 +232,26 @@ pub async fn refresh_nodes(
     .map_err(db("mirror_delete_nodes"))?;
     load_nodes(&mut tx, chains).await?;
     let left = merge_newer_nodes(&mut tx, kind, ticket, &newer).await?;
+    sqlx::query(
+        "create temp table mirror_old_paths on commit drop as \
+         select c.key, c.path from content_nodes c join mirror_nodes m on m.key = c.key",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db("mirror_old_paths"))?;
     let mut report = write_nodes(&mut tx, kind).await?;
     report.seen = chains.len() as u64;
     report.deleted = deleted.rows_affected();
-    // Each descendant takes its new path from its nearest refreshed ancestor (old paths name
-    // the ancestors by id, and ids never change).
+    // Each descendant takes its new path from its nearest refreshed ancestor whose path changed
+    // (old paths name the ancestors by id, and ids never change); the subtrees of unchanged
+    // ancestors — a chain's upper part — are not visited.
     let moved = sqlx::query(
         "update content_nodes d set path = x.path, trashed = x.path[2] = $2, \
            route_path = null, updated_at = now() \
          from (select distinct on (d.key) d.key, \
                  p.path || d.path[array_position(d.path, p.id) + 1:] as path \
-               from mirror_nodes m join content_nodes p on p.key = m.key \
+               from mirror_old_paths o join content_nodes p \
+                 on p.key = o.key and p.path is distinct from o.path \
                join content_nodes d on d.path @> array[p.id] and d.key <> p.key \
                where d.kind = $1 \
                  and not exists (select 1 from mirror_nodes m2 where m2.key = d.key) \

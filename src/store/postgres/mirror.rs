@@ -329,9 +329,10 @@ pub(super) async fn write_nodes(
            from mirror_nodes m left join content_nodes c on c.key = m.key), \
          t as ( \
            select i.key, i.parent_key, i.id, case when i.parent_key is not null \
-                  then p.path || i.id when i.trashed then array[-1, $2, i.id] \
+                  then (select p.path from content_nodes p where p.key = i.parent_key) || i.id \
+                  when i.trashed then array[-1, $2, i.id] \
                   else array[-1, i.id] end::bigint[] as path \
-           from ids i left join content_nodes p on p.key = i.parent_key \
+           from ids i \
            where i.parent_key is null \
               or not exists (select 1 from mirror_nodes m where m.key = i.parent_key) \
            union all \

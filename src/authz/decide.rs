@@ -29,7 +29,7 @@ use super::model::{
 };
 use super::policy::{DecisionPolicy, UnknownNodeMode};
 use super::resolve::{granting_start_node, resolve_at, GroupAt, Resolution};
-use super::route_path::{resolve_route, RouteAnswer};
+use super::route_path::{resolve_route_for, RouteAnswer};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
 use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
@@ -205,7 +205,8 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
 
     /// An item path resolved under the request's root (`route_path`).
     pub(crate) fn route(&self, path: &str) -> RouteAnswer {
-        resolve_route(self.resolved, self.target.delivery.as_ref(), path)
+        let culture = self.policy.delivery_default_culture.as_deref();
+        resolve_route_for(self.resolved, self.target.delivery.as_ref(), path, culture)
     }
 
     fn located(&self, kind: CheckKind, info: &Arc<NodeInfo>) -> Option<Located> {

@@ -23,7 +23,7 @@ pub use explain::{explain, Evidence};
 pub use lookup::{next_refs, required_refs, Lookup, MemberRef, Resolved, UserFacts, Who};
 pub use model::*;
 pub use policy::{DecisionPolicy, UnknownNodeMode};
-pub use route_path::{resolve_route, route_key, RouteAnswer};
+pub use route_path::{resolve_route, resolve_route_for, route_key, RouteAnswer};
 pub use start_nodes::calculate_start_nodes;
 
 use serde::Serialize;

@@ -8,17 +8,27 @@
 //! walks from the root documents in their sort order. The route a node answers to is the
 //! `route.path` the Delivery API reports for it (`ApiContentRouteBuilder`), relative to its root.
 //!
-//! The mirror holds each document's `route_path` in that form (`/blog/post-1/`). Portcullis
-//! compares route keys ([`route_key`]: ASCII letters folded, empty segments dropped, one leading
-//! and one trailing `/`) and keeps the candidates under the request's root — the `Start-Item`
+//! The store holds each document's `route_path` in that form (`/blog/post-1/`); the mirror
+//! learns it from Umbraco's `document/urls` (`src/mirror/routes.rs`): the published URL in
+//! Umbraco's default culture, reported only after Umbraco routed it back to the same document.
+//! Umbraco walks the request's culture (`RequestCultureService`: `Accept-Language` when it
+//! matches `^[\w-]*$`, else the default language) and, for `Preview`, draft segments; so a
+//! decision uses the routes only for a published read in the default culture
+//! ([`resolve_route_for`]: no culture Umbraco honours, or `authz.delivery_default_culture`),
+//! anything else follows the unknown-node mode. Under a `Start-Item` the bare path is the root
+//! itself and any other path a document below it. Portcullis compares route keys
+//! ([`route_key`]: ASCII letters folded, empty segments dropped, one leading and one trailing
+//! `/`) and keeps the candidates under the request's root — the `Start-Item`
 //! root, else every root. Exactly one candidate is the node; none is unknown; several are
 //! **ambiguous** (Umbraco would pick by sort order, which the mirror does not hold), and both
 //! follow the unknown-node mode. Umbraco compares URL segments ordinally, so a node it serves
 //! always shares Portcullis's route key: one candidate means the same node. Refused, never
 //! guessed: a `Start-Item` given as a URL segment (the mirror holds no segments: send the root's
 //! key, `route.startItem.id`) and a `Start-Item` that is not a live root document (Umbraco
-//! answers 404 for it). Not modelled (docs/AUTHZ.md): domains, and the one-segment path that
-//! Umbraco serves as the root document with that URL segment.
+//! answers 404 for it). Not modelled (docs/AUTHZ.md): domains (the mirror leaves such routes
+//! empty), routes of other cultures and drafts; for routes written by hand, the paths Umbraco
+//! serves through a root's own URL segment (the mirror's routes are collision-checked by
+//! Umbraco).
 
 use super::lookup::Resolved;
 use super::model::{NodeInfo, NodeKind};
@@ -91,10 +101,19 @@ pub fn resolve_route(resolved: &Resolved, q: Option<&DeliveryQuery>, path: &str)
         Root::Any => None,
         Root::Node(n) => Some(n),
     };
+    // Under a Start-Item Umbraco walks the root's children: `/` is the root itself, any other
+    // path a document below it (`GetDocumentKeyByRoute` with a start node).
+    if let Some(r) = &root {
+        if route_key(path) == "/" {
+            return RouteAnswer::Node(r.clone());
+        }
+    }
     let mut inside = candidates.iter().filter(|n| {
         n.kind == NodeKind::Document
             && !n.trashed
-            && root.as_ref().is_none_or(|r| n.path.contains(r.id))
+            && root
+                .as_ref()
+                .is_none_or(|r| n.path.contains(r.id) && n.id != r.id)
     });
     match (inside.next(), inside.count()) {
         (None, _) => RouteAnswer::Unknown(match root {
@@ -104,6 +123,41 @@ pub fn resolve_route(resolved: &Resolved, q: Option<&DeliveryQuery>, path: &str)
         (Some(n), 0) => RouteAnswer::Node(n.clone()),
         (Some(_), more) => RouteAnswer::Ambiguous(more + 1),
     }
+}
+
+/// The culture Umbraco reads from `Accept-Language` (`RequestCultureService`): a value that is
+/// not blank and matches `^[\w-]*$` (so a list such as `en-GB,en;q=0.9` counts as none).
+fn requested_culture(q: Option<&DeliveryQuery>) -> Option<&str> {
+    let v = q?.culture.as_deref()?;
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    (!v.trim().is_empty() && v.chars().all(word)).then_some(v)
+}
+
+/// What a decision takes an item path to be: [`resolve_route`] when the routes the mirror holds
+/// are the ones Umbraco walks for this request — published routes in the default culture —,
+/// else `Unknown`: a `Preview` request (Umbraco walks draft URL segments) or one whose
+/// `Accept-Language` names a culture other than `default_culture`
+/// (`authz.delivery_default_culture`; unset: any named culture).
+pub fn resolve_route_for(
+    resolved: &Resolved,
+    q: Option<&DeliveryQuery>,
+    path: &str,
+    default_culture: Option<&str>,
+) -> RouteAnswer {
+    if q.is_some_and(|q| q.preview) {
+        return RouteAnswer::Unknown(
+            "a preview walks draft URL segments; the mirror holds published routes only".into(),
+        );
+    }
+    if let Some(c) = requested_culture(q) {
+        if !default_culture.is_some_and(|d| d.eq_ignore_ascii_case(c)) {
+            return RouteAnswer::Unknown(format!(
+                "Accept-Language `{c}` is not authz.delivery_default_culture; the mirror holds \
+                 routes in the default culture only"
+            ));
+        }
+    }
+    resolve_route(resolved, q, path)
 }
 
 /// The node an item path resolves to, when it resolves to exactly one.

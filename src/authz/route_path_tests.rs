@@ -248,3 +248,54 @@ fn the_deny_names_the_ambiguity() {
         "{text}"
     );
 }
+
+#[test]
+fn under_a_start_item_the_root_answers_only_to_the_bare_path() {
+    // `GetDocumentKeyByRoute` with a start node: no segments is the start node itself, any
+    // segment is looked up among its descendants (never the root's own URL segment).
+    let mut r = sites();
+    r.put_routes("/site-b/", vec![routed("-1,10", "/site-b/")]);
+    assert_eq!(found(resolve_route(&r, Some(&start(10)), "")), Some(10));
+    assert!(matches!(
+        resolve_route(&r, Some(&start(10)), "/site-b/"),
+        RouteAnswer::Unknown(_)
+    ));
+    assert_eq!(found(resolve_route(&r, None, "/site-b/")), Some(10));
+}
+
+#[test]
+fn mirrored_routes_are_used_for_published_reads_in_the_default_culture_only() {
+    // `RequestCultureService`: Accept-Language counts when it matches `^[\w-]*$`; the mirror
+    // holds each document's published URL in the default culture (`document/urls`).
+    let r = sites();
+    let q = |culture: Option<&str>, preview: bool| DeliveryQuery {
+        culture: culture.map(str::to_owned),
+        preview,
+        ..Default::default()
+    };
+    let blog = |q: &DeliveryQuery, default: Option<&str>| {
+        resolve_route_for(&r, Some(q), "/blog/", default)
+    };
+    for (culture, default) in [
+        (None, None),
+        (Some("en-US"), Some("en-us")),
+        (Some("da-DK,da;q=0.9"), None),
+        (Some(" "), None),
+    ] {
+        assert_eq!(
+            found(blog(&q(culture, false), default)),
+            Some(1063),
+            "{culture:?}"
+        );
+    }
+    for (culture, default) in [(Some("da-DK"), Some("en-us")), (Some("en-US"), None)] {
+        assert!(
+            matches!(blog(&q(culture, false), default), RouteAnswer::Unknown(_)),
+            "{culture:?} with default {default:?}"
+        );
+    }
+    assert!(matches!(
+        blog(&q(None, true), Some("en-us")),
+        RouteAnswer::Unknown(_)
+    ));
+}

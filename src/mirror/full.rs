@@ -1,4 +1,5 @@
-//! One full sync: the document and media trees, then the user groups, then the users (groups
+//! One full sync: the document tree with each document's Delivery route (`routes.rs`, applied
+//! in the tree's transaction), the media tree, then the user groups, then the users (groups
 //! name start nodes and granular entries by node; users name groups), then the public-access
 //! entries of the protected documents (`public_access.rs`), each read whole from the Management
 //! API ([`Mirror::read`]) and then applied in its own transaction ([`Mirror::apply`]). A kind
@@ -14,13 +15,14 @@ use crate::store::policy_file::{GroupEntry, Origin, StartRef, UserEntry};
 use crate::store::postgres::mirror::{
     self as sql, KindReport, MirrorEntry, MirrorNode, MirrorUser, Scope, Ticket,
 };
+use crate::store::postgres::mirror_routes::{replace_documents, MirrorRoute};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use uuid::Uuid;
 
-/// What a full sync did, per kind (`documents`, `media`, `user_groups`, `users`,
+/// What a full sync did, per kind (`documents`, `routes`, `media`, `user_groups`, `users`,
 /// `public_access`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
@@ -96,8 +98,8 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone)]
 enum Data {
-    /// The nodes, and the live ones the listing marks `isProtected`.
-    Tree(NodeKind, Vec<MirrorNode>, Vec<Uuid>),
+    /// The nodes, the live ones the listing marks `isProtected`, and (documents) the routes.
+    Tree(NodeKind, Vec<MirrorNode>, Vec<Uuid>, Vec<MirrorRoute>),
     Groups(Vec<GroupEntry>, Vec<MirrorEntry>),
     Users(Vec<MirrorUser>),
 }
@@ -115,7 +117,14 @@ impl Mirror {
                     NodeKind::Document
                 };
                 let (nodes, marked) = super::tree::walk_marked(&self.reader, nk, &self.cfg).await?;
-                Data::Tree(nk, nodes, marked)
+                let routes = match nk {
+                    NodeKind::Document => {
+                        let live = super::routes::live_depths(&nodes);
+                        super::routes::read_routes(&self.reader, &self.cfg, &live).await?
+                    }
+                    _ => Vec::new(),
+                };
+                Data::Tree(nk, nodes, marked, routes)
             }
             SyncKind::UserGroups => {
                 let groups: Vec<UserGroup> =
@@ -135,14 +144,34 @@ impl Mirror {
 
     /// Applies what [`read`](Mirror::read) returned, in one transaction.
     pub async fn apply(&self, snap: &Snapshot) -> Result<KindReport, SyncError> {
+        Ok(self.apply_with_routes(snap).await?.0)
+    }
+
+    /// [`apply`](Mirror::apply), with the report of the documents' routes (applied in the
+    /// document tree's transaction).
+    async fn apply_with_routes(
+        &self,
+        snap: &Snapshot,
+    ) -> Result<(KindReport, Option<KindReport>), SyncError> {
         let (pool, t, ticket) = (&self.pool, self.cfg.apply_timeout, snap.ticket);
-        Ok(match &snap.data {
-            Data::Tree(kind, nodes, _) => sql::replace_tree(pool, *kind, nodes, ticket, t).await?,
-            Data::Groups(rows, entries) => {
-                sql::replace_groups(pool, rows, entries, Scope::All, ticket, t).await?
-            }
-            Data::Users(users) => sql::replace_users(pool, users, Scope::All, ticket, t).await?,
-        })
+        Ok((
+            match &snap.data {
+                Data::Tree(NodeKind::Document, nodes, _, routes) => {
+                    let (tree, routes) = replace_documents(pool, nodes, routes, ticket, t).await?;
+                    return Ok((tree, Some(routes)));
+                }
+                Data::Tree(kind, nodes, _, _) => {
+                    sql::replace_tree(pool, *kind, nodes, ticket, t).await?
+                }
+                Data::Groups(rows, entries) => {
+                    sql::replace_groups(pool, rows, entries, Scope::All, ticket, t).await?
+                }
+                Data::Users(users) => {
+                    sql::replace_users(pool, users, Scope::All, ticket, t).await?
+                }
+            },
+            None,
+        ))
     }
 
     /// Runs one full sync and reports what changed.
@@ -159,9 +188,12 @@ impl Mirror {
         let mut protected = Vec::new();
         for kind in SyncKind::ALL {
             let snap = self.read(kind).await?;
-            let r = self.apply(&snap).await?;
+            let (r, routes) = self.apply_with_routes(&snap).await?;
             report.kinds.insert(snap.kind.name(), r);
-            if let Data::Tree(_, _, marked) = snap.data {
+            if let Some(routes) = routes {
+                report.kinds.insert("routes", routes);
+            }
+            if let Data::Tree(_, _, marked, _) = snap.data {
                 protected.extend(marked);
             }
         }

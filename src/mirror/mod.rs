@@ -7,6 +7,7 @@
 //! - [`schedule`]: the `serve` background job (interval, round lock, `portcullis_sync_*`).
 //! - [`public_access`]: the protected documents' public-access entries (members by username).
 //! - [`to_file`]: the same read written into a file store's policy file.
+//! - [`routes`]: each document's Delivery route (`document/urls`), with the tree or per subtree.
 //! - [`tree`]: the paged, bounded-concurrency walk of a tree and its recycle bin.
 //! - [`webhook`]: `POST /v1/webhooks/umbraco`, refreshing what an event names.
 //! - [`client`]: authenticated `GET`s; [`wire`]: Umbraco's JSON shapes.
@@ -18,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod full;
 pub mod public_access;
+pub mod routes;
 pub mod schedule;
 pub mod to_file;
 pub mod tree;

@@ -1,6 +1,6 @@
 //! The mirror's file target (`portcullis sync umbraco` with a file store, or `--policy-file`):
 //! reads the same kinds as the full sync and writes Umbraco's part of the policy file —
-//! `groups`, `users`, `nodes` and `permissions` — keeping what Portcullis owns: groups and
+//! `groups`, `users`, `nodes` (with the documents' Delivery routes) and `permissions` — keeping what Portcullis owns: groups and
 //! users with `origin = "local"` and their granular entries, API keys, group mappings and
 //! public-access entries (not mirrored yet) of nodes that still exist. Node numbers survive
 //! moves and syncs; new nodes are numbered from 1,000,000,000 like the Postgres mirror's
@@ -34,12 +34,22 @@ pub struct UmbracoState {
     pub media: Vec<MirrorNode>,
     pub groups: Vec<UserGroup>,
     pub users: Vec<wire::User>,
+    /// Document key → Delivery route (documents without one are absent).
+    pub routes: HashMap<Uuid, String>,
 }
 
-/// Reads both trees (recycle bins included), the user groups and the users.
+/// Reads both trees (recycle bins included), the documents' Delivery routes, the user groups
+/// and the users.
 pub async fn read(reader: &Reader, cfg: &SyncConfig) -> Result<UmbracoState, SyncError> {
+    let documents = super::tree::walk(reader, NodeKind::Document, cfg).await?;
+    let live = super::routes::live_depths(&documents);
+    let routes = super::routes::read_routes(reader, cfg, &live).await?;
     Ok(UmbracoState {
-        documents: super::tree::walk(reader, NodeKind::Document, cfg).await?,
+        routes: routes
+            .into_iter()
+            .filter_map(|r| Some((r.key, r.route?)))
+            .collect(),
+        documents,
         media: super::tree::walk(reader, NodeKind::Media, cfg).await?,
         groups: all_pages(reader, "user_groups", "/user-group", cfg.page_size).await?,
         users: all_pages(reader, "users", "/user", cfg.page_size).await?,
@@ -249,7 +259,7 @@ fn numbered_nodes(existing: &PolicyFile, state: &UmbracoState) -> Vec<NodeEntry>
                 parent: n.parent,
                 kind,
                 trashed: n.trashed,
-                route_path: None,
+                route_path: state.routes.get(&n.key).cloned(),
             });
         }
     }

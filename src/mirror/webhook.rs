@@ -6,7 +6,9 @@
 //! (`{"id":…}` or an array of them, `src/Umbraco.Core/Webhooks/Events/**`): the mirror fetches
 //! the current state of every id from the Management API (`item/{document|media}` then
 //! `tree/{…}/ancestors`, `user/{id}`, `user-group/{id}`) and applies it, so a delivery that
-//! comes twice, late or out of order converges to what Umbraco holds now.
+//! comes twice, late or out of order converges to what Umbraco holds now. A document event
+//! also re-reads the Delivery routes of the documents it names and of their subtrees
+//! (`routes.rs`): a rename, publish, unpublish or move changes every descendant's route.
 
 use super::client::Found;
 use super::full::{group_entries, user_entry};
@@ -226,7 +228,12 @@ impl Mirror {
             }
         }
         let t = self.cfg.apply_timeout;
-        Ok(sql::refresh_nodes(&self.pool, kind, &chains, &gone, ticket, t).await?)
+        let mut report = sql::refresh_nodes(&self.pool, kind, &chains, &gone, ticket, t).await?;
+        if kind == NodeKind::Document {
+            let keys: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+            report.updated += self.refresh_routes(&keys, ticket).await?.updated;
+        }
+        Ok(report)
     }
 
     async fn refresh_users(&self, ids: &[Uuid], ticket: Ticket) -> Result<KindReport, SyncError> {

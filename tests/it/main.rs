@@ -32,6 +32,7 @@ mod mirror_move_bench;
 mod mirror_public_access;
 mod mirror_race;
 mod mirror_report;
+mod mirror_routes;
 mod mirror_schedule;
 mod mirror_webhook;
 mod pipeline;

@@ -118,15 +118,26 @@ async fn a_move_keeps_every_number_and_a_second_sync_rewrites_nothing() {
     let (r, cfg) = (reader(&fake), sync_config());
     sync_file(&r, &cfg, &path).await.expect("first sync");
     let (_, before) = load(&path);
+    let routed = |f: &portcullis::store::policy_file::PolicyFile, k: uuid::Uuid| {
+        f.nodes
+            .iter()
+            .find(|n| n.key == k)
+            .and_then(|n| n.route_path.clone())
+    };
+    let old_route = routed(&before, docs[20]).expect("a published node has a route");
     fake.with(|s| s.move_node(docs[20], Some(docs[1])));
+    let moved = fake.with(|s| s.subtree(docs[20]).len()) as u64;
     let report = sync_file(&r, &cfg, &path).await.expect("sync after a move");
     let nodes = &report.kinds["nodes"];
+    // The moved node's parent, and the routes of its whole subtree.
     assert_eq!(
         (nodes.inserted, nodes.updated, nodes.deleted),
-        (0, 1, 0),
+        (0, moved, 0),
         "{report:?}"
     );
     let (text, after) = load(&path);
+    assert_ne!(routed(&after, docs[20]), Some(old_route));
+    assert!(routed(&after, docs[20]).is_some());
     assert_eq!(ids(&after), ids(&before), "numbers changed");
     let moved = after
         .nodes

@@ -186,10 +186,23 @@ pub async fn replace_tree(
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let mut tx = begin(pool, timeout).await?;
-    load_nodes(&mut tx, nodes).await?;
-    let newer = newer(&mut tx, Touch::Node, ticket).await?;
-    let left = merge_newer_nodes(&mut tx, kind, ticket, &newer).await?;
-    let mut report = write_nodes(&mut tx, kind).await?;
+    let report = replace_tree_in(&mut tx, kind, nodes, ticket).await?;
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    Ok(report)
+}
+
+/// [`replace_tree`] inside the caller's transaction (the document tree is applied with its
+/// routes, `mirror_routes::replace_documents`).
+pub(super) async fn replace_tree_in(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: NodeKind,
+    nodes: &[MirrorNode],
+    ticket: Ticket,
+) -> Result<KindReport, StoreError> {
+    load_nodes(tx, nodes).await?;
+    let newer = newer(tx, Touch::Node, ticket).await?;
+    let left = merge_newer_nodes(tx, kind, ticket, &newer).await?;
+    let mut report = write_nodes(tx, kind).await?;
     report.seen = nodes.len() as u64;
     report.newer = left;
     let deleted = sqlx::query(
@@ -197,12 +210,11 @@ pub async fn replace_tree(
          and not exists (select 1 from mirror_nodes m where m.key = c.key)",
     )
     .bind(kind.as_str())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(db("mirror_delete_nodes"))?;
     report.deleted = deleted.rows_affected();
-    settle(&mut tx, Touch::Node, ticket, &[]).await?;
-    tx.commit().await.map_err(db("mirror_commit"))?;
+    settle(tx, Touch::Node, ticket, &[]).await?;
     Ok(report)
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod keys;
 pub mod mirror;
 mod mirror_directory;
 pub mod mirror_public_access;
+pub mod mirror_routes;
 mod mirror_touch;
 pub mod overrides;
 

@@ -23,6 +23,7 @@ mod security;
 #[cfg(test)]
 mod tests;
 mod tree;
+pub mod urls;
 mod users;
 pub mod versions;
 
@@ -184,6 +185,12 @@ pub const ROUTES: &[(&str, &str, &str, Handler)] = &[
         "/umbraco/management/api/v1/item/{tree}",
         "item",
         listing::items,
+    ),
+    (
+        "GET",
+        "/umbraco/management/api/v1/document/urls",
+        "document_urls",
+        urls::document_urls,
     ),
     (
         "GET",

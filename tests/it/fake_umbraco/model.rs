@@ -135,6 +135,8 @@ pub struct State {
     pub tree_index: Option<super::edit::TreeIndex>,
     /// Members, member groups, public-access entries and languages (`members.rs`).
     pub protection: super::members::Protection,
+    /// Languages, publish state and URL segments behind `document/urls` (`urls.rs`).
+    pub urls: super::urls::UrlModel,
     next_node_id: i64,
     next_user_id: i64,
 }
@@ -155,6 +157,7 @@ impl Default for State {
             versions: BTreeMap::new(),
             tree_index: None,
             protection: Default::default(),
+            urls: super::urls::UrlModel::default(),
             next_node_id: 1060,
             next_user_id: SUPER_USER_ID,
         }

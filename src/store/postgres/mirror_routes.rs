@@ -1,0 +1,144 @@
+//! The mirror's writes of Delivery routes (`content_nodes.route_path`, `src/mirror/routes.rs`):
+//! with the document tree in the full sync's one transaction, or on their own after a webhook.
+//! A route is written only onto a live document still at the depth it was read for, and not
+//! below (or onto) a document a webhook touched after the writer's ticket (`mirror_touch`): that
+//! webhook read Umbraco later and refreshes the routes of its subtree itself. Unchanged routes
+//! are not written, so a second sync evicts nothing.
+
+use super::mirror::{begin, db, replace_tree_in, KindReport, MirrorNode, Ticket};
+use super::mirror_touch::{newer, Touch};
+use super::StoreError;
+use crate::authz::NodeKind;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPool;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A document's route as read (`None`: no route), for the depth it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorRoute {
+    pub key: Uuid,
+    pub depth: usize,
+    pub route: Option<String>,
+}
+
+/// Rows per statement when loading routes.
+const BATCH: usize = 10_000;
+
+/// Replaces the document tree (as `replace_tree`) and sets `routes`, in one transaction.
+/// Returns the tree's report and the routes' (`updated`: routes that changed).
+pub async fn replace_documents(
+    pool: &PgPool,
+    nodes: &[MirrorNode],
+    routes: &[MirrorRoute],
+    ticket: Ticket,
+    timeout: Duration,
+) -> Result<(KindReport, KindReport), StoreError> {
+    let mut tx = begin(pool, timeout).await?;
+    let tree = replace_tree_in(&mut tx, NodeKind::Document, nodes, ticket).await?;
+    let routes = write_routes(&mut tx, routes, ticket).await?;
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    Ok((tree, routes))
+}
+
+/// Sets `routes` in a transaction of their own (a webhook's refresh).
+pub async fn set_routes(
+    pool: &PgPool,
+    routes: &[MirrorRoute],
+    ticket: Ticket,
+    timeout: Duration,
+) -> Result<KindReport, StoreError> {
+    let mut tx = begin(pool, timeout).await?;
+    let report = write_routes(&mut tx, routes, ticket).await?;
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    Ok(report)
+}
+
+async fn write_routes(
+    tx: &mut Transaction<'_, Postgres>,
+    routes: &[MirrorRoute],
+    ticket: Ticket,
+) -> Result<KindReport, StoreError> {
+    let newer = newer(tx, Touch::Node, ticket).await?;
+    sqlx::query(
+        "create temp table mirror_routes (key uuid primary key, depth integer not null, \
+         route_path text) on commit drop",
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db("mirror_temp_routes"))?;
+    for chunk in routes.chunks(BATCH) {
+        let rows: Vec<Value> = chunk
+            .iter()
+            .map(|r| json!({"key": r.key, "depth": r.depth, "route_path": r.route}))
+            .collect();
+        sqlx::query(
+            "insert into mirror_routes select * from jsonb_to_recordset($1) \
+             as x(key uuid, depth integer, route_path text) on conflict (key) do nothing",
+        )
+        .bind(Json(rows))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("mirror_load_routes"))?;
+    }
+    let row = sqlx::query(
+        "with up as ( \
+           update content_nodes c set route_path = r.route_path, updated_at = now() \
+           from mirror_routes r \
+           where c.key = r.key and c.kind = 'document' \
+             and c.route_path is distinct from r.route_path \
+             and (r.route_path is null \
+                  or (not c.trashed and cardinality(c.path) - 1 = r.depth)) \
+             and not exists (select 1 from content_nodes t \
+                             where t.key = any($1) and c.path @> array[t.id]) \
+           returning 1) \
+         select (select count(*) from mirror_routes) as seen, count(*) as updated from up",
+    )
+    .bind(&newer)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("mirror_write_routes"))?;
+    let count = |name: &str| -> Result<u64, StoreError> {
+        let v: i64 = row.try_get(name).map_err(super::row_err)?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    Ok(KindReport {
+        seen: count("seen")?,
+        updated: count("updated")?,
+        ..KindReport::default()
+    })
+}
+
+/// Every mirrored document at or below `keys` (`None`: every document), with its depth (a
+/// root is 1; `None` when it is in the recycle bin).
+pub async fn subtree_depths(
+    pool: &PgPool,
+    keys: Option<&[Uuid]>,
+) -> Result<Vec<(Uuid, Option<usize>)>, StoreError> {
+    let rows = match keys {
+        Some(keys) => sqlx::query(
+            "select distinct d.key, d.trashed, cardinality(d.path) - 1 as depth \
+             from content_nodes p join content_nodes d on d.path @> array[p.id] \
+             where p.key = any($1) and d.kind = 'document'",
+        )
+        .bind(keys),
+        None => sqlx::query(
+            "select key, trashed, cardinality(path) - 1 as depth from content_nodes \
+             where kind = 'document'",
+        ),
+    }
+    .fetch_all(pool)
+    .await
+    .map_err(db("mirror_subtree_depths"))?;
+    rows.iter()
+        .map(|r| {
+            let key: Uuid = r.try_get("key").map_err(super::row_err)?;
+            let trashed: bool = r.try_get("trashed").map_err(super::row_err)?;
+            let depth: i32 = r.try_get("depth").map_err(super::row_err)?;
+            let depth = usize::try_from(depth).ok().filter(|_| !trashed);
+            Ok((key, depth))
+        })
+        .collect()
+}

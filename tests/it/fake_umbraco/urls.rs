@@ -17,12 +17,12 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
-/// What decides URLs beyond the tree: the default language, `hideTopLevelNodeFromPath`,
-/// unpublished documents and the per-culture URL segments of variant documents (a culture
-/// listed is published with that segment; invariant documents use their name's segment).
+/// What decides URLs beyond the tree and the languages (`members.rs`; the default language,
+/// `en-US` when none is set up): `hideTopLevelNodeFromPath`, unpublished documents and the
+/// per-culture URL segments of variant documents (a culture listed is published with that
+/// segment; invariant documents use their name's segment).
 #[derive(Debug, Clone)]
 pub struct UrlModel {
-    pub default_culture: String,
     pub hide_top_level: bool,
     pub unpublished: HashSet<Uuid>,
     pub variants: BTreeMap<Uuid, BTreeMap<String, String>>,
@@ -31,7 +31,6 @@ pub struct UrlModel {
 impl Default for UrlModel {
     fn default() -> Self {
         UrlModel {
-            default_culture: "en-US".into(),
             hide_top_level: true,
             unpublished: HashSet::new(),
             variants: BTreeMap::new(),
@@ -54,6 +53,15 @@ pub fn url_segment(name: &str) -> String {
 }
 
 impl State {
+    /// The default language's ISO code (`en-US`, an install's default, when none is set up).
+    pub fn default_culture(&self) -> String {
+        let langs = &self.protection.languages;
+        langs
+            .iter()
+            .find(|l| l.is_default)
+            .map_or_else(|| "en-US".to_owned(), |l| l.iso_code.clone())
+    }
+
     /// The published URL segment of `key` in `culture` (`None`: not published there).
     fn segment_in(&self, key: Uuid, culture: &str) -> Option<String> {
         let n = self.nodes.get(&key)?;
@@ -160,7 +168,7 @@ impl State {
 
     /// The `urlInfos` of one document.
     fn url_infos(&mut self, n: &Node) -> Vec<Value> {
-        let default = self.urls.default_culture.clone();
+        let default = self.default_culture();
         let cultures: Vec<String> = match self.urls.variants.get(&n.key) {
             None => vec![default.clone()],
             Some(v) => {

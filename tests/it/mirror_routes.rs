@@ -9,15 +9,14 @@
 use crate::fake_umbraco::model::{State, Tree};
 use crate::fake_umbraco::FakeUmbraco;
 use crate::harness::*;
-use crate::mirror::{database, install, mirror, CLIENT_ID, SECRET};
+use crate::mirror::{database, install, mirror};
+use crate::mirror_webhook::{gateway as hook_gateway, ids, HOOK_SECRET};
 use crate::pipeline::{assert_denied, send, AUTHN, TOP};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-const HOOK_SECRET: &str = "umbraco-webhook-secret-for-routes";
 
 /// The tree: `home` (the first root) with `blog/post-1` and `about`; a second root `site-b`
 /// with its own `blog` (whose `/blog/` collides with home's: Umbraco routes `/blog/` to home's,
@@ -190,36 +189,9 @@ async fn synced_routes_answer_item_paths_follow_a_move_and_a_second_sync_changes
     pool.close().await;
 }
 
-/// A gateway with the mirror (webhooks) in front of the fake Umbraco.
-async fn hook_gateway(fake: &FakeUmbraco, db_url: &str) -> Gateway {
-    let extra = format!(
-        "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
-         [store]\nkind = \"postgres\"\ndatabase_url_env = \"MIRROR_DB\"\n"
-    );
-    spawn_gateway_with_env(
-        "",
-        fake.addr,
-        &extra,
-        &[
-            ("MIRROR_DB", db_url),
-            ("PORTCULLIS_UMBRACO_CLIENT_SECRET", SECRET),
-            ("PORTCULLIS_UMBRACO_WEBHOOK_SECRET", HOOK_SECRET),
-        ],
-    )
-    .await
-}
-
-async fn deliver(gw: &Gateway, event: &str, ids: &[Uuid]) {
-    let body = Value::Array(ids.iter().map(|k| json!({"id": k})).collect());
-    let resp = client()
-        .post(gw.admin_url("/v1/webhooks/umbraco"))
-        .header("umb-webhook-event", event)
-        .header("x-portcullis-webhook-secret", HOOK_SECRET)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin answers");
-    assert_eq!(resp.status().as_u16(), 200, "{event}: {}", gw.log());
+async fn deliver(gw: &Gateway, event: &str, keys: &[Uuid]) {
+    let got = crate::mirror_webhook::deliver(gw, Some(HOOK_SECRET), event, ids(keys)).await;
+    assert_eq!(got.0, 200, "{event}: {}; log:\n{}", got.1, gw.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

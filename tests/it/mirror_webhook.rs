@@ -13,7 +13,8 @@ use uuid::Uuid;
 pub const HOOK_SECRET: &str = "umbraco-webhook-secret-for-tests";
 const HEADER: &str = "x-portcullis-webhook-secret";
 
-async fn gateway(fake: &FakeUmbraco, db_url: &str) -> Gateway {
+/// A gateway with the mirror (API user, Postgres store, webhook secret) in front of `fake`.
+pub async fn gateway(fake: &FakeUmbraco, db_url: &str) -> Gateway {
     let extra = format!(
         "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\
          [store]\nkind = \"postgres\"\ndatabase_url_env = \"MIRROR_DB\"\n"
@@ -46,7 +47,7 @@ pub async fn deliver(gw: &Gateway, secret: Option<&str>, event: &str, body: Valu
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-fn ids(keys: &[Uuid]) -> Value {
+pub fn ids(keys: &[Uuid]) -> Value {
     Value::Array(keys.iter().map(|k| json!({"id": k})).collect())
 }
 

@@ -359,6 +359,14 @@ impl Gate {
         Ok(self.conclude(principal, access, target, &resolved, with_evidence))
     }
 
+    /// `authz.delivery_default_culture`, which wins over the mirrored default language.
+    fn configured_culture(&self) -> Option<Arc<str>> {
+        self.policy
+            .delivery_default_culture
+            .as_deref()
+            .map(Arc::from)
+    }
+
     /// The decision on resolved facts (and its evidence, for explain).
     fn conclude(
         &self,
@@ -476,6 +484,13 @@ impl Gate {
                     }
                     Lookup::User(u) => {
                         resolved.users.insert(*u, cache.user_facts(*u).await?);
+                    }
+                    Lookup::DefaultCulture => {
+                        let c = match self.configured_culture() {
+                            Some(c) => Some(c),
+                            None => cache.default_language().await?,
+                        };
+                        resolved.default_culture = Some(c);
                     }
                 }
             }

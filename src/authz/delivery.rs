@@ -20,10 +20,14 @@
 //!   only accepts a *root* node as start item and ignores any other (the query then searches
 //!   everything), so only a `Start-Item` naming a root limits a query. Unknown nodes and unknown
 //!   subtree roots never defer for these keys.
-//! - Culture-limited keys: every language tag of `Accept-Language` (q-values ignored, `*`
-//!   never matches) must be one of the key's cultures (`culture_not_allowed`); without the
-//!   header the upstream serves its default culture, allowed only when
-//!   `delivery_default_culture` is one of the key's cultures.
+//! - Culture-limited keys: Umbraco's `RequestCultureService.GetRequestedCulture` takes
+//!   `Accept-Language` only when the whole value is one tag (`^[\w-]*$`); a list, q-values or
+//!   a `*` are ignored, and then — as without the header — the variation context keeps the
+//!   default language (`LocalizeFromAcceptLanguageHeaderAttribute` sets nothing,
+//!   `DefaultCultureAccessor`). So a single tag must be one of the key's cultures, and
+//!   anything else is judged as the default culture: `delivery_default_culture` when
+//!   configured, else the mirrored default language (`Lookup::DefaultCulture`), allowed only
+//!   when it is one of the key's cultures (`culture_not_allowed`; unknown: refused).
 //! - Member protection: the nearest node on an item's path (itself first, then ancestors) with
 //!   a public-access entry decides: no member → `member_required` (401); a member whose
 //!   username or one of whose groups the entry names (case-insensitive, as Umbraco's
@@ -134,28 +138,24 @@ impl Ctx<'_, '_, '_> {
             return Ok(());
         }
         let allowed = |c: &str| key.cultures.iter().any(|k| k.eq_ignore_ascii_case(c));
-        let header = q
-            .culture
-            .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty());
-        let ok = match header {
-            Some(h) => h.split(',').all(|part| {
-                let tag = part.split(';').next().unwrap_or("").trim();
-                tag != "*" && !tag.is_empty() && allowed(tag)
-            }),
-            None => self
-                .policy
-                .delivery_default_culture
-                .as_deref()
-                .is_some_and(allowed),
+        let tag = requested_culture(Some(q));
+        let ok = match tag {
+            Some(t) => allowed(t),
+            None => match (
+                &self.policy.delivery_default_culture,
+                &self.resolved.default_culture,
+            ) {
+                (Some(configured), _) => allowed(configured),
+                (None, Some(mirrored)) => mirrored.as_deref().is_some_and(allowed),
+                (None, None) => return Err(DenyReason::StoreUnavailable),
+            },
         };
         if ok {
             Ok(())
         } else {
-            Err(self.fail(DenyReason::CultureNotAllowed, || match header {
-                Some(h) => format!("Accept-Language `{h}` is outside the key's cultures"),
-                None => "no Accept-Language and the default culture is not the key's".into(),
+            Err(self.fail(DenyReason::CultureNotAllowed, || match tag {
+                Some(t) => format!("Accept-Language `{t}` is outside the key's cultures"),
+                None => "Umbraco serves its default culture here, and it is not the key's".into(),
             }))
         }
     }
@@ -321,6 +321,19 @@ impl Ctx<'_, '_, '_> {
             }))
         }
     }
+}
+
+/// The culture a Delivery request names as Umbraco reads it (`RequestCultureService`): the
+/// `Accept-Language` value when it is one non-empty tag of letters, digits, `_` and `-`
+/// (`^[\w-]*$`); `None` — Umbraco serves its default culture — for no header, a blank one, a
+/// list, q-values or `*`.
+pub(crate) fn requested_culture(q: Option<&DeliveryQuery>) -> Option<&str> {
+    let value = q?.culture.as_deref()?.trim();
+    let one_tag = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    one_tag.then_some(value)
 }
 
 fn pos(n: Arc<NodeInfo>) -> (NodeId, super::model::NodePath, Option<Arc<NodeInfo>>) {

@@ -260,26 +260,66 @@ fn a_culture_outside_the_keys_cultures_is_refused() {
             },
         )
     };
+    // One tag is the culture Umbraco serves (`RequestCultureService.GetRequestedCulture`).
     assert_eq!(run(&k, &with(Some("EN-US"))), None);
-    assert_eq!(run(&k, &with(Some("da-DK;q=0.8, en-US"))), None);
     assert_eq!(
         run(&k, &with(Some("de-de"))),
         Some(DenyReason::CultureNotAllowed)
     );
-    assert_eq!(
-        run(&k, &with(Some("en-us, *"))),
-        Some(DenyReason::CultureNotAllowed)
-    );
-    assert_eq!(
-        run(&k, &with(None)),
-        Some(DenyReason::CultureNotAllowed),
-        "default culture unknown"
-    );
+    // A list, q-values or `*` fail Umbraco's `^[\w-]*$`: it serves its default culture then,
+    // as without the header — judged as the default culture, even when every tag is allowed.
+    let mirrored = |c: Option<&str>| {
+        let mut r = resolved();
+        r.default_culture = Some(c.map(Arc::from));
+        r
+    };
+    let none = DecisionPolicy::default();
+    for header in [
+        None,
+        Some("da-DK;q=0.8, en-US"),
+        Some("en-us, *"),
+        Some("*"),
+        Some(" "),
+    ] {
+        let t = with(header);
+        assert_eq!(
+            run_with(&k, &t, &mirrored(Some("de-DE")), &none),
+            Some(DenyReason::CultureNotAllowed),
+            "{header:?}: the default culture is not the key's"
+        );
+        assert_eq!(
+            run_with(&k, &t, &mirrored(None), &none),
+            Some(DenyReason::CultureNotAllowed),
+            "{header:?}: the default culture is unknown"
+        );
+        assert_eq!(
+            run_with(&k, &t, &mirrored(Some("en-US")), &none),
+            None,
+            "{header:?}: the mirrored default is one of the key's"
+        );
+        assert_eq!(
+            run(&k, &t),
+            Some(DenyReason::StoreUnavailable),
+            "{header:?}: the default culture was never looked up"
+        );
+    }
+    // The configured default wins over the mirrored one.
     let pol = DecisionPolicy {
         delivery_default_culture: Some("en-US".into()),
         ..DecisionPolicy::default()
     };
-    assert_eq!(run_with(&k, &with(None), &resolved(), &pol), None);
+    assert_eq!(
+        run_with(&k, &with(None), &mirrored(Some("de-DE")), &pol),
+        None
+    );
+    let pol = DecisionPolicy {
+        delivery_default_culture: Some("de-DE".into()),
+        ..DecisionPolicy::default()
+    };
+    assert_eq!(
+        run_with(&k, &with(None), &mirrored(Some("en-US")), &pol),
+        Some(DenyReason::CultureNotAllowed)
+    );
     assert_eq!(
         run(&key_principal(scope(&[])), &with(Some("de-de"))),
         None,

@@ -74,6 +74,7 @@ fn fill(r: &mut Resolved, lookups: Vec<Lookup>) {
             Lookup::User(u) => {
                 r.users.insert(*u, Some(UserFacts { is_admin: false }));
             }
+            Lookup::DefaultCulture => r.default_culture = Some(None),
         }
     }
 }

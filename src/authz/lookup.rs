@@ -15,6 +15,7 @@
 //! A lookup the lead never answered makes the decision `StoreUnavailable` (fail closed); an
 //! answer "not known to the mirror" (`None`) follows the API's unknown-node mode.
 
+use super::delivery::requested_culture;
 use super::model::{
     NodeId, NodeInfo, UserAccess, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
 };
@@ -97,6 +98,11 @@ pub enum Lookup {
     NodeById(NodeId),
     /// A user by key → `Resolved::users`, for user checks.
     User(Uuid),
+    /// The culture Umbraco serves a Delivery request without a usable `Accept-Language` →
+    /// `Resolved::default_culture`: `authz.delivery_default_culture` when configured, else the
+    /// mirrored default language (`None`: neither is known). Asked only for culture-limited
+    /// API keys whose request names no culture.
+    DefaultCulture,
 }
 
 /// The request-scoped facts fetched for one decision. Every map answers one [`Lookup`] kind;
@@ -110,6 +116,8 @@ pub struct Resolved {
     pub version_owners: HashMap<Uuid, Option<Uuid>>,
     pub nodes_by_id: HashMap<NodeId, Option<Arc<NodeInfo>>>,
     pub users: HashMap<Uuid, Option<UserFacts>>,
+    /// The answer to [`Lookup::DefaultCulture`] (outer `None`: never looked up).
+    pub default_culture: Option<Option<Arc<str>>>,
 }
 
 impl Resolved {
@@ -121,6 +129,7 @@ impl Resolved {
             Lookup::VersionOwner(k) => self.version_owners.contains_key(k),
             Lookup::NodeById(id) => self.nodes_by_id.contains_key(id),
             Lookup::User(k) => self.users.contains_key(k),
+            Lookup::DefaultCulture => self.default_culture.is_some(),
         }
     }
 
@@ -138,7 +147,7 @@ impl Resolved {
             Lookup::NodeById(id) => {
                 self.nodes_by_id.insert(*id, node.clone());
             }
-            Lookup::VersionOwner(_) | Lookup::User(_) => return,
+            Lookup::VersionOwner(_) | Lookup::User(_) | Lookup::DefaultCulture => return,
         }
         if let Some(n) = node {
             self.nodes_by_id
@@ -239,6 +248,9 @@ fn collect(
         if let Subject::ApiKey(scope) = &principal.subject {
             for k in &scope.subtree_roots {
                 want(Lookup::Node(*k));
+            }
+            if !scope.cultures.is_empty() && requested_culture(q).is_none() {
+                want(Lookup::DefaultCulture);
             }
         }
     }

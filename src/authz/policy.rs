@@ -34,9 +34,10 @@ pub struct DecisionPolicy {
     /// Whether the upstream Delivery API is public (`DeliveryApi:PublicAccess = true`):
     /// anonymous reads are then allowed (never preview). Default `false`: fail closed.
     pub delivery_public: bool,
-    /// The culture the upstream serves when a request sends no `Accept-Language`. A key limited
-    /// to some cultures may omit the header only when this culture is one of them; unset means
-    /// such keys must always send `Accept-Language`.
+    /// The culture the upstream serves when a request sends no usable `Accept-Language`. A key
+    /// limited to some cultures may omit the header only when this culture is one of them.
+    /// Unset: the default language the Umbraco mirror learnt (docs/AUTHZ.md), and with none
+    /// mirrored such keys must always send one `Accept-Language` tag.
     pub delivery_default_culture: Option<String>,
     /// Whether `GET item/document?id=…` / `item/media?id=…` answer for any id (`umbraco`, as
     /// Umbraco does) or only for ids inside the caller's start nodes (`start_nodes`). Applied

@@ -92,6 +92,13 @@ impl Gate {
                     Lookup::Node(k) => resolved.put_node(l, Some(cache.node_now(*k)?)),
                     Lookup::RoutePath(p) => resolved.put_routes(p, cache.nodes_by_route_now(p)?),
                     Lookup::NodeById(id) => resolved.put_node(l, Some(cache.node_by_id_now(*id)?)),
+                    Lookup::DefaultCulture => {
+                        let c = match self.configured_culture() {
+                            Some(c) => Some(c),
+                            None => cache.default_language_now()?,
+                        };
+                        resolved.default_culture = Some(c);
+                    }
                     // Version owners (Umbraco's version API) and user facts: the async way.
                     Lookup::VersionOwner(_) | Lookup::User(_) => return None,
                 }

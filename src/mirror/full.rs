@@ -1,11 +1,12 @@
 //! One full sync: the document tree with each document's Delivery route (`routes.rs`, applied
 //! in the tree's transaction), the media tree, then the user groups, then the users (groups
 //! name start nodes and granular entries by node; users name groups), then the public-access
-//! entries of the protected documents (`public_access.rs`), each read whole from the Management
-//! API ([`Mirror::read`]) and then applied in its own transaction ([`Mirror::apply`]). A kind
-//! that fails to read or apply changes nothing and stops the sync; kinds applied before it stay
-//! applied. Each tree, group and user read starts with a [`Ticket`]: the apply leaves alone
-//! what webhooks wrote after it (`store::postgres::mirror_touch`).
+//! entries of the protected documents (`public_access.rs`), then the languages
+//! (`languages.rs`), each read whole from the Management API ([`Mirror::read`]) and then
+//! applied in its own transaction ([`Mirror::apply`]). A kind that fails to read or apply
+//! changes nothing and stops the sync; kinds applied before it stay applied. Each tree, group
+//! and user read starts with a [`Ticket`]: the apply leaves alone what webhooks wrote after it
+//! (`store::postgres::mirror_touch`).
 
 use super::client::Reader;
 use super::wire::{self, Paged, UserGroup};
@@ -23,7 +24,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 /// What a full sync did, per kind (`documents`, `routes`, `media`, `user_groups`, `users`,
-/// `public_access`).
+/// `public_access`, `languages`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub kinds: BTreeMap<&'static str, KindReport>,
@@ -199,6 +200,8 @@ impl Mirror {
         }
         let r = self.sync_public_access(&protected).await?;
         report.kinds.insert("public_access", r);
+        let r = self.sync_languages().await?;
+        report.kinds.insert("languages", r);
         report.duration_ms = started.elapsed().as_millis();
         Ok(())
     }

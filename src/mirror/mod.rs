@@ -5,6 +5,7 @@
 //! - [`full`]: one full sync (`portcullis sync umbraco`, the `serve` background job), each kind
 //!   applied in one transaction by `store::postgres::mirror`.
 //! - [`schedule`]: the `serve` background job (interval, round lock, `portcullis_sync_*`).
+//! - [`languages`]: Umbraco's languages (the default one decides culture-limited keys).
 //! - [`public_access`]: the protected documents' public-access entries (members by username).
 //! - [`to_file`]: the same read written into a file store's policy file.
 //! - [`routes`]: each document's Delivery route (`document/urls`), with the tree or per subtree.
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod config;
 pub mod full;
+pub mod languages;
 pub mod public_access;
 pub mod routes;
 pub mod schedule;

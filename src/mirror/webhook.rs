@@ -73,6 +73,8 @@ pub enum Refresh {
     /// Every user group (`assignedUserGroupPermissions`: its payload names groups and nodes by
     /// int ids, which the Management API never shows).
     AllGroups,
+    /// Languages: the whole list is re-read.
+    Languages,
     /// An event the mirror does not need (answered 200, so Umbraco does not retry it).
     Ignored,
 }
@@ -99,6 +101,7 @@ pub fn refresh_for(event: &str) -> Refresh {
         "userGroupSaved" | "UserGroupDeleted" => Refresh::Groups,
         "publicAccessEntrySaved" | "publicAccessEntryDeleted" => Refresh::PublicAccess,
         "assignedUserGroupPermissions" => Refresh::AllGroups,
+        "languageSaved" | "languageDeleted" => Refresh::Languages,
         _ => Refresh::Ignored,
     }
 }
@@ -162,6 +165,7 @@ impl Mirror {
             Refresh::Groups => self.refresh_groups(ids, ticket).await,
             Refresh::AllGroups => self.refresh_all_groups(ticket).await,
             Refresh::PublicAccess => self.refresh_public_access().await,
+            Refresh::Languages => self.sync_languages().await,
             Refresh::Ignored => Ok(KindReport::default()),
         }
     }
@@ -313,6 +317,7 @@ mod tests {
             refresh_for("assignedUserGroupPermissions"),
             Refresh::AllGroups
         );
+        assert_eq!(refresh_for("languageSaved"), Refresh::Languages);
         assert_eq!(refresh_for("userLoginSuccess"), Refresh::Ignored);
     }
 

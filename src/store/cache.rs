@@ -14,6 +14,7 @@
 //! The get-or-load lives in `tier.rs`, eviction by what changed in `invalidate.rs`.
 
 mod invalidate;
+mod languages;
 mod mapped;
 mod now;
 mod tier;
@@ -67,6 +68,8 @@ struct Inner {
     touched: Mutex<HashSet<String>>,
     /// The last failed reload of the policy source (file store), for readiness.
     reload_error: Mutex<Option<String>>,
+    /// The mirrored default language (`languages.rs`).
+    default_language: languages::DefaultLanguage,
 }
 
 /// The policy cache. Cheap to clone; every clone shares the same caches.
@@ -302,6 +305,7 @@ impl PolicyCache {
             unresolved_users: Mutex::new(HashSet::new()),
             touched: Mutex::new(HashSet::new()),
             reload_error: Mutex::new(None),
+            default_language: Default::default(),
         };
         inner.metrics.listener_up.set(0);
         PolicyCache {
@@ -683,6 +687,7 @@ impl PolicyCache {
         }
         tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
         i.negatives.invalidate_all();
+        self.forget_default_language();
     }
 }
 

@@ -53,6 +53,8 @@ pub enum Invalidation {
     GroupMappings {
         issuer: String,
     },
+    /// A mirrored language (the default one is what the Delivery decision may need).
+    Languages,
     /// An unreadable payload: evict everything rather than guess.
     All,
 }
@@ -115,6 +117,7 @@ impl Invalidation {
                 (Some(issuer), None) => Invalidation::GroupMappings { issuer },
                 _ => Invalidation::All,
             },
+            ("languages", _) => Invalidation::Languages,
             ("content_nodes", _) if p.op == "flush" => Invalidation::NodesFlush,
             ("content_nodes", Some(key)) => {
                 let mut ids: Vec<NodeId> = p.id.into_iter().chain(p.old_id).collect();
@@ -139,6 +142,7 @@ impl Invalidation {
             Invalidation::PublicAccess { .. } => "public_access",
             Invalidation::ApiKey { .. } => "api_keys",
             Invalidation::GroupMappings { .. } => "group_mappings",
+            Invalidation::Languages => "languages",
             Invalidation::All => "unknown",
         }
     }

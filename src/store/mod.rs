@@ -160,6 +160,11 @@ pub trait PolicyStore: Send + Sync {
     async fn group_mappings(&self, _issuer: &str) -> Result<Vec<(String, Uuid)>, StoreError> {
         Ok(Vec::new())
     }
+    /// The ISO code of the mirrored default language (the culture Umbraco serves a Delivery
+    /// request without `Accept-Language`). A store without mirrored languages has none.
+    async fn default_language(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
     /// Records that these keys were used (`last_used_at`); called off the hot path, batched.
     async fn touch_api_keys(
         &self,
@@ -194,6 +199,8 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
 
 #[cfg(test)]
 mod cache_tests;
+#[cfg(test)]
+mod languages_tests;
 #[cfg(test)]
 mod mirror_tests;
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod lifecycle;
 mod mirror;
 mod mirror_bench;
 mod mirror_file;
+mod mirror_languages;
 mod mirror_move_bench;
 mod mirror_public_access;
 mod mirror_race;

@@ -58,6 +58,7 @@ impl PolicyCache {
             Invalidation::GroupMappings { issuer } => {
                 i.mappings.map.invalidate(issuer).await;
             }
+            Invalidation::Languages => self.forget_default_language(),
             Invalidation::Node { key, ids, routes } => self.evict_node(*key, ids, routes).await,
             Invalidation::NodesFlush => {
                 i.nodes.map.invalidate_all();

@@ -11,9 +11,34 @@ use super::StoreError;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPool;
 use sqlx::types::Json;
-use sqlx::Row;
+use sqlx::{Postgres, Row, Transaction};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Runs `upsert` — an `insert … on conflict … returning (xmax = 0) as inserted` over the JSON
+/// rows bound as `$1` — in `tx`, commits, and returns how many rows it inserted and updated.
+pub(super) async fn upsert_and_commit(
+    mut tx: Transaction<'_, Postgres>,
+    upsert: &str,
+    rows: &[Value],
+    query: &'static str,
+) -> Result<(u64, u64), StoreError> {
+    let sql = format!(
+        "with up as ({upsert}) select count(*) filter (where inserted) as inserted, \
+         count(*) filter (where not inserted) as updated from up"
+    );
+    let row = sqlx::query(&sql)
+        .bind(Json(rows))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(query))?;
+    tx.commit().await.map_err(db("mirror_commit"))?;
+    let count = |name: &str| -> Result<u64, StoreError> {
+        let v: i64 = row.try_get(name).map_err(super::row_err)?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    Ok((count("inserted")?, count("updated")?))
+}
 
 /// One public-access entry as Umbraco holds it on the document that owns it: the member
 /// group names and member usernames it lets in (`PublicAccessService.HasAccess` compares the
@@ -68,34 +93,21 @@ pub async fn replace_public_access(
     .execute(&mut *tx)
     .await
     .map_err(db("mirror_access_delete"))?;
-    let row = sqlx::query(
-        "with up as ( \
-           insert into public_access (node_key, member_groups, member_usernames) \
-           select x.node_key, x.member_groups, x.member_usernames \
-           from jsonb_to_recordset($1) as x(node_key uuid, member_groups text[], \
-                                            member_usernames text[]) \
-           join content_nodes c on c.key = x.node_key and c.kind = 'document' \
-           on conflict (node_key) do update set member_groups = excluded.member_groups, \
-             member_usernames = excluded.member_usernames \
-           where (public_access.member_groups, public_access.member_usernames) \
-                 is distinct from (excluded.member_groups, excluded.member_usernames) \
-           returning (xmax = 0) as inserted) \
-         select count(*) filter (where inserted) as inserted, \
-                count(*) filter (where not inserted) as updated from up",
-    )
-    .bind(Json(&rows))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db("mirror_access_write"))?;
-    tx.commit().await.map_err(db("mirror_commit"))?;
-    let count = |name: &str| -> Result<u64, StoreError> {
-        let v: i64 = row.try_get(name).map_err(super::row_err)?;
-        Ok(u64::try_from(v).unwrap_or(0))
-    };
+    let upsert = "insert into public_access (node_key, member_groups, member_usernames) \
+         select x.node_key, x.member_groups, x.member_usernames \
+         from jsonb_to_recordset($1) as x(node_key uuid, member_groups text[], \
+                                          member_usernames text[]) \
+         join content_nodes c on c.key = x.node_key and c.kind = 'document' \
+         on conflict (node_key) do update set member_groups = excluded.member_groups, \
+           member_usernames = excluded.member_usernames \
+         where (public_access.member_groups, public_access.member_usernames) \
+               is distinct from (excluded.member_groups, excluded.member_usernames) \
+         returning (xmax = 0) as inserted";
+    let (inserted, updated) = upsert_and_commit(tx, upsert, &rows, "mirror_access_write").await?;
     Ok(KindReport {
         seen: entries.len() as u64,
-        inserted: count("inserted")?,
-        updated: count("updated")?,
+        inserted,
+        updated,
         deleted: deleted.rows_affected(),
         newer: 0,
         skipped: skipped

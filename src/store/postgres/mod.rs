@@ -8,6 +8,7 @@ mod export;
 pub(crate) mod keys;
 pub mod mirror;
 mod mirror_directory;
+pub mod mirror_languages;
 pub mod mirror_public_access;
 pub mod mirror_routes;
 mod mirror_touch;
@@ -390,6 +391,11 @@ impl PolicyStore for PostgresStore {
             .iter()
             .map(node_from_row)
             .collect()
+    }
+
+    async fn default_language(&self) -> Result<Option<String>, StoreError> {
+        let q = sqlx::query_scalar(mirror_languages::DEFAULT_LANGUAGE).fetch_optional(&self.pool);
+        self.timed("default_language", q).await
     }
 
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

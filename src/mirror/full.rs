@@ -187,6 +187,8 @@ impl Mirror {
     pub async fn full_sync_into(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let started = Instant::now();
         let mut protected = Vec::new();
+        // The entries' view begins with the document walk that found the protected nodes.
+        let mut access_ticket = None;
         for kind in SyncKind::ALL {
             let snap = self.read(kind).await?;
             let (r, routes) = self.apply_with_routes(&snap).await?;
@@ -194,13 +196,20 @@ impl Mirror {
             if let Some(routes) = routes {
                 report.kinds.insert("routes", routes);
             }
-            if let Data::Tree(_, _, marked, _) = snap.data {
+            if let Data::Tree(nk, _, marked, _) = snap.data {
                 protected.extend(marked);
+                if nk == NodeKind::Document {
+                    access_ticket = Some(snap.ticket);
+                }
             }
         }
-        let r = self.sync_public_access(&protected).await?;
+        let ticket = match access_ticket {
+            Some(t) => t,
+            None => Ticket::sync(&self.pool).await?,
+        };
+        let r = self.sync_public_access(&protected, ticket).await?;
         report.kinds.insert("public_access", r);
-        let r = self.sync_languages().await?;
+        let r = self.sync_languages(Ticket::sync(&self.pool).await?).await?;
         report.kinds.insert("languages", r);
         report.duration_ms = started.elapsed().as_millis();
         Ok(())

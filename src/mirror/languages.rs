@@ -6,7 +6,7 @@
 
 use super::full::all_pages;
 use super::{Mirror, SyncError};
-use crate::store::postgres::mirror::KindReport;
+use crate::store::postgres::mirror::{KindReport, Ticket};
 use crate::store::postgres::mirror_languages::{replace_languages, MirrorLanguage};
 use serde::Deserialize;
 
@@ -22,8 +22,9 @@ pub struct Language {
 }
 
 impl Mirror {
-    /// Reads every language and makes the mirror's languages exactly those.
-    pub(super) async fn sync_languages(&self) -> Result<KindReport, SyncError> {
+    /// Reads every language and makes the mirror's languages exactly those (`ticket`, taken
+    /// before the read: a writer with a later one that applied them first wins).
+    pub(super) async fn sync_languages(&self, ticket: Ticket) -> Result<KindReport, SyncError> {
         let read: Vec<Language> =
             all_pages(&self.reader, "languages", "/language", self.cfg.page_size).await?;
         let languages: Vec<MirrorLanguage> = read
@@ -36,6 +37,6 @@ impl Mirror {
             })
             .collect();
         let t = self.cfg.apply_timeout;
-        Ok(replace_languages(&self.pool, &languages, t).await?)
+        Ok(replace_languages(&self.pool, &languages, ticket, t).await?)
     }
 }

@@ -23,7 +23,7 @@ use super::client::{Found, Reader};
 use super::wire::Ref;
 use super::{Mirror, SyncError};
 use crate::authz::NodeKind;
-use crate::store::postgres::mirror::{KindReport, Scope};
+use crate::store::postgres::mirror::{KindReport, Scope, Ticket};
 use crate::store::postgres::mirror_public_access::{replace_public_access, MirrorAccess};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -119,20 +119,26 @@ pub async fn read_entries(
 
 impl Mirror {
     /// Reads the entries `protected` own and makes the mirror's entries exactly those.
+    /// `ticket` was taken before the walk that found `protected`: a writer with a later one
+    /// that applied the entries first wins.
     pub(super) async fn sync_public_access(
         &self,
         protected: &[Uuid],
+        ticket: Ticket,
     ) -> Result<KindReport, SyncError> {
         let entries = read_entries(&self.reader, protected, self.cfg.concurrency).await?;
         let t = self.cfg.apply_timeout;
-        Ok(replace_public_access(&self.pool, &entries, Scope::All, t).await?)
+        Ok(replace_public_access(&self.pool, &entries, Scope::All, ticket, t).await?)
     }
 
     /// A public-access webhook: finds the protected documents (one walk of the document tree)
     /// and replaces every entry with what Umbraco holds now.
-    pub(super) async fn refresh_public_access(&self) -> Result<KindReport, SyncError> {
+    pub(super) async fn refresh_public_access(
+        &self,
+        ticket: Ticket,
+    ) -> Result<KindReport, SyncError> {
         let (_, protected) =
             super::tree::walk_marked(&self.reader, NodeKind::Document, &self.cfg).await?;
-        self.sync_public_access(&protected).await
+        self.sync_public_access(&protected, ticket).await
     }
 }

@@ -164,8 +164,8 @@ impl Mirror {
             Refresh::Users => self.refresh_users(ids, ticket).await,
             Refresh::Groups => self.refresh_groups(ids, ticket).await,
             Refresh::AllGroups => self.refresh_all_groups(ticket).await,
-            Refresh::PublicAccess => self.refresh_public_access().await,
-            Refresh::Languages => self.sync_languages().await,
+            Refresh::PublicAccess => self.refresh_public_access(ticket).await,
+            Refresh::Languages => self.sync_languages(ticket).await,
             Refresh::Ignored => Ok(KindReport::default()),
         }
     }

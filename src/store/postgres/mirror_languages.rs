@@ -1,8 +1,8 @@
 //! The mirror's writes of Umbraco's languages into `languages` (one transaction, see
 //! `mirror.rs` for the contract), and the read of the default one the Delivery decision uses.
 
-use super::mirror::{begin, db, KindReport};
-use super::mirror_public_access::upsert_and_commit;
+use super::mirror::{begin, db, KindReport, Ticket};
+use super::mirror_public_access::{claim_whole_kind, left_to_newer, upsert_and_commit};
 use super::StoreError;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPool;
@@ -18,10 +18,12 @@ pub struct MirrorLanguage {
     pub fallback_iso_code: Option<String>,
 }
 
-/// Makes `languages` exactly `languages` (unchanged rows are not rewritten).
+/// Makes `languages` exactly `languages` (unchanged rows are not rewritten); nothing when a
+/// writer with a later `ticket` already applied them.
 pub async fn replace_languages(
     pool: &PgPool,
     languages: &[MirrorLanguage],
+    ticket: Ticket,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let rows: Vec<Value> = languages
@@ -32,6 +34,9 @@ pub async fn replace_languages(
         })
         .collect();
     let mut tx = begin(pool, timeout).await?;
+    if !claim_whole_kind(&mut tx, "languages", ticket).await? {
+        return Ok(left_to_newer(languages.len()));
+    }
     let deleted = sqlx::query(
         "delete from languages l where not exists \
          (select 1 from jsonb_to_recordset($1) as x(iso_code text) where x.iso_code = l.iso_code)",
@@ -57,7 +62,7 @@ pub async fn replace_languages(
         inserted,
         updated,
         deleted: deleted.rows_affected(),
-        skipped: Vec::new(),
+        ..KindReport::default()
     })
 }
 

@@ -6,7 +6,7 @@
 //! node is replaced by what Umbraco holds — Umbraco decides what a member may read, so the
 //! gateway enforces exactly that.
 
-use super::mirror::{begin, db, KindReport, Scope};
+use super::mirror::{begin, db, KindReport, Scope, Ticket};
 use super::StoreError;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPool;
@@ -14,6 +14,38 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// For kinds every writer replaces whole (`public_access`, `languages`): records `ticket` as
+/// the kind's last writer in `tx` and returns `true`, or `false` when a writer with a later
+/// ticket already applied the kind — its view is at least as new, so this apply is skipped.
+pub(super) async fn claim_whole_kind(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: &'static str,
+    ticket: Ticket,
+) -> Result<bool, StoreError> {
+    let (Ticket::Sync(seq) | Ticket::Webhook(seq)) = ticket;
+    let claimed = sqlx::query(
+        "insert into mirror_touches (kind, key, seq) values ($1, $2, $3) \
+         on conflict (kind, key) do update set seq = excluded.seq, touched_at = now() \
+         where mirror_touches.seq < excluded.seq",
+    )
+    .bind(kind)
+    .bind(Uuid::nil())
+    .bind(seq)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("mirror_claim_kind"))?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// What an apply skipped for a newer writer reports: what it read, left as the newer one wrote.
+pub(super) fn left_to_newer(seen: usize) -> KindReport {
+    KindReport {
+        seen: seen as u64,
+        newer: seen as u64,
+        ..KindReport::default()
+    }
+}
 
 /// Runs `upsert` — an `insert … on conflict … returning (xmax = 0) as inserted` over the JSON
 /// rows bound as `$1` — in `tx`, commits, and returns how many rows it inserted and updated.
@@ -53,11 +85,13 @@ pub struct MirrorAccess {
 /// Makes the entries on mirrored documents exactly `entries` (with [`Scope::All`]; with
 /// [`Scope::Only`] only those nodes' entries are replaced or removed). Both lists are stored
 /// sorted, so an entry Umbraco lists in another order is not rewritten. An entry on a node the
-/// mirror does not hold as a document is skipped and named in the report.
+/// mirror does not hold as a document is skipped and named in the report. Nothing is written
+/// when a writer with a later `ticket` already applied the entries ([`claim_whole_kind`]).
 pub async fn replace_public_access(
     pool: &PgPool,
     entries: &[MirrorAccess],
     scope: Scope<'_>,
+    ticket: Ticket,
     timeout: Duration,
 ) -> Result<KindReport, StoreError> {
     let rows: Vec<Value> = entries
@@ -72,6 +106,9 @@ pub async fn replace_public_access(
         })
         .collect();
     let mut tx = begin(pool, timeout).await?;
+    if !claim_whole_kind(&mut tx, "public_access", ticket).await? {
+        return Ok(left_to_newer(entries.len()));
+    }
     let skipped: Vec<Uuid> = sqlx::query_scalar(
         "select x.node_key from jsonb_to_recordset($1) as x(node_key uuid) \
          where not exists (select 1 from content_nodes c \

@@ -1,8 +1,9 @@
 //! The mirror's file target (`portcullis sync umbraco` with a file store, or `--policy-file`):
 //! reads the same kinds as the full sync and writes Umbraco's part of the policy file —
-//! `groups`, `users`, `nodes` (with the documents' Delivery routes) and `permissions` — keeping what Portcullis owns: groups and
-//! users with `origin = "local"` and their granular entries, API keys, group mappings and
-//! public-access entries (not mirrored yet) of nodes that still exist. Node numbers survive
+//! `groups`, `users`, `nodes` (with the documents' Delivery routes), `permissions` and the
+//! documents' `public_access` entries — keeping what Portcullis owns: groups and users with
+//! `origin = "local"` and their granular entries, API keys, group mappings and public-access
+//! entries of media nodes that still exist. Languages are not written. Node numbers survive
 //! moves and syncs; new nodes are numbered from 1,000,000,000 like the Postgres mirror's
 //! sequence. The result is validated as `serve` would load it and written atomically (a
 //! failed read or an invalid result leaves the file as it was); the other sections of the
@@ -10,6 +11,7 @@
 
 use super::client::Reader;
 use super::full::{all_pages, group_entries, user_entry, SyncReport};
+use super::public_access::read_entries;
 use super::wire::{self, UserGroup};
 use super::{ExternalId, SyncConfig, SyncError};
 use crate::authz::{NodeId, NodeKind};
@@ -18,6 +20,7 @@ use crate::store::policy_file::{
     GroupEntry, NodeEntry, Origin, PermissionEntry, PolicyFile, PublicAccessEntry, UserEntry,
 };
 use crate::store::postgres::mirror::{KindReport, MirrorNode};
+use crate::store::postgres::mirror_public_access::MirrorAccess;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -36,15 +39,19 @@ pub struct UmbracoState {
     pub users: Vec<wire::User>,
     /// Document key → Delivery route (documents without one are absent).
     pub routes: HashMap<Uuid, String>,
+    /// The entries of the protected documents that own one (`public_access.rs`).
+    pub public_access: Vec<MirrorAccess>,
 }
 
-/// Reads both trees (recycle bins included), the documents' Delivery routes, the user groups
-/// and the users.
+/// Reads both trees (recycle bins included), the documents' Delivery routes and public-access
+/// entries, the user groups and the users.
 pub async fn read(reader: &Reader, cfg: &SyncConfig) -> Result<UmbracoState, SyncError> {
-    let documents = super::tree::walk(reader, NodeKind::Document, cfg).await?;
+    let (documents, protected) = super::tree::walk_marked(reader, NodeKind::Document, cfg).await?;
     let live = super::routes::live_depths(&documents);
     let routes = super::routes::read_routes(reader, cfg, &live).await?;
+    let public_access = read_entries(reader, &protected, cfg.concurrency).await?;
     Ok(UmbracoState {
+        public_access,
         routes: routes
             .into_iter()
             .filter_map(|r| Some((r.key, r.route?)))
@@ -170,17 +177,16 @@ pub fn merge(
             diff(&existing.users, &users, |u| u.key, |u| !is_local(u.origin)),
         ),
     ]);
-    let public_access = existing.public_access.iter();
+    let (public_access, access_report) = access_entries(existing, state, &known);
+    let mut kinds = kinds;
+    kinds.insert("public_access", access_report);
     let merged = PolicyFile {
         empty: false,
         groups,
         users,
         nodes,
         permissions,
-        public_access: public_access
-            .filter(|a| known.contains(&a.node))
-            .cloned()
-            .collect(),
+        public_access,
         ..existing.clone()
     };
     // Sorted as `policy export` sorts, without the built-in groups it adds: a file store
@@ -190,6 +196,43 @@ pub fn merge(
     merged.groups.retain(|g| listed.contains(&g.key));
     merged.empty = merged.has_no_entries();
     (merged, kinds)
+}
+
+/// Umbraco's entries on the documents the file keeps (name lists sorted, as the Postgres
+/// mirror stores them), then the file's entries on media nodes that still exist; with what
+/// changed among the documents' entries.
+fn access_entries(
+    existing: &PolicyFile,
+    state: &UmbracoState,
+    known: &HashSet<Uuid>,
+) -> (Vec<PublicAccessEntry>, KindReport) {
+    let media: HashSet<Uuid> = state.media.iter().map(|n| n.key).collect();
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut entries: Vec<PublicAccessEntry> = state
+        .public_access
+        .iter()
+        .filter(|a| known.contains(&a.node))
+        .map(|a| PublicAccessEntry {
+            node: a.node,
+            member_groups: sorted(&a.groups),
+            member_usernames: sorted(&a.usernames),
+        })
+        .collect();
+    entries.extend(
+        existing
+            .public_access
+            .iter()
+            .filter(|a| media.contains(&a.node))
+            .cloned(),
+    );
+    let owned = |a: &PublicAccessEntry| !media.contains(&a.node);
+    let report = diff(&existing.public_access, &entries, |a| a.node, owned);
+    (entries, report)
 }
 
 fn is_local(origin: Origin) -> bool {

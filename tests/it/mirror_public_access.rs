@@ -326,3 +326,45 @@ async fn public_access_webhooks_converge_when_delivered_twice_and_out_of_order()
     .await;
     assert!(open.is_some(), "the members section stayed protected");
 }
+
+#[tokio::test]
+async fn the_file_target_writes_the_owning_documents_entries_and_keeps_media_entries() {
+    let (mut s, members, lounge, vault, about) = protected_site();
+    let picture = s.add_node(Tree::Media, "picture", None);
+    let fake = FakeUmbraco::start(s).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("policy.toml");
+    // A hand-written entry on a document Umbraco does not protect, and one on a media node.
+    let kept = format!(
+        "[[nodes]]\nkey = \"{about}\"\nid = 7\nkind = \"document\"\n\n\
+         [[nodes]]\nkey = \"{picture}\"\nid = 8\nkind = \"media\"\n\n\
+         [[public_access]]\nnode = \"{about}\"\nmember_groups = [\"staff\"]\n\n\
+         [[public_access]]\nnode = \"{picture}\"\nmember_groups = [\"staff\"]\n"
+    );
+    std::fs::write(&path, kept).expect("policy");
+    let (r, cfg) = (crate::mirror::reader(&fake), crate::mirror::sync_config());
+    let report = portcullis::mirror::to_file::sync_file(&r, &cfg, &path)
+        .await
+        .expect("sync");
+    let pa = &report.kinds["public_access"];
+    assert_eq!((pa.inserted, pa.deleted), (2, 1), "{report:?}");
+    let text = std::fs::read_to_string(&path).expect("file");
+    let file = portcullis::store::PolicyFile::parse(&text, "synced").expect("parses");
+    file.validate().expect("loads as serve loads it");
+    let got: Vec<_> = file
+        .public_access
+        .iter()
+        .map(|a| (a.node, a.member_groups.clone(), a.member_usernames.clone()))
+        .collect();
+    let want = vec![
+        row(members, &["vip"], &["ann"]),
+        row(vault, &[], &["bob"]),
+        row(picture, &["staff"], &[]),
+    ];
+    assert_eq!(sorted(got), sorted(want));
+    assert!(!file.public_access.iter().any(|a| a.node == lounge));
+    let again = portcullis::mirror::to_file::sync_file(&r, &cfg, &path)
+        .await
+        .expect("second sync");
+    assert_eq!(again.kinds["public_access"].changed(), 0, "{again:?}");
+}

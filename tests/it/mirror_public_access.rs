@@ -368,3 +368,41 @@ async fn the_file_target_writes_the_owning_documents_entries_and_keeps_media_ent
         .expect("second sync");
     assert_eq!(again.kinds["public_access"].changed(), 0, "{again:?}");
 }
+
+/// Measurement (docs/MIRROR.md "Measured"): what reading public access adds to a full sync of
+/// a 10,000-node tree when a 2,500-node section is protected (one entry at its top: every node
+/// of the section is asked, one member username read). Prints the numbers; asserts no timing.
+#[tokio::test]
+#[ignore = "measurement: cargo test --test it measure_public_access -- --ignored --nocapture"]
+async fn measure_public_access_sync_over_a_protected_section() {
+    let mut s = install();
+    let section = s.add_node(Tree::Document, "members", None);
+    s.add_bulk_tree(Tree::Document, Some(section), 2_500, 8);
+    s.add_bulk_tree(Tree::Document, None, 7_499, 8);
+    s.add_member("ann", &["vip"]);
+    let fake = FakeUmbraco::start(s).await;
+    let (_db, pool) = database("mirror_pa_measure").await;
+    let m = mirror(&fake, &pool);
+    m.full_sync().await.expect("first sync");
+    let run = |label: &'static str| {
+        let m = m.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = m.full_sync().await.expect("sync");
+            println!(
+                "{label}: full sync {} ms, public_access {:?}",
+                started.elapsed().as_millis(),
+                r.kinds["public_access"]
+            );
+        }
+    };
+    run("unprotected").await;
+    fake.with(|s| s.protect(section, &["ann"], &["vip"]));
+    let before = fake.calls("document_public_access");
+    run("protected (first)").await;
+    run("protected (unchanged)").await;
+    println!(
+        "public-access calls per sync: {}",
+        (fake.calls("document_public_access") - before) / 2
+    );
+}

@@ -32,7 +32,7 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Rows inserted, updated or deleted over every kind.
+    /// `KindReport::changed` summed over every kind.
     pub fn changed(&self) -> u64 {
         self.kinds.values().map(KindReport::changed).sum()
     }

@@ -23,7 +23,7 @@ pub struct SyncMetrics {
     pub last_success: Gauge,
     /// `portcullis_sync_duration_seconds{result}`: rounds that ran (`ok`, `failed`).
     pub duration: HistogramVec,
-    /// `portcullis_sync_items_changed_total{kind}`: rows inserted, updated or deleted.
+    /// `portcullis_sync_items_changed_total{kind}`: the report's inserted + updated + deleted.
     pub changed: IntCounterVec,
     /// `portcullis_sync_failures_total{reason}`: `umbraco`, `store`, `tree_changed`,
     /// `too_many_nodes`.

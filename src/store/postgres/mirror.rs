@@ -49,6 +49,8 @@ pub struct MirrorUser {
 pub struct KindReport {
     pub seen: u64,
     pub inserted: u64,
+    /// Rows updated; for groups and users, each group or user whose row, granular entries or
+    /// memberships changed, counted once.
     pub updated: u64,
     pub deleted: u64,
     /// Rows left as a webhook wrote them after this writer began to read (`mirror_touch`).
@@ -63,7 +65,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl KindReport {
-    /// Rows inserted, updated or deleted.
+    /// `inserted + updated + deleted`.
     pub fn changed(&self) -> u64 {
         self.inserted + self.updated + self.deleted
     }

@@ -271,3 +271,38 @@ async fn webhooks_refresh_the_routes_of_the_whole_subtree() {
     drop((gw, hooks));
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_read_before_a_webhook_leaves_the_webhooks_routes() {
+    use portcullis::authz::NodeKind;
+    use portcullis::mirror::webhook::Refresh;
+    use portcullis::mirror::SyncKind;
+    let (state, k) = site();
+    let fake = FakeUmbraco::start(state).await;
+    let (_db, pool) = database("mirror_routes_race").await;
+    let m = mirror(&fake, &pool);
+    m.full_sync().await.expect("initial sync");
+    // The sync reads the tree and its routes; then the blog is renamed and its webhook applied.
+    let read = m.read(SyncKind::Documents).await.expect("read");
+    fake.with(|s| {
+        if let Some(n) = s.nodes.get_mut(&k.blog) {
+            n.name = "Journal".into();
+        }
+    });
+    m.refresh(Refresh::Nodes(NodeKind::Document), &[k.blog])
+        .await
+        .expect("webhook");
+    assert_eq!(
+        route(&pool, k.post).await.as_deref(),
+        Some("/journal/post-1/")
+    );
+    // The sync's apply keeps the routes of the subtree the webhook touched after its ticket.
+    m.apply(&read).await.expect("apply the older read");
+    assert_eq!(route(&pool, k.blog).await.as_deref(), Some("/journal/"));
+    assert_eq!(
+        route(&pool, k.post).await.as_deref(),
+        Some("/journal/post-1/")
+    );
+    assert_eq!(route(&pool, k.about).await.as_deref(), Some("/about/"));
+    pool.close().await;
+}

@@ -100,8 +100,8 @@ pub enum Lookup {
     User(Uuid),
     /// The culture Umbraco serves a Delivery request without a usable `Accept-Language` →
     /// `Resolved::default_culture`: `authz.delivery_default_culture` when configured, else the
-    /// mirrored default language (`None`: neither is known). Asked only for culture-limited
-    /// API keys whose request names no culture.
+    /// mirrored default language (`None`: neither is known). Asked for culture-limited API
+    /// keys whose request names no culture, and for item paths in a named culture.
     DefaultCulture,
 }
 
@@ -252,6 +252,13 @@ fn collect(
             if !scope.cultures.is_empty() && requested_culture(q).is_none() {
                 want(Lookup::DefaultCulture);
             }
+        }
+        // Mirrored routes are the default culture's: a path in a named culture needs it.
+        let paths = target.checks.iter().flat_map(|c| &c.nodes);
+        let fetched = q.and_then(|q| q.fetch.as_ref()).map(|(_, r)| r);
+        let has_path = paths.chain(fetched).any(|r| matches!(r, NodeRef::Path(_)));
+        if has_path && requested_culture(q).is_some() {
+            want(Lookup::DefaultCulture);
         }
     }
     out

@@ -14,7 +14,7 @@
 //! Umbraco walks the request's culture (`RequestCultureService`: `Accept-Language` when it
 //! matches `^[\w-]*$`, else the default language) and, for `Preview`, draft segments; so a
 //! decision uses the routes only for a published read in the default culture
-//! ([`resolve_route_for`]: no culture Umbraco honours, or `authz.delivery_default_culture`),
+//! ([`resolve_route_for`]: no culture Umbraco honours, or the default one),
 //! anything else follows the unknown-node mode. Under a `Start-Item` the bare path is the root
 //! itself and any other path a document below it. Portcullis compares route keys
 //! ([`route_key`]: ASCII letters folded, empty segments dropped, one leading and one trailing
@@ -30,6 +30,7 @@
 //! serves through a root's own URL segment (the mirror's routes are collision-checked by
 //! Umbraco).
 
+use super::delivery::requested_culture;
 use super::lookup::Resolved;
 use super::model::{NodeInfo, NodeKind};
 use crate::request::{DeliveryQuery, NodeRef};
@@ -125,24 +126,17 @@ pub fn resolve_route(resolved: &Resolved, q: Option<&DeliveryQuery>, path: &str)
     }
 }
 
-/// The culture Umbraco reads from `Accept-Language` (`RequestCultureService`): a value that is
-/// not blank and matches `^[\w-]*$` (so a list such as `en-GB,en;q=0.9` counts as none).
-fn requested_culture(q: Option<&DeliveryQuery>) -> Option<&str> {
-    let v = q?.culture.as_deref()?;
-    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
-    (!v.trim().is_empty() && v.chars().all(word)).then_some(v)
-}
-
 /// What a decision takes an item path to be: [`resolve_route`] when the routes the mirror holds
 /// are the ones Umbraco walks for this request — published routes in the default culture —,
 /// else `Unknown`: a `Preview` request (Umbraco walks draft URL segments) or one whose
-/// `Accept-Language` names a culture other than `default_culture`
-/// (`authz.delivery_default_culture`; unset: any named culture).
+/// `Accept-Language` names a culture other than the default one — `configured`
+/// (`authz.delivery_default_culture`), else the mirrored default language
+/// ([`Lookup::DefaultCulture`](super::Lookup)); neither known: any named culture.
 pub fn resolve_route_for(
     resolved: &Resolved,
     q: Option<&DeliveryQuery>,
     path: &str,
-    default_culture: Option<&str>,
+    configured: Option<&str>,
 ) -> RouteAnswer {
     if q.is_some_and(|q| q.preview) {
         return RouteAnswer::Unknown(
@@ -150,10 +144,14 @@ pub fn resolve_route_for(
         );
     }
     if let Some(c) = requested_culture(q) {
-        if !default_culture.is_some_and(|d| d.eq_ignore_ascii_case(c)) {
+        let mirrored = resolved.default_culture.as_ref().and_then(|d| d.as_deref());
+        if !configured
+            .or(mirrored)
+            .is_some_and(|d| d.eq_ignore_ascii_case(c))
+        {
             return RouteAnswer::Unknown(format!(
-                "Accept-Language `{c}` is not authz.delivery_default_culture; the mirror holds \
-                 routes in the default culture only"
+                "Accept-Language `{c}` is not the default culture; the mirror holds routes in \
+                 the default culture only"
             ));
         }
     }

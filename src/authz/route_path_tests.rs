@@ -298,4 +298,30 @@ fn mirrored_routes_are_used_for_published_reads_in_the_default_culture_only() {
         blog(&q(None, true), Some("en-us")),
         RouteAnswer::Unknown(_)
     ));
+    // Without the setting, the mirrored default language decides.
+    let mut r = sites();
+    r.default_culture = Some(Some("en-US".into()));
+    let en = q(Some("en-us"), false);
+    assert_eq!(
+        found(resolve_route_for(&r, Some(&en), "/blog/", None)),
+        Some(1063)
+    );
+    let da = q(Some("da-DK"), false);
+    assert!(matches!(
+        resolve_route_for(&r, Some(&da), "/blog/", None),
+        RouteAnswer::Unknown(_)
+    ));
+}
+
+#[test]
+fn an_item_path_in_a_named_culture_asks_for_the_default_culture() {
+    let mut q = DeliveryQuery {
+        culture: Some("da-DK".into()),
+        ..Default::default()
+    };
+    let refs = required_refs(&by_path("/blog/", q.clone()), &anonymous());
+    assert!(refs.contains(&Lookup::DefaultCulture), "{refs:?}");
+    q.culture = None;
+    let refs = required_refs(&by_path("/blog/", q), &anonymous());
+    assert!(!refs.contains(&Lookup::DefaultCulture), "{refs:?}");
 }

@@ -68,41 +68,52 @@ pub fn request_id(headers: &HeaderMap) -> String {
 
 /// The W3C `traceparent` to send upstream: the client's trace continues (same trace id and
 /// flags) with the gateway as the new parent span; a missing or malformed one starts a new
-/// sampled trace. Returns `(header value, trace id)`.
-pub fn traceparent(headers: &HeaderMap) -> (String, String) {
+/// sampled trace. The trace id is [`trace_id`] of the value.
+pub fn traceparent(headers: &HeaderMap) -> String {
+    use std::fmt::Write;
     let span: u64 = rand::random::<u64>() | 1;
     let incoming = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let parts: Vec<&str> = v.trim().split('-').collect();
-            let hex = |s: &str, n: usize| {
-                s.len() == n
-                    && s.bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            };
-            match parts.as_slice() {
-                [ver, trace, parent, flags]
-                    if hex(ver, 2)
-                        && *ver != "ff"
-                        && hex(trace, 32)
-                        && hex(parent, 16)
-                        && hex(flags, 2)
-                        && trace.bytes().any(|b| b != b'0')
-                        && parent.bytes().any(|b| b != b'0') =>
-                {
-                    Some((trace.to_string(), flags.to_string()))
-                }
-                _ => None,
-            }
-        });
-    let (trace, flags) = incoming.unwrap_or_else(|| {
-        (
-            format!("{:032x}", rand::random::<u128>() | 1),
-            "01".to_owned(),
-        )
-    });
-    (format!("00-{trace}-{span:016x}-{flags}"), trace)
+        .and_then(|v| incoming_trace(v.trim()));
+    // One allocation: `00-{trace:32}-{span:16}-{flags:2}`.
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    let _ = match incoming {
+        Some((trace, flags)) => write!(out, "{trace}-{span:016x}-{flags}"),
+        None => write!(out, "{:032x}-{span:016x}-01", rand::random::<u128>() | 1),
+    };
+    out
+}
+
+/// The trace id inside a value made by [`traceparent`].
+pub fn trace_id(traceparent: &str) -> &str {
+    traceparent.get(3..35).unwrap_or_default()
+}
+
+/// A valid incoming `traceparent`'s trace id and flags (W3C Trace Context §3.2).
+fn incoming_trace(v: &str) -> Option<(&str, &str)> {
+    let mut parts = v.split('-');
+    let (ver, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = parts.next().is_none()
+        && hex(ver, 2)
+        && ver != "ff"
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && parent.bytes().any(|b| b != b'0');
+    valid.then_some((trace, flags))
+}
+
+/// A UUID in its hyphenated lowercase form, on the stack (for header values).
+pub fn uuid_text<'b>(id: &uuid::Uuid, buf: &'b mut [u8; 36]) -> &'b str {
+    id.hyphenated().encode_lower(buf)
 }
 
 /// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
@@ -164,9 +175,7 @@ pub fn forwarded(
     peer: Option<IpAddr>,
     trusted_peer: bool,
 ) -> [(&'static str, Option<HeaderValue>); 3] {
-    let peer_s = peer
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let peer_s = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) if trusted_peer => format!("{prev}, {peer_s}"),
         _ => peer_s,
@@ -175,25 +184,28 @@ pub fn forwarded(
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
     {
-        Some(p) if trusted_peer && (p == "http" || p == "https") => p.to_owned(),
-        _ => "http".to_owned(),
+        Some("https") if trusted_peer => HeaderValue::from_static("https"),
+        _ => HeaderValue::from_static("http"),
     };
     let host = match headers.get("x-forwarded-host") {
         Some(h) if trusted_peer => Some(h.clone()),
         _ => headers.get(http::header::HOST).cloned(),
     };
     [
-        ("x-forwarded-for", HeaderValue::from_str(&xff).ok()),
-        ("x-forwarded-proto", HeaderValue::from_str(&proto).ok()),
+        // An owned `String` becomes the value without a copy.
+        ("x-forwarded-for", HeaderValue::try_from(xff).ok()),
+        ("x-forwarded-proto", Some(proto)),
         ("x-forwarded-host", host),
     ]
 }
 
-/// One change to the upstream request's headers; applied in order.
+/// One change to the upstream request's headers; applied in order. The gateway sets only
+/// headers of its own, named by static strings: pingora then keeps the name's case without
+/// copying it (a `HeaderName` would be copied into its case map on every insert).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Edit {
     Remove(HeaderName),
-    Set(HeaderName, HeaderValue),
+    Set(&'static str, HeaderValue),
 }
 
 /// What the upstream request's headers depend on besides the client's own headers.
@@ -233,29 +245,32 @@ pub fn upstream_edits(
     f: &Forwarding,
 ) -> Result<Vec<Edit>, http::header::InvalidHeaderValue> {
     let trusted = is_trusted(f.peer, f.trusted_proxies);
-    let mut edits: Vec<Edit> = client_headers_to_strip(headers, f.identity, trusted)
-        .into_iter()
-        .map(Edit::Remove)
-        .collect();
+    let strip = client_headers_to_strip(headers, f.identity, trusted);
+    let mut edits: Vec<Edit> = Vec::with_capacity(strip.len() + 16);
+    edits.extend(strip.into_iter().map(Edit::Remove));
     for (name, value) in forwarded(headers, f.peer, trusted) {
-        let name = HeaderName::from_static(name);
-        edits.push(value.map_or(Edit::Remove(name.clone()), |v| Edit::Set(name, v)));
+        edits.push(match value {
+            Some(v) => Edit::Set(name, v),
+            None => Edit::Remove(HeaderName::from_static(name)),
+        });
     }
     if f.body_inspected {
         edits.push(Edit::Remove(http::header::EXPECT));
     }
-    let set = |name: &'static str, value: &str| {
-        HeaderValue::from_str(value).map(|v| Edit::Set(HeaderName::from_static(name), v))
-    };
     edits.push(set(REQUEST_ID, f.request_id)?);
     edits.push(set("traceparent", f.traceparent)?);
     if let Some(v) = f.verdict {
-        identity(&mut edits, v, f, &set)?;
+        identity(&mut edits, v, f)?;
     }
     if let Some(host) = f.upstream_host {
-        edits.push(Edit::Set(http::header::HOST, HeaderValue::from_str(host)?));
+        edits.push(Edit::Set("Host", HeaderValue::from_str(host)?));
     }
     Ok(edits)
+}
+
+/// Sets `name` to a copy of `value`.
+fn set(name: &'static str, value: &str) -> Result<Edit, http::header::InvalidHeaderValue> {
+    HeaderValue::from_str(value).map(|v| Edit::Set(name, v))
 }
 
 /// The identity headers for a decided request (who, how, which groups, which member, which
@@ -264,7 +279,6 @@ fn identity(
     edits: &mut Vec<Edit>,
     v: &Verdict,
     f: &Forwarding,
-    set: &dyn Fn(&'static str, &str) -> Result<Edit, http::header::InvalidHeaderValue>,
 ) -> Result<(), http::header::InvalidHeaderValue> {
     let Some(p) = &v.principal else { return Ok(()) };
     if let PrincipalKind::ApiKey { .. } = p.kind {
@@ -277,9 +291,13 @@ fn identity(
         }
     }
     edits.push(set("x-portcullis-principal", p.id.as_str())?);
-    edits.push(set("x-portcullis-principal-kind", p.kind.as_str())?);
+    edits.push(Edit::Set(
+        "x-portcullis-principal-kind",
+        HeaderValue::from_static(p.kind.as_str()),
+    ));
     if !v.groups.is_empty() {
-        edits.push(set("x-portcullis-groups", &v.groups.join(","))?);
+        let groups = HeaderValue::try_from(v.groups.join(","))?;
+        edits.push(Edit::Set("x-portcullis-groups", groups));
     }
     if let Subject::Member { username, .. } = &p.subject {
         edits.push(set("x-portcullis-member", username.as_str())?);

@@ -47,8 +47,8 @@ pub struct RequestCtx {
     route: Arc<str>,
     verdict: Option<Box<Verdict>>,
     meta: Option<RequestMeta>,
-    /// W3C trace id sent upstream (`traceparent`).
-    trace_id: Option<String>,
+    /// The W3C `traceparent` sent upstream (its trace id: `headers::trace_id`).
+    traceparent: Option<String>,
     /// The request's tracing span (`request.id`, `http.method`).
     span: tracing::Span,
     upstream_started: Option<Instant>,
@@ -247,7 +247,7 @@ impl ProxyHttp for Gateway {
             route: Arc::from(""),
             verdict: None,
             meta: None,
-            trace_id: None,
+            traceparent: None,
             span: tracing::Span::none(),
             upstream_started: None,
             upstream_elapsed: None,
@@ -379,14 +379,18 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let (traceparent, trace_id) = headers::traceparent(&upstream.headers);
-        let decision_id = ctx.meta.as_ref().map(|m| m.event_id.to_string());
+        let traceparent = headers::traceparent(&upstream.headers);
+        let mut id_buf = [0u8; 36];
+        let decision_id = ctx
+            .meta
+            .as_ref()
+            .map(|m| headers::uuid_text(&m.event_id, &mut id_buf));
         let forwarding = headers::Forwarding {
             peer,
             trusted_proxies: &cfg.trusted_proxies,
             identity: &cfg.identity_headers,
             verdict: ctx.verdict.as_deref(),
-            decision_id: decision_id.as_deref(),
+            decision_id,
             request_id: &ctx.request_id,
             traceparent: &traceparent,
             body_inspected: ctx.body_inspected,
@@ -403,7 +407,7 @@ impl ProxyHttp for Gateway {
                 headers::Edit::Set(name, value) => upstream.insert_header(name, value)?,
             }
         }
-        ctx.trace_id = Some(trace_id);
+        ctx.traceparent = Some(traceparent);
         if let Some(uri) = ctx.verdict.as_ref().and_then(|v| v.uri.as_deref()) {
             // Forward exactly the canonical form that was authorised.
             let uri = uri
@@ -486,7 +490,9 @@ impl ProxyHttp for Gateway {
         }
         response.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
         if let Some(m) = &ctx.meta {
-            response.insert_header(DECISION_ID, m.event_id.to_string())?;
+            let mut id_buf = [0u8; 36];
+            let id = headers::uuid_text(&m.event_id, &mut id_buf);
+            response.insert_header(DECISION_ID, id)?;
         }
         Ok(())
     }
@@ -635,7 +641,7 @@ impl ProxyHttp for Gateway {
             deny.reason = reason,
             upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
             upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
-            trace.id = ctx.trace_id.as_deref(),
+            trace.id = ctx.traceparent.as_deref().map(headers::trace_id),
             principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
             upstream.identity = self.upstream_identity(ctx),
             duration.ms = elapsed.as_secs_f64() * 1000.0,

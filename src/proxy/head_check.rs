@@ -15,6 +15,10 @@ use crate::authz::DenyReason;
 use crate::config::Problems;
 use http::{HeaderMap, Version};
 use serde::Deserialize;
+use smallvec::SmallVec;
+
+/// The values of one field name in a head (almost always none or one).
+pub type FieldValues<'a> = SmallVec<[&'a [u8]; 2]>;
 
 /// `[listen.limits]`: request sizes refused at the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,24 +119,30 @@ pub struct HeadFacts<'a> {
     /// Number of header fields.
     pub fields: usize,
     /// Each `Content-Length` field's value.
-    pub content_length: Vec<&'a [u8]>,
+    pub content_length: FieldValues<'a>,
     /// Each `Transfer-Encoding` field's value.
-    pub transfer_encoding: Vec<&'a [u8]>,
+    pub transfer_encoding: FieldValues<'a>,
     /// Each `Host` field's value.
-    pub host: Vec<&'a [u8]>,
+    pub host: FieldValues<'a>,
 }
 
 impl<'a> HeadFacts<'a> {
     /// Reads an HTTP/1 head (request line, fields, the empty line) as it came off the wire; one
-    /// pass over the bytes. pingora has already parsed it, so every field line has a colon.
+    /// pass over the bytes (line ends and colons found with `memchr`). pingora has already
+    /// parsed it, so every field line has a colon.
     pub fn from_raw(raw: &'a [u8]) -> HeadFacts<'a> {
         let mut head = HeadFacts {
             size: raw.len(),
             ..HeadFacts::default()
         };
-        for line in raw.split(|&b| b == b'\n').skip(1) {
+        // Every line after the request line, as `split(b'\n').skip(1)` would give them.
+        let mut start = memchr::memchr(b'\n', raw).map_or(raw.len(), |i| i + 1);
+        while start < raw.len() {
+            let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |i| start + i);
+            let line = &raw[start..end];
+            start = end + 1;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
             head.fields += 1;
@@ -231,20 +241,21 @@ fn host(
     authority: Option<&str>,
     allowed: &[String],
 ) -> Option<DenyReason> {
-    let mut named: Vec<&[u8]> = head.host.clone();
-    if named.len() > 1 || (version == Version::HTTP_11 && named.is_empty()) {
+    if head.host.len() > 1 || (version == Version::HTTP_11 && head.host.is_empty()) {
         return Some(DenyReason::BadHost);
     }
-    if named
+    if head
+        .host
         .iter()
         .any(|h| http::uri::Authority::try_from(*h).is_err() || h.contains(&b'@'))
     {
         return Some(DenyReason::BadHost);
     }
-    named.extend(authority.map(str::as_bytes));
     if allowed.is_empty() {
         return None;
     }
+    let mut named: SmallVec<[&[u8]; 2]> = head.host.iter().copied().collect();
+    named.extend(authority.map(str::as_bytes));
     let listed = |h: &[u8]| {
         allowed.iter().any(|a| {
             a.as_bytes().eq_ignore_ascii_case(h) || a.as_bytes().eq_ignore_ascii_case(host_part(h))

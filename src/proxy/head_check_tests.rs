@@ -16,9 +16,9 @@ fn the_raw_head_is_read_field_by_field_with_crlf_or_bare_lf() {
     let h = HeadFacts::from_raw(raw.as_bytes());
     assert_eq!(h.fields, 5);
     assert_eq!(h.size, raw.len());
-    assert_eq!(h.content_length, vec![&b"5"[..], b"5"]);
-    assert_eq!(h.transfer_encoding, vec![&b"chunked"[..]]);
-    assert_eq!(h.host, vec![&b"a"[..]]);
+    assert_eq!(&h.content_length[..], [&b"5"[..], b"5"]);
+    assert_eq!(&h.transfer_encoding[..], [&b"chunked"[..]]);
+    assert_eq!(&h.host[..], [&b"a"[..]]);
 }
 
 #[test]

@@ -108,9 +108,19 @@ impl Trie {
         let Some((s, rest)) = segs.split_first() else {
             return node.end[m].or(node.catch_all[m]);
         };
-        if s.len() <= MAX_LITERAL {
+        if s.len() <= MAX_LITERAL && !node.lit.is_empty() {
             // Literals are stored lower-case; routing is ASCII case-insensitive (normalize rule 13).
-            let hit = node.lit.binary_search_by(|(k, _)| lit_order(k, s)).ok();
+            // A segment without upper case compares as plain bytes, in the same order.
+            let hit = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                node.lit.binary_search_by(|(k, _)| lit_order(k, s))
+            } else {
+                node.lit.binary_search_by(|(k, _)| {
+                    k.len()
+                        .cmp(&s.len())
+                        .then_with(|| k.as_bytes().cmp(s.as_bytes()))
+                })
+            }
+            .ok();
             if let Some(r) = hit.and_then(|i| self.walk(node.lit[i].1, rest, m)) {
                 return Some(r);
             }

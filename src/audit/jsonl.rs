@@ -65,11 +65,15 @@ impl AuditSink for JsonlSink {
     }
 
     async fn write(&self, batch: &[Arc<AuditEvent>]) -> Result<(), AuditError> {
-        let mut lines = Vec::with_capacity(batch.len());
+        // The whole batch in one buffer (`json_line` writes what serde_json would), with where
+        // each line ends (rotation is decided line by line).
+        let mut lines = Lines {
+            buf: Vec::with_capacity(batch.len() * 1024),
+            ends: Vec::with_capacity(batch.len()),
+        };
         for ev in batch {
-            let mut line = serde_json::to_vec(&**ev).map_err(AuditError::Encode)?;
-            line.push(b'\n');
-            lines.push(line);
+            super::json_line::write_line(ev, &mut lines.buf).map_err(AuditError::Encode)?;
+            lines.ends.push(lines.buf.len());
         }
         let target = self.target.clone();
         let name = self.name.clone();
@@ -78,9 +82,7 @@ impl AuditSink for JsonlSink {
             match &mut *t {
                 Target::Stdout => {
                     let mut out = std::io::stdout().lock();
-                    for l in &lines {
-                        out.write_all(l)?;
-                    }
+                    out.write_all(&lines.buf)?;
                     out.flush()
                 }
                 Target::File(f) => f.write_lines(&lines),
@@ -97,25 +99,42 @@ impl AuditSink for JsonlSink {
     }
 }
 
+/// A batch's JSON lines in one buffer; `ends[i]` is where line `i` ends.
+struct Lines {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
 impl RotatingFile {
-    fn write_lines(&mut self, lines: &[Vec<u8>]) -> std::io::Result<()> {
-        for line in lines {
-            let len = line.len() as u64;
+    /// Appends the lines, rotating before a line that would take the file past `max_bytes`;
+    /// the lines between two rotations go out in one write (not one system call per line).
+    fn write_lines(&mut self, lines: &Lines) -> std::io::Result<()> {
+        let (mut run, mut prev) = (0, 0);
+        for &end in &lines.ends {
+            let len = (end - prev) as u64;
             if self.file.is_none() {
                 self.open()?;
             }
             if self.size > 0 && self.size + len > self.max_bytes {
+                self.append(&lines.buf[run..prev])?;
+                run = prev;
                 self.rotate()?;
             }
-            if let Some(f) = self.file.as_mut() {
-                f.write_all(line)?;
-                self.size += len;
-            }
+            self.size += len;
+            prev = end;
         }
+        self.append(&lines.buf[run..prev])?;
         if let Some(f) = self.file.as_mut() {
             f.flush()?;
         }
         Ok(())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) if !bytes.is_empty() => f.write_all(bytes),
+            _ => Ok(()),
+        }
     }
 
     fn open(&mut self) -> std::io::Result<()> {
@@ -186,5 +205,31 @@ mod tests {
                 assert_eq!(back, *ev);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn one_batch_rotates_between_its_lines_and_loses_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let sink = JsonlSink::file("file".into(), path.clone(), 4096, 9).expect("sink");
+        let ev = Arc::new(super::super::tests::sample_allow());
+        let line = serde_json::to_vec(&*ev).expect("json").len() as u64 + 1;
+        let batch = vec![ev.clone(); 20];
+        sink.write(&batch).await.expect("write");
+        let mut lines = 0;
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir.path()).expect("read_dir") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+            assert!(text.len() as u64 <= 4096, "{} bytes", text.len());
+            assert_eq!(text.len() as u64 % line, 0, "whole lines only");
+            for l in text.lines() {
+                let back: AuditEvent = serde_json::from_str(l).expect("json line");
+                assert_eq!(back, *ev);
+                lines += 1;
+            }
+            files += 1;
+        }
+        assert_eq!(lines, 20);
+        assert_eq!(files as u64, 20_u64.div_ceil(4096 / line));
     }
 }

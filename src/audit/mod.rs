@@ -15,6 +15,7 @@
 pub mod auditor;
 mod auditor_writer;
 pub mod config;
+pub mod json_line;
 pub mod jsonl;
 pub mod metrics;
 pub mod postgres;
@@ -187,10 +188,10 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// Builds the event for one request from the shared types: one call in the proxy's logging
-    /// phase. `target` / `principal` are `None` when the request was refused before that stage.
-    /// `groups` are the resolved group aliases (empty when unknown). `instance_id` is filled by
-    /// [`Auditor::record`].
+    /// Builds the event for one request from the shared types. `target` / `principal` are
+    /// `None` when the request was refused before that stage. `groups` are the resolved group
+    /// aliases (empty when unknown). `instance_id` is filled by [`Auditor::record`]. The proxy
+    /// uses [`AuditEvent::decided`], which takes the parts instead of copying them.
     pub fn new(
         meta: &RequestMeta,
         target: Option<&Target>,
@@ -198,36 +199,40 @@ impl AuditEvent {
         groups: &[String],
         decision: &Decision,
     ) -> Self {
-        let mut node_keys = Vec::new();
-        let mut verbs: Vec<String> = Vec::new();
-        if let Some(t) = target {
-            for check in &t.checks {
-                for node in &check.nodes {
-                    if let NodeRef::Key(k) = node {
-                        if !node_keys.contains(k) {
-                            node_keys.push(*k);
-                        }
-                    }
-                }
-                for v in &check.verbs {
-                    if !verbs.contains(v) {
-                        verbs.push(v.clone());
-                    }
-                }
+        AuditEvent::decided(
+            meta.clone(),
+            target.cloned(),
+            principal.cloned(),
+            groups.to_vec(),
+            decision.clone(),
+        )
+    }
+
+    /// [`AuditEvent::new`] from owned parts (the proxy's logging phase, once the request is
+    /// done with them): their strings move into the event instead of being copied.
+    pub fn decided(
+        meta: RequestMeta,
+        target: Option<Target>,
+        principal: Option<Principal>,
+        groups: Vec<String>,
+        decision: Decision,
+    ) -> Self {
+        let api = target.as_ref().map(|t| t.api.as_str().to_owned());
+        let route_id = target.as_ref().map(|t| t.route.to_string());
+        let (node_keys, verbs) = target.map(named_nodes_and_verbs).unwrap_or_default();
+        let (principal_id, principal_kind, principal_issuer) = match principal {
+            None => (None, "none", None),
+            Some(p) => {
+                let (kind, issuer) = match p.kind {
+                    PrincipalKind::Anonymous => ("anonymous", None),
+                    PrincipalKind::Jwt { issuer } => ("jwt", Some(issuer.to_string())),
+                    PrincipalKind::ApiKey { key_id } => ("api_key", Some(key_id)),
+                    PrincipalKind::Umbraco { .. } => ("umbraco", None),
+                };
+                (Some(p.id), kind, issuer)
             }
-            if let Some(NodeRef::Key(k)) = t.delivery.as_ref().and_then(|d| d.start_item.as_ref()) {
-                if !node_keys.contains(k) {
-                    node_keys.push(*k);
-                }
-            }
-        }
-        let (principal_kind, principal_issuer) = match principal.map(|p| &p.kind) {
-            None => ("none", None),
-            Some(PrincipalKind::Anonymous) => ("anonymous", None),
-            Some(PrincipalKind::Jwt { issuer }) => ("jwt", Some(issuer.to_string())),
-            Some(PrincipalKind::ApiKey { key_id }) => ("api_key", Some(key_id.clone())),
-            Some(PrincipalKind::Umbraco { .. }) => ("umbraco", None),
         };
+        let decision_text = decision.as_str().to_owned();
         let (reason, reason_detail, granted_via) = match decision {
             Decision::Allow(permit) => (None, None, permit.via.iter().map(grant_text).collect()),
             Decision::Deny(r) => (
@@ -239,24 +244,24 @@ impl AuditEvent {
         AuditEvent {
             event_id: meta.event_id,
             occurred_at: Utc::now().trunc_subsecs(6),
-            request_id: meta.request_id.clone(),
+            request_id: meta.request_id,
             instance_id: String::new(),
-            api: target.map(|t| t.api.as_str().to_owned()),
-            method: meta.method.clone(),
-            path: meta.path.clone(),
-            route_id: target.map(|t| t.route.to_string()),
-            principal_id: principal.map(|p| p.id.clone()),
+            api,
+            method: meta.method,
+            path: meta.path,
+            route_id,
+            principal_id,
             principal_kind: principal_kind.to_owned(),
             principal_issuer,
-            groups: groups.to_vec(),
+            groups,
             node_keys,
             verbs,
-            decision: decision.as_str().to_owned(),
+            decision: decision_text,
             reason,
             reason_detail,
             granted_via,
             client_addr: meta.client_addr,
-            user_agent: meta.user_agent.clone(),
+            user_agent: meta.user_agent,
             upstream_status: None,
             upstream_latency_us: None,
             upstream_identity: None,
@@ -281,6 +286,33 @@ impl AuditEvent {
     pub fn is_deny(&self) -> bool {
         self.decision == "deny"
     }
+}
+
+/// The node keys a target's checks name (and a Delivery `Start-Item` key), and the verbs its
+/// checks require, each deduplicated in route order.
+fn named_nodes_and_verbs(t: Target) -> (Vec<Uuid>, Vec<String>) {
+    let mut node_keys = Vec::new();
+    let mut verbs: Vec<String> = Vec::new();
+    for check in t.checks {
+        for node in &check.nodes {
+            if let NodeRef::Key(k) = node {
+                if !node_keys.contains(k) {
+                    node_keys.push(*k);
+                }
+            }
+        }
+        for v in check.verbs {
+            if !verbs.contains(&v) {
+                verbs.push(v);
+            }
+        }
+    }
+    if let Some(NodeRef::Key(k)) = t.delivery.and_then(|d| d.start_item) {
+        if !node_keys.contains(&k) {
+            node_keys.push(k);
+        }
+    }
+    (node_keys, verbs)
 }
 
 /// One `Grant` as a short, human readable and greppable string.

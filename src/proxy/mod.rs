@@ -608,45 +608,42 @@ impl ProxyHttp for Gateway {
                 .inc();
         }
         per_api.request_duration.observe(elapsed.as_secs_f64());
-        if let (Some(meta), Some(v)) = (&ctx.meta, &ctx.verdict) {
+        {
+            let req = session.req_header();
+            let _span = ctx.span.enter();
+            tracing::event!(
+                target: "access",
+                tracing::Level::INFO,
+                request.id = %ctx.request_id,
+                http.method = %req.method,
+                http.path = %req.uri.path(),
+                http.status = status,
+                route.id = %ctx.route,
+                decision = decision,
+                deny.reason = reason,
+                upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
+                upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
+                trace.id = ctx.traceparent.as_deref().map(headers::trace_id),
+                principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
+                upstream.identity = self.upstream_identity(ctx),
+                duration.ms = elapsed.as_secs_f64() * 1000.0,
+                error = e.map(|e| e.etype().as_str()),
+                "request"
+            );
+        }
+        // Last: the event takes the request's meta and verdict (their strings move into it).
+        if let (Some(meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
             // Sampling is decided before the event is built: a sampled-out allow costs nothing.
             let deny = matches!(v.decision, Decision::Deny(_));
             if self.shared.auditor.keeps(meta.event_id, deny) {
-                let event = AuditEvent::new(
-                    meta,
-                    v.target.as_ref(),
-                    v.principal.as_ref(),
-                    &v.groups,
-                    &v.decision,
-                )
-                .with_upstream(
-                    session.response_written().map(|r| r.status.as_u16()),
-                    ctx.upstream_elapsed,
-                )
-                .with_upstream_identity(self.upstream_identity(ctx));
+                let upstream_status = session.response_written().map(|r| r.status.as_u16());
+                let identity = self.upstream_identity(ctx);
+                let v = *v;
+                let event = AuditEvent::decided(meta, v.target, v.principal, v.groups, v.decision)
+                    .with_upstream(upstream_status, ctx.upstream_elapsed)
+                    .with_upstream_identity(identity);
                 self.shared.auditor.record(event);
             }
         }
-        let req = session.req_header();
-        let _span = ctx.span.enter();
-        tracing::event!(
-            target: "access",
-            tracing::Level::INFO,
-            request.id = %ctx.request_id,
-            http.method = %req.method,
-            http.path = %req.uri.path(),
-            http.status = status,
-            route.id = %ctx.route,
-            decision = decision,
-            deny.reason = reason,
-            upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
-            upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
-            trace.id = ctx.traceparent.as_deref().map(headers::trace_id),
-            principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
-            upstream.identity = self.upstream_identity(ctx),
-            duration.ms = elapsed.as_secs_f64() * 1000.0,
-            error = e.map(|e| e.etype().as_str()),
-            "request"
-        );
     }
 }

@@ -38,13 +38,13 @@ fn inputs() -> (RequestMeta, Target, Principal, Decision) {
     let target = Target {
         api: Api::Management,
         route: "document.update".into(),
-        sections: SectionPolicy::AnyOf(vec!["content".into()]),
+        sections: SectionPolicy::AnyOf(vec!["content".into()].into()),
         checks: vec![NodeCheck {
             kind: CheckKind::Document,
             scope: CheckScope::Node,
             source: "path:id".into(),
             nodes: vec![NodeRef::Key(uuid::Uuid::from_u128(1))],
-            verbs: vec!["Umb.Document.Update".into()],
+            verbs: vec!["Umb.Document.Update".into()].into(),
         }],
         cultures: vec![],
         delivery: None,

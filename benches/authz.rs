@@ -70,13 +70,13 @@ fn setup() -> (Target, Principal, UserAccess, Resolved) {
     let target = Target {
         api: Api::Management,
         route: Arc::from("document.update"),
-        sections: SectionPolicy::AnyOf(vec!["content".into()]),
+        sections: SectionPolicy::AnyOf(vec!["content".into()].into()),
         checks: vec![NodeCheck {
             kind: CheckKind::Document,
             scope: CheckScope::Node,
             source: "path:id".into(),
             nodes: vec![NodeRef::Key(key)],
-            verbs: vec![verbs::UPDATE.into(), verbs::PUBLISH.into()],
+            verbs: vec![verbs::UPDATE.into(), verbs::PUBLISH.into()].into(),
         }],
         cultures: vec![],
         delivery: None,

@@ -301,9 +301,9 @@ fn named_nodes_and_verbs(t: Target) -> (Vec<Uuid>, Vec<String>) {
                 }
             }
         }
-        for v in check.verbs {
-            if !verbs.contains(&v) {
-                verbs.push(v);
+        for v in check.verbs.iter() {
+            if !verbs.contains(v) {
+                verbs.push(v.clone());
             }
         }
     }

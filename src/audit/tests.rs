@@ -18,21 +18,21 @@ pub(crate) fn target() -> Target {
     Target {
         api: Api::Management,
         route: "document.publish".into(),
-        sections: SectionPolicy::AnyOf(vec!["content".into()]),
+        sections: SectionPolicy::AnyOf(vec!["content".into()].into()),
         checks: vec![
             NodeCheck {
                 kind: CheckKind::Document,
                 scope: CheckScope::Node,
                 source: "path:id".into(),
                 nodes: vec![NodeRef::Key(node(1)), NodeRef::Root],
-                verbs: vec!["Umb.Document.Publish".into()],
+                verbs: vec!["Umb.Document.Publish".into()].into(),
             },
             NodeCheck {
                 kind: CheckKind::Document,
                 scope: CheckScope::Node,
                 source: "body:parent.id".into(),
                 nodes: vec![NodeRef::Key(node(2)), NodeRef::Key(node(1))],
-                verbs: vec!["Umb.Document.Publish".into(), "Umb.Document.Read".into()],
+                verbs: vec!["Umb.Document.Publish".into(), "Umb.Document.Read".into()].into(),
             },
         ],
         cultures: vec![],

@@ -349,7 +349,7 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
             }
             let res = resolve_at(&access.groups, &loc.path);
             let mut missing: Option<(&str, NodeId)> = None;
-            for verb in &check.verbs {
+            for verb in check.verbs.iter() {
                 let Some(at) = res.grant_for(verb) else {
                     missing = Some((verb, loc.id));
                     break;
@@ -541,7 +541,7 @@ fn located_evidence(
         trashed: loc.trashed,
         start_node,
         groups: res.map(GroupEvidence::from_resolution).unwrap_or_default(),
-        required: check.verbs.clone(),
+        required: check.verbs.to_vec(),
         missing: missing.to_vec(),
         note: (check.scope == CheckScope::Branch)
             .then(|| "branch: the verb must also hold below the node".to_string()),

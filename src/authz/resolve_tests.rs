@@ -206,7 +206,7 @@ proptest! {
                         scope: CheckScope::Node,
                         source: "path:id".into(),
                         nodes: vec![NodeRef::Key(uuid::Uuid::from_u128(*path.last().unwrap_or(&-1) as u128))],
-                        verbs: vec![verb.to_string()],
+                        verbs: vec![verb.to_string()].into(),
                     }],
                     cultures: vec![],
                     delivery: None,

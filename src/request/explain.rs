@@ -22,7 +22,7 @@ fn policy_json(p: &SectionPolicy) -> (&'static str, Vec<String>) {
         SectionPolicy::Anonymous => ("anonymous", Vec::new()),
         SectionPolicy::Backoffice => ("backoffice", Vec::new()),
         SectionPolicy::Admin => ("admin", Vec::new()),
-        SectionPolicy::AnyOf(s) => ("sections", s.clone()),
+        SectionPolicy::AnyOf(s) => ("sections", s.to_vec()),
     }
 }
 

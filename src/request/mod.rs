@@ -36,8 +36,8 @@ pub enum SectionPolicy {
     Backoffice,
     /// Member of the group with alias `admin`.
     Admin,
-    /// The caller holds at least one of these section aliases.
-    AnyOf(Vec<String>),
+    /// The caller holds at least one of these section aliases (shared with the route table).
+    AnyOf(Arc<[String]>),
 }
 
 /// What a check is about: a node in one of the trees, or a user / user group.
@@ -85,10 +85,12 @@ pub struct NodeCheck {
     pub kind: CheckKind,
     pub scope: CheckScope,
     /// Where the ids came from, as written in the route table (`path:id`, `body:parent.id`, …).
-    pub source: String,
+    /// Shared with the route table (no copy per request).
+    pub source: Arc<str>,
     pub nodes: Vec<NodeRef>,
-    /// Verb names (`Umb.Document.Update`); empty means path (start-node) access only.
-    pub verbs: Vec<String>,
+    /// Verb names (`Umb.Document.Update`); empty means path (start-node) access only. Shared
+    /// with the route table.
+    pub verbs: Arc<[String]>,
 }
 
 /// Delivery API request details that change what the upstream returns (UMBRACO.md §8).

@@ -43,13 +43,13 @@ fn target() -> Target {
     Target {
         api: Api::Management,
         route: "document.create".into(),
-        sections: SectionPolicy::AnyOf(vec!["content".into()]),
+        sections: SectionPolicy::AnyOf(vec!["content".into()].into()),
         checks: vec![NodeCheck {
             kind: CheckKind::Document,
             scope: CheckScope::Node,
             source: "body:parent.id".into(),
             nodes: vec![NodeRef::Key(NODE)],
-            verbs: vec!["Umb.Document.Create".into()],
+            verbs: vec!["Umb.Document.Create".into()].into(),
         }],
         cultures: vec![],
         delivery: None,

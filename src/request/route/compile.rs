@@ -235,9 +235,9 @@ fn compile_check(
     Some(CheckSpec {
         kind: kind?,
         scope: scope?,
-        source_text: c.node.clone(),
+        source_text: Arc::from(c.node.as_str()),
         source: source?,
-        verbs: c.verbs.clone(),
+        verbs: c.verbs.as_slice().into(),
         when,
     })
 }

@@ -128,9 +128,9 @@ pub struct CheckSpec {
     pub kind: CheckKind,
     pub scope: CheckScope,
     /// The source as written (`path:id`), reported in `Target` and `routes match`.
-    pub source_text: String,
+    pub source_text: Arc<str>,
     pub source: Source,
-    pub verbs: Vec<String>,
+    pub verbs: Arc<[String]>,
     /// The config the check depends on; `None`: always applies.
     pub when: Option<Condition>,
 }

@@ -292,8 +292,8 @@ fn checks_of(r: &Route) -> Vec<Check> {
             let kind = serde_json::to_value(c.kind).unwrap();
             (
                 kind.as_str().unwrap().to_owned(),
-                c.source_text.clone(),
-                c.verbs.clone(),
+                c.source_text.to_string(),
+                c.verbs.to_vec(),
                 scope,
                 null,
             )
@@ -342,14 +342,14 @@ fn every_node_check_endpoint_of_a_version_has_its_sections_node_source_and_verbs
                 if s.is_empty() {
                     SectionPolicy::Backoffice
                 } else {
-                    SectionPolicy::AnyOf(s)
+                    SectionPolicy::AnyOf(s.into())
                 }
             };
             let got = match &route.sections {
                 SectionPolicy::AnyOf(s) => {
-                    let mut s = s.clone();
+                    let mut s = s.to_vec();
                     s.sort();
-                    SectionPolicy::AnyOf(s)
+                    SectionPolicy::AnyOf(s.into())
                 }
                 other => other.clone(),
             };

@@ -13,11 +13,14 @@
 //!
 //! The get-or-load lives in `tier.rs`, eviction by what changed in `invalidate.rs`.
 
+mod freshness;
 mod invalidate;
+mod key_use;
 mod languages;
 mod mapped;
 mod now;
 mod tier;
+mod weigh;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
@@ -26,6 +29,8 @@ use crate::authz::{
     calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess,
     StartNodes, UserAccess, UserFacts, UserState,
 };
+pub use freshness::Freshness;
+use key_use::TokenBucket;
 use mapped::{weigh_mappings, Mappings};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tier::{Absent, Negatives, Tier};
 use uuid::Uuid;
+use weigh::{weigh_group, weigh_key, weigh_node, weigh_user};
 
 struct Inner {
     store: Arc<dyn PolicyStore>,
@@ -78,46 +84,6 @@ pub struct PolicyCache {
     inner: Arc<Inner>,
 }
 
-/// What readiness and the staleness metric report about the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// Push invalidation is up and confirmed (or the store is a file).
-    Current,
-    /// Not confirmed for `since`; cached grants are still honoured (up to `max_staleness`).
-    Degraded { since: Option<Duration> },
-    /// Not confirmed for longer than `max_staleness`: entries older than that are not honoured.
-    Stale { since: Option<Duration> },
-}
-
-/// A token bucket: at most `rate` acquisitions per second, bursts up to `rate`.
-struct TokenBucket {
-    rate: f64,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl TokenBucket {
-    fn new(rate: u32) -> Self {
-        let rate = f64::from(rate.max(1));
-        TokenBucket {
-            rate,
-            state: Mutex::new((rate, Instant::now())),
-        }
-    }
-
-    fn try_acquire(&self) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
-        *s = ((s.0 + refill).min(self.rate), now);
-        if s.0 >= 1.0 {
-            s.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 fn users(c: &PolicyCache) -> &Tier<String, Arc<UserAccess>> {
     &c.inner.users
 }
@@ -144,51 +110,6 @@ fn routes(c: &PolicyCache) -> &Tier<String, Arc<[Uuid]>> {
 }
 fn api_keys(c: &PolicyCache) -> &Tier<String, Arc<ApiKeyRecord>> {
     &c.inner.api_keys
-}
-
-/// Approximate heap bytes of a node path.
-fn path_bytes(p: &NodePath) -> usize {
-    p.ids().len() * 8
-}
-
-#[allow(clippy::ptr_arg)] // the weigher's signature is `fn(&K, &V)` with `K = String`
-fn weigh_user(k: &String, a: &Arc<UserAccess>) -> usize {
-    let starts = |s: &StartNodes| s.0.iter().map(path_bytes).sum::<usize>();
-    k.len()
-        + a.external_id.len()
-        + a.name.len()
-        + a.groups.len() * 8
-        + starts(&a.content_start_nodes)
-        + starts(&a.media_start_nodes)
-        + 160
-}
-
-fn weigh_group(_: &Uuid, g: &Arc<GroupPolicy>) -> usize {
-    g.alias.len() + g.name.len() + g.sections.len() * 32 + g.granular.len() * 48 + 256
-}
-
-fn weigh_node(_: &Uuid, n: &Arc<NodeInfo>) -> usize {
-    let access = n.public_access.as_ref().map_or(0, |a| {
-        a.member_groups
-            .iter()
-            .chain(&a.member_usernames)
-            .map(|s| s.len() + 24)
-            .sum::<usize>()
-            + 64
-    });
-    path_bytes(&n.path) + n.route_path.as_ref().map_or(0, String::len) + access + 96
-}
-
-#[allow(clippy::ptr_arg)] // as above
-fn weigh_key(k: &String, r: &Arc<ApiKeyRecord>) -> usize {
-    let s = &r.scope;
-    let strings = |v: &[String]| v.iter().map(|x| x.len() + 24).sum::<usize>();
-    k.len()
-        + s.key_id.len()
-        + s.name.len()
-        + strings(&s.cultures)
-        + s.subtree_roots.len() * 16
-        + 256
 }
 
 impl PolicyCache {
@@ -316,100 +237,6 @@ impl PolicyCache {
     /// The store behind the cache (for the CLI and explain).
     pub fn store(&self) -> &Arc<dyn PolicyStore> {
         &self.inner.store
-    }
-
-    /// True while push invalidation is connected and its heartbeat comes back.
-    pub fn listener_up(&self) -> bool {
-        self.inner.listener_up.load(Ordering::Acquire)
-    }
-
-    /// Marks push invalidation up or down (the listener calls it).
-    pub fn set_push_invalidation(&self, up: bool) {
-        self.inner.listener_up.store(up, Ordering::Release);
-        self.inner.metrics.listener_up.set(i64::from(up));
-    }
-
-    /// For a store whose every change evicts the whole cache (the file store): push
-    /// invalidation counts as up and the cache as always current.
-    pub fn set_always_current(&self) {
-        self.inner.always_current.store(true, Ordering::Release);
-        self.set_push_invalidation(true);
-    }
-
-    /// Records that every change committed before `at` has been applied (the listener's
-    /// heartbeat, sent at `at`, came back behind them).
-    pub fn confirm_current(&self, at: Instant) {
-        let ms = u64::try_from(at.saturating_duration_since(self.inner.epoch).as_millis())
-            .unwrap_or(u64::MAX - 1);
-        self.inner.confirmed_ms.fetch_max(ms + 1, Ordering::AcqRel);
-    }
-
-    /// When the cache was last confirmed current (`None`: never).
-    fn confirmed_at(&self) -> Option<Instant> {
-        match self.inner.confirmed_ms.load(Ordering::Acquire) {
-            0 => None,
-            ms => Some(self.inner.epoch + Duration::from_millis(ms - 1)),
-        }
-    }
-
-    /// Whether the cache is confirmed current, degraded, or past `max_staleness`; also sets
-    /// `portcullis_policy_staleness_seconds`.
-    pub fn freshness(&self) -> Freshness {
-        let m = &self.inner.metrics;
-        if self.inner.always_current.load(Ordering::Acquire) {
-            m.staleness.set(0.0);
-            return Freshness::Current;
-        }
-        let since = self.confirmed_at().map(|c| c.elapsed());
-        m.staleness
-            .set(since.map_or(f64::INFINITY, |d| d.as_secs_f64()));
-        match since {
-            _ if self.listener_up() => Freshness::Current,
-            Some(d) if d <= self.inner.max_staleness => Freshness::Degraded { since },
-            _ => Freshness::Stale { since },
-        }
-    }
-
-    /// `max_staleness`, for readiness details.
-    pub fn max_staleness(&self) -> Duration {
-        self.inner.max_staleness
-    }
-
-    fn ttl(&self) -> Duration {
-        if self.listener_up() {
-            self.inner.cfg.ttl
-        } else {
-            self.inner.cfg.listener_fallback_ttl
-        }
-    }
-
-    /// Whether an entry loaded at `loaded_at` may still be served: it is known current as of
-    /// its load or the last confirmation, whichever is later, and that is within
-    /// `max_staleness` (always, for the file store).
-    fn honoured(&self, loaded_at: Instant, now: Instant) -> bool {
-        if self.inner.always_current.load(Ordering::Acquire) {
-            return true;
-        }
-        let current_as_of = self.confirmed_at().map_or(loaded_at, |c| c.max(loaded_at));
-        now.saturating_duration_since(current_as_of) <= self.inner.max_staleness
-    }
-
-    /// Records the outcome of a policy source reload (`None`: it worked), for readiness.
-    pub fn set_reload_error(&self, error: Option<String>) {
-        *self
-            .inner
-            .reload_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = error;
-    }
-
-    /// The last reload failure still in force (the previous policy is kept), if any.
-    pub fn reload_error(&self) -> Option<String> {
-        self.inner
-            .reload_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// A back-office user's resolved access (groups, calculated start nodes, state), by the
@@ -591,54 +418,6 @@ impl PolicyCache {
             Ok(c.inner.store.api_key(&owned).await?.map(Arc::new))
         })
         .await
-    }
-
-    /// Notes that a key was used; written in batches by `flush_api_key_use` (never on the
-    /// request path).
-    pub fn record_api_key_use(&self, key_id: &str) {
-        let mut t = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
-        if t.len() < 100_000 && !t.contains(key_id) {
-            t.insert(key_id.to_owned());
-        }
-    }
-
-    /// Writes the recorded key uses (`last_used_at = now`); on error they are kept for the next
-    /// flush.
-    pub async fn flush_api_key_use(&self) -> Result<usize, StoreError> {
-        let batch: Vec<String> = {
-            let mut t = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
-            t.drain().collect()
-        };
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        match self
-            .inner
-            .store
-            .touch_api_keys(&batch, chrono::Utc::now())
-            .await
-        {
-            Ok(()) => Ok(batch.len()),
-            Err(e) => {
-                let mut t = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
-                t.extend(batch);
-                Err(e)
-            }
-        }
-    }
-
-    /// Spawns a task flushing key uses every `every`.
-    pub fn spawn_api_key_use_flusher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                if let Err(e) = this.flush_api_key_use().await {
-                    tracing::warn!(error = %e, "recording api key use failed");
-                }
-            }
-        })
     }
 
     /// Refreshes `portcullis_cache_entries{cache}` and `portcullis_cache_bytes{cache}` for

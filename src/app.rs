@@ -1,6 +1,6 @@
 //! Composition root: builds every part once from the config, wires the pingora services (proxy,
 //! admin, optional dev upstream), the reloader and the drain-on-SIGTERM signal watch, and runs.
-//! Only this file knows the wiring.
+//! Only this module knows the wiring (`readiness.rs`: `/readyz`; `lifecycle.rs`: reloads, drain).
 
 use crate::admin::{AdminApp, AdminAuth};
 use crate::audit::Auditor;
@@ -11,22 +11,25 @@ use crate::gate::{Gate, Services};
 use crate::proxy::edge::{Edge, EdgeMetrics};
 use crate::proxy::Gateway;
 use crate::store::{
-    FileStore, Freshness, KeyWriter, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
+    FileStore, KeyWriter, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
     StoreMetrics,
 };
 use crate::telemetry::Metrics;
 use crate::umbraco::{
     ApiUser, CredentialKind, ManagementClient, NodeResolver, Sessions, UmbracoMetrics,
 };
+mod lifecycle;
+mod readiness;
+
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
+use lifecycle::{finish_drain, spawn_background, DrainOnTerm};
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
-use serde::Serialize;
+pub use readiness::Check;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 /// Everything built from one config; swapped whole on reload.
 pub struct Runtime {
@@ -68,15 +71,6 @@ impl Health {
     }
 }
 
-/// One line of `/readyz`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 /// State shared by the proxy, the admin listener and background tasks.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
@@ -95,54 +89,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Readiness: not draining, upstream reached at least once, every issuer's key set
-    /// fetched, and (Postgres) the store reached once and the cache's grants still honoured;
-    /// a file store reports its last failed reload (the previous policy keeps serving).
-    pub fn readiness(&self) -> Vec<Check> {
-        let mut checks = vec![
-            Check {
-                name: "draining",
-                ok: !self.health.is_draining(),
-                detail: None,
-            },
-            Check {
-                name: "upstream",
-                ok: self.health.upstream_seen.load(Ordering::SeqCst),
-                detail: Some(self.runtime.load().config.management_upstream.to_string()),
-            },
-            Check {
-                name: "jwks",
-                ok: self.services.authn.ready(),
-                detail: None,
-            },
-        ];
-        let cache = &self.services.cache;
-        if self.push_invalidation {
-            // The store must have been reached once (the listener connected); after that an
-            // outage is served from the cache while it is honoured (`max_staleness`), and the
-            // check fails only once cached grants are no longer honoured.
-            if cache.listener_up() {
-                self.health.store_seen.store(true, Ordering::SeqCst);
-            }
-            let (fresh, detail) = freshness_detail(cache.freshness(), cache.max_staleness());
-            checks.push(Check {
-                name: "policy_store",
-                ok: self.health.store_seen.load(Ordering::SeqCst) && fresh,
-                detail: Some(detail),
-            });
-        } else {
-            checks.push(Check {
-                name: "policy_file",
-                ok: true,
-                detail: Some(match cache.reload_error() {
-                    Some(e) => format!("last reload failed, previous policy in force: {e}"),
-                    None => "loaded".into(),
-                }),
-            });
-        }
-        checks
-    }
-
     /// Re-reads the config file; a bad config is rejected and logged, the old one keeps serving.
     pub fn reload(&self) -> bool {
         let current = self.runtime.load();
@@ -180,35 +126,6 @@ impl Shared {
                 false
             }
         }
-    }
-}
-
-/// Whether cached grants are still honoured, and the readiness detail that says how fresh the
-/// cache is (`degraded` while push invalidation is unconfirmed but within `max_staleness`).
-fn freshness_detail(f: Freshness, max: Duration) -> (bool, String) {
-    let since = |s: Option<Duration>| {
-        s.map_or("never".to_owned(), |d| {
-            format!("{:.1}s ago", d.as_secs_f64())
-        })
-    };
-    match f {
-        Freshness::Current => (true, "listening".into()),
-        Freshness::Degraded { since: s } => (
-            true,
-            format!(
-                "degraded: invalidation down, cache last confirmed {}; cached grants honoured up to max_staleness {}s",
-                since(s),
-                max.as_secs_f64()
-            ),
-        ),
-        Freshness::Stale { since: s } => (
-            false,
-            format!(
-                "stale: cache last confirmed {}, past max_staleness {}s; cached grants not honoured",
-                since(s),
-                max.as_secs_f64()
-            ),
-        ),
     }
 }
 
@@ -569,140 +486,4 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
         "portcullis stopped"
     );
     Ok(())
-}
-
-/// The end of a graceful stop. pingora has closed its listeners (and idle keep-alive
-/// connections) when it enters the grace period; this waits for the requests still in flight
-/// (at most `grace`), flushes the audit trail (writes until `audit_flush`, spools and fsyncs the
-/// rest) and exits 0 without waiting out pingora's fixed grace sleep.
-async fn finish_drain(
-    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
-    shared: Arc<Shared>,
-    grace: Duration,
-    audit_flush: Duration,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match phases.recv().await {
-            Ok(ExecutionPhase::ShutdownGracePeriod) => break,
-            Ok(_) | Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
-        }
-    }
-    let deadline = Instant::now() + grace;
-    let in_flight = || shared.health.in_flight.load(Ordering::SeqCst);
-    while in_flight() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let report = shared.auditor.shutdown(audit_flush).await;
-    tracing::info!(
-        in_flight = in_flight(),
-        audit.spooled_bytes = report.spooled_bytes,
-        audit.writers_timed_out = report.writers_timed_out,
-        "drained; portcullis stopped"
-    );
-    std::process::exit(0);
-}
-
-/// SIGHUP and file-change reloads, and the upstream reachability probe, on their own thread so
-/// they work before and independently of pingora's runtimes.
-fn spawn_background(shared: Arc<Shared>) -> Result<(), AppError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(AppError::Thread)?;
-    // Register SIGHUP now, before the default action (terminate) could hit us.
-    let mut hup = rt
-        .block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) })
-        .map_err(AppError::Thread)?;
-    std::thread::Builder::new()
-        .name("portcullis-background".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let mut mtime = modified(&shared);
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tokio::select! {
-                        _ = hup.recv() => { shared.reload(); mtime = modified(&shared); }
-                        _ = tick.tick() => {
-                            probe_upstream(&shared).await;
-                            let watch = shared.runtime.load().config.file.lifecycle.watch;
-                            let now = modified(&shared);
-                            if watch && now.is_some() && now != mtime {
-                                mtime = now;
-                                shared.reload();
-                            }
-                        }
-                    }
-                }
-            })
-        })
-        .map_err(AppError::Thread)?;
-    Ok(())
-}
-
-fn modified(shared: &Shared) -> Option<SystemTime> {
-    std::fs::metadata(&shared.runtime.load().config.path)
-        .and_then(|m| m.modified())
-        .ok()
-}
-
-async fn probe_upstream(shared: &Shared) {
-    if shared.health.upstream_seen.load(Ordering::SeqCst) {
-        return;
-    }
-    let addr = shared.runtime.load().config.management_upstream;
-    let connect = tokio::net::TcpStream::connect(addr);
-    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
-        shared.health.mark_upstream_seen();
-    }
-}
-
-/// SIGTERM (or SIGQUIT): `/readyz` turns 503 at once, the listener keeps serving (every response
-/// with `Connection: close`) for `drain_delay` so load balancers stop sending, then pingora is
-/// told to stop accepting; [`finish_drain`] does the rest. SIGINT, also during the delay: stop now.
-struct DrainOnTerm {
-    shared: Arc<Shared>,
-    drain_delay: Duration,
-}
-
-#[async_trait]
-impl ShutdownSignalWatch for DrainOnTerm {
-    async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::quit()),
-        ) else {
-            tracing::error!("cannot install signal handlers; stopping");
-            return ShutdownSignal::FastShutdown;
-        };
-        tokio::select! {
-            _ = int.recv() => {
-                tracing::info!("SIGINT: stopping now");
-                return ShutdownSignal::FastShutdown;
-            }
-            _ = term.recv() => {}
-            _ = quit.recv() => {}
-        }
-        self.shared.health.draining.store(true, Ordering::SeqCst);
-        tracing::info!(
-            drain.delay_s = self.drain_delay.as_secs_f64(),
-            in_flight = self.shared.health.in_flight.load(Ordering::SeqCst),
-            "SIGTERM: not ready; serving until the drain delay ends"
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(self.drain_delay) => {}
-            _ = int.recv() => {
-                tracing::info!("SIGINT during the drain: stopping now");
-                return ShutdownSignal::FastShutdown;
-            }
-        }
-        tracing::info!(
-            in_flight = self.shared.health.in_flight.load(Ordering::SeqCst),
-            "drain delay over: closing the listeners"
-        );
-        ShutdownSignal::GracefulTerminate
-    }
 }

@@ -6,8 +6,8 @@ use crate::authn::{
     AuthMethod, AuthMethods, Authenticator, Credential, Principal, PrincipalKind, Subject,
 };
 use crate::authz::{
-    authorize, next_refs, required_refs, Decision, DecisionPolicy, DenyReason, Evidence, Grant,
-    Lookup, Permit, Resolved, TokenProblem, UserAccess, Who,
+    authorize, next_refs, required_refs, Decision, DecisionPolicy, DenyReason, Grant, Lookup,
+    Resolved, TokenProblem, UserAccess, Who,
 };
 use crate::config::{Config, Mode};
 use crate::request::{Api, Classified, Classifier, PendingBody, Target};
@@ -19,9 +19,12 @@ use tokio::time::Instant;
 
 mod explain;
 mod umbraco;
+mod verdict;
 mod warm;
 
 pub use explain::{explain_principal, Explanation};
+pub use verdict::Verdict;
+use verdict::{allow, concluded, passthrough, refused, Evaluation};
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
 /// config reloads.
@@ -38,47 +41,6 @@ pub struct Services {
     pub versions: Option<Arc<crate::umbraco::VersionResolver>>,
     /// The Umbraco mirror (webhooks), with a Postgres store and an API user.
     pub mirror: Option<crate::mirror::Mirror>,
-}
-
-/// What the pipeline concluded about one request, with what the audit trail needs.
-#[derive(Debug, Clone)]
-pub struct Verdict {
-    pub decision: Decision,
-    /// `None` for paths outside the protected prefixes.
-    pub api: Option<Api>,
-    pub route: Arc<str>,
-    /// Canonical path and query to forward (`None` when the request could not be read).
-    pub uri: Option<String>,
-    pub target: Option<Target>,
-    pub principal: Option<Principal>,
-    /// Aliases of the groups the caller acts with.
-    pub groups: Vec<String>,
-}
-
-impl Verdict {
-    /// A deny for a request whose route reads the body (its API and route are known).
-    pub fn for_pending(pending: &PendingBody, reason: DenyReason) -> Verdict {
-        Verdict {
-            api: Some(pending.target.api),
-            route: pending.target.route.clone(),
-            uri: Some(pending.uri.clone()),
-            target: Some(pending.target.clone()),
-            ..Verdict::denied(reason)
-        }
-    }
-
-    /// A deny before anything was classified.
-    pub fn denied(reason: DenyReason) -> Verdict {
-        Verdict {
-            decision: Decision::Deny(reason),
-            api: None,
-            route: Arc::from("unmatched"),
-            uri: None,
-            target: None,
-            principal: None,
-            groups: Vec::new(),
-        }
-    }
 }
 
 /// Where a request's decision stands: decided, waiting for something not cached, or waiting
@@ -500,13 +462,6 @@ impl Gate {
     }
 }
 
-struct Evaluation {
-    decision: Decision,
-    principal: Principal,
-    groups: Vec<String>,
-    explanation: Option<Evidence>,
-}
-
 /// Where a decision [`Gate::decide_now`] could not finish resumes ([`Gate::resume`]).
 pub struct Resume(Box<At>);
 
@@ -536,53 +491,6 @@ fn who<'a>(principal: &'a Principal, access: Option<&'a UserAccess>) -> Who<'a> 
     match access {
         Some(a) => who.with_access(a),
         None => who,
-    }
-}
-
-/// The verdict on a classified request: the evaluation's decision, or the deny it failed with.
-fn concluded(
-    target: Target,
-    uri: Option<String>,
-    evaluation: Result<Evaluation, DenyReason>,
-) -> Verdict {
-    let mut verdict = Verdict {
-        api: Some(target.api),
-        route: target.route.clone(),
-        uri,
-        ..Verdict::denied(DenyReason::NoRoute)
-    };
-    match evaluation {
-        Ok(e) => {
-            verdict.decision = e.decision;
-            verdict.principal = Some(e.principal);
-            verdict.groups = e.groups;
-        }
-        Err(reason) => verdict.decision = Decision::Deny(reason),
-    }
-    verdict.target = Some(target);
-    verdict
-}
-
-/// A classified request refused before authorisation (authentication failed).
-fn refused(target: Target, uri: String, reason: DenyReason) -> Verdict {
-    Verdict {
-        api: Some(target.api),
-        route: target.route.clone(),
-        uri: Some(uri),
-        target: Some(target),
-        ..Verdict::denied(reason)
-    }
-}
-
-/// The development placeholder's allow for a classified request.
-fn passthrough(target: Target, uri: String) -> Verdict {
-    Verdict {
-        decision: allow(&target.route, None, Grant::Passthrough),
-        api: Some(target.api),
-        route: target.route.clone(),
-        uri: Some(uri),
-        target: Some(target),
-        ..Verdict::denied(DenyReason::NoRoute)
     }
 }
 
@@ -623,12 +531,4 @@ fn store_deny(e: StoreError) -> DenyReason {
     }
     tracing::warn!(error = %crate::config::error_chain(&e), "policy store cannot answer; failing closed");
     DenyReason::StoreUnavailable
-}
-
-fn allow(route: &str, principal: Option<String>, grant: Grant) -> Decision {
-    Decision::Allow(Permit {
-        route: route.to_owned(),
-        principal,
-        via: vec![grant],
-    })
 }

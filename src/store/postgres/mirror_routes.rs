@@ -130,9 +130,12 @@ pub async fn subtree_depths(
 ) -> Result<Vec<(Uuid, Option<usize>)>, StoreError> {
     let rows = match keys {
         Some(keys) => sqlx::query(
-            "select distinct d.key, d.trashed, cardinality(d.path) - 1 as depth \
-             from content_nodes p join content_nodes d on d.path @> array[p.id] \
-             where p.key = any($1) and d.kind = 'document'",
+            // One overlap test against the GIN index: a join testing `path @> array[p.id]`
+            // per named node was planned as a nested loop over the whole table and ran past
+            // the statement timeout for a move webhook naming a 1,000-node subtree.
+            "select key, trashed, cardinality(path) - 1 as depth from content_nodes \
+             where kind = 'document' and path && \
+             (select coalesce(array_agg(id), '{}') from content_nodes where key = any($1))",
         )
         .bind(keys),
         None => sqlx::query(

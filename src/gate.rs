@@ -43,6 +43,22 @@ pub struct Services {
     pub mirror: Option<crate::mirror::Mirror>,
 }
 
+impl Services {
+    /// Services with only an authenticator and a policy cache: no Umbraco API user, sessions,
+    /// node or version resolvers, nor mirror (`explain` and the benches).
+    pub fn local(authn: Authenticator, cache: PolicyCache) -> Services {
+        Services {
+            authn,
+            cache,
+            api_user: None,
+            sessions: None,
+            nodes: None,
+            versions: None,
+            mirror: None,
+        }
+    }
+}
+
 /// Where a request's decision stands: decided, waiting for something not cached, or waiting
 /// for the body.
 pub enum Progress {

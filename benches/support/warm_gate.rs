@@ -77,15 +77,7 @@ pub fn gate(config: &Config, dir: &std::path::Path) -> (Gate, Arc<Services>, Str
         StoreMetrics::register(&registry).unwrap(),
     );
     cache.set_always_current();
-    let services = Arc::new(Services {
-        authn,
-        cache,
-        api_user: None,
-        sessions: None,
-        nodes: None,
-        versions: None,
-        mirror: None,
-    });
+    let services = Arc::new(Services::local(authn, cache));
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("k1".into());
     let now = chrono::Utc::now().timestamp();

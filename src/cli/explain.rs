@@ -77,18 +77,7 @@ pub fn run(args: ExplainArgs) -> Result<(), CliError> {
             .await
             .map_err(CliError::App)?
             .cache;
-        let gate = Gate::new(
-            &config,
-            Arc::new(Services {
-                authn,
-                cache,
-                api_user: None,
-                sessions: None,
-                nodes: None,
-                versions: None,
-                mirror: None,
-            }),
-        );
+        let gate = Gate::new(&config, Arc::new(Services::local(authn, cache)));
         let explained = gate
             .explain_request(
                 &parts,

@@ -161,12 +161,13 @@ impl Mirror {
         keys: &[Uuid],
         ticket: Ticket,
     ) -> Result<KindReport, SyncError> {
-        let mut subtree = sql::subtree_depths(&self.pool, Some(keys)).await?;
+        let t = self.cfg.apply_timeout;
+        let mut subtree = sql::subtree_depths(&self.pool, Some(keys), t).await?;
         let root_named = subtree
             .iter()
             .any(|(k, d)| *d == Some(1) && keys.contains(k));
         if root_named {
-            subtree = sql::subtree_depths(&self.pool, None).await?;
+            subtree = sql::subtree_depths(&self.pool, None, t).await?;
         }
         let live: Vec<(Uuid, usize)> = subtree
             .iter()
@@ -183,7 +184,7 @@ impl Mirror {
                     route: None,
                 }),
         );
-        Ok(sql::set_routes(&self.pool, &routes, ticket, self.cfg.apply_timeout).await?)
+        Ok(sql::set_routes(&self.pool, &routes, ticket, t).await?)
     }
 }
 

@@ -98,3 +98,62 @@ async fn an_older_webhook_delivery_does_not_undo_a_newer_one(pool: PgPool) {
         .expect("sync");
     assert_eq!(rows(&pool).await[3].2[1], after[0].1);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn subtree_depths_finds_every_document_below_few_or_many_named(pool: PgPool) {
+    use super::postgres::mirror_routes::subtree_depths;
+    // Roots 1 and 2; children 100..=120 of 1, each with children 1000+10c and 1001+10c;
+    // child 120 and its children in the recycle bin (Umbraco reports each as trashed).
+    let mut tree = vec![n(1, None), n(2, None)];
+    for c in 100..121 {
+        let trashed = c == 120;
+        let node = |key, parent| MirrorNode {
+            trashed,
+            ..n(key, parent)
+        };
+        // The top of a trashed subtree lies in the bin itself (no parent).
+        let top = node(c, (!trashed).then_some(1));
+        tree.extend([
+            top,
+            node(1000 + 10 * c, Some(c)),
+            node(1001 + 10 * c, Some(c)),
+        ]);
+    }
+    replace_tree(&pool, NodeKind::Document, &tree, Ticket::Sync(0), T)
+        .await
+        .expect("replace");
+    let keys = |ns: &[u128]| ns.iter().map(|k| Uuid::from_u128(*k)).collect::<Vec<_>>();
+    let below = |named: Vec<Uuid>| {
+        let pool = pool.clone();
+        async move {
+            let mut got: Vec<(u128, Option<usize>)> = subtree_depths(&pool, Some(&named), T)
+                .await
+                .expect("depths")
+                .into_iter()
+                .map(|(k, d)| (k.as_u128(), d))
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    // A move webhook names the moved node and its descendants: one subtree.
+    let few = below(keys(&[100, 2000, 2001])).await;
+    assert_eq!(few, [(100, Some(2)), (2000, Some(3)), (2001, Some(3))]);
+    // Twenty-one subtrees (more than the overlap form takes), one of them in the bin.
+    let children: Vec<u128> = (100..121).collect();
+    let many = below(keys(&children)).await;
+    assert_eq!(many.len(), 63, "{many:?}");
+    for (k, d) in &many {
+        let in_bin = *k == 120 || (2200..2202).contains(k);
+        let expected = match k {
+            _ if in_bin => None,
+            100..=119 => Some(2),
+            _ => Some(3),
+        };
+        assert_eq!(*d, expected, "{k}");
+    }
+    // Nothing named, or unknown keys: nothing; no keys at all: every document.
+    assert_eq!(below(keys(&[9])).await, []);
+    let every = subtree_depths(&pool, None, T).await.expect("all");
+    assert_eq!(every.len(), tree.len());
+}

@@ -9,7 +9,7 @@ use crate::harness::ScratchDb;
 use portcullis::mirror::client::Reader;
 use portcullis::mirror::{Mirror, SyncConfig, SyncError};
 use portcullis::umbraco::{
-    ApiUser, CredentialConfig, CredentialKind, ManagementClient, UmbracoMetrics,
+    ApiUser, CredentialConfig, CredentialKind, ManagementClient, UmbracoError, UmbracoMetrics,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
@@ -305,7 +305,8 @@ async fn a_sync_that_fails_half_way_changes_nothing() {
         u
     });
     let err = m.full_sync().await.expect_err("the walk fails");
-    assert!(matches!(err, SyncError::Umbraco(_)), "{err:?}");
+    let failed = |e: &SyncError, on: &str| matches!(e, SyncError::Umbraco(UmbracoError::Status { path, status: 500 }) if *path == on);
+    assert!(failed(&err, "tree_children"), "{err:?}");
     assert_eq!(
         snapshot(&pool).await,
         before,
@@ -316,7 +317,8 @@ async fn a_sync_that_fails_half_way_changes_nothing() {
         s.fail_after.remove("tree_children");
         s.fail_after.insert("users", 1);
     });
-    m.full_sync().await.expect_err("the users listing fails");
+    let err = m.full_sync().await.expect_err("the users listing fails");
+    assert!(failed(&err, "users"), "{err:?}");
     let state: String = sqlx::query_scalar("select state from users where key = $1")
         .bind(first_user)
         .fetch_one(&pool)

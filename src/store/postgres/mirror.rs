@@ -150,8 +150,25 @@ pub async fn has_mirrored_nodes(pool: &PgPool) -> Result<bool, StoreError> {
 /// Rows per statement when loading nodes (bounded parameter size).
 const BATCH: usize = 10_000;
 
-/// Opens the transaction of one kind with `statement_timeout` = `timeout`.
+/// Opens the transaction of one kind with `statement_timeout` = `timeout`, holding the
+/// mirror's write lock.
 pub(super) async fn begin(
+    pool: &PgPool,
+    timeout: Duration,
+) -> Result<Transaction<'_, Postgres>, StoreError> {
+    let mut tx = begin_read(pool, timeout).await?;
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(MIRROR_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("mirror_lock"))?;
+    Ok(tx)
+}
+
+/// Opens a transaction with `statement_timeout` = `timeout` (`sync.apply_timeout`) instead of
+/// the pool's `store.query_timeout`, which bounds the request path's look-ups: the mirror's
+/// reads of whole subtrees are not request-path work.
+pub(super) async fn begin_read(
     pool: &PgPool,
     timeout: Duration,
 ) -> Result<Transaction<'_, Postgres>, StoreError> {
@@ -161,11 +178,6 @@ pub(super) async fn begin(
         .execute(&mut *tx)
         .await
         .map_err(db("mirror_timeout"))?;
-    sqlx::query("select pg_advisory_xact_lock($1)")
-        .bind(MIRROR_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("mirror_lock"))?;
     Ok(tx)
 }
 

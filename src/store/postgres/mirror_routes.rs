@@ -5,7 +5,7 @@
 //! webhook read Umbraco later and refreshes the routes of its subtree itself. Unchanged routes
 //! are not written, so a second sync evicts nothing.
 
-use super::mirror::{begin, db, replace_tree_in, KindReport, MirrorNode, Ticket};
+use super::mirror::{begin, begin_read, db, replace_tree_in, KindReport, MirrorNode, Ticket};
 use super::mirror_touch::{newer, Touch};
 use super::StoreError;
 use crate::authz::NodeKind;
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPool;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -123,29 +124,35 @@ async fn write_routes(
 }
 
 /// Every mirrored document at or below `keys` (`None`: every document), with its depth (a
-/// root is 1; `None` when it is in the recycle bin).
+/// root is 1; `None` when it is in the recycle bin). Read in a transaction of its own under
+/// `timeout` (`sync.apply_timeout`).
 pub async fn subtree_depths(
     pool: &PgPool,
     keys: Option<&[Uuid]>,
+    timeout: Duration,
 ) -> Result<Vec<(Uuid, Option<usize>)>, StoreError> {
+    let mut tx = begin_read(pool, timeout).await?;
     let rows = match keys {
-        Some(keys) => sqlx::query(
-            // One overlap test against the GIN index: a join testing `path @> array[p.id]`
-            // per named node was planned as a nested loop over the whole table and ran past
-            // the statement timeout for a move webhook naming a 1,000-node subtree.
-            "select key, trashed, cardinality(path) - 1 as depth from content_nodes \
-             where kind = 'document' and path && \
-             (select coalesce(array_agg(id), '{}') from content_nodes where key = any($1))",
-        )
-        .bind(keys),
-        None => sqlx::query(
-            "select key, trashed, cardinality(path) - 1 as depth from content_nodes \
-             where kind = 'document'",
-        ),
+        None => sqlx::query(EVERY_DOCUMENT).fetch_all(&mut *tx).await,
+        Some(keys) => {
+            let named: Vec<(i64, Vec<i64>)> = sqlx::query_as(
+                "select id, path from content_nodes where kind = 'document' and key = any($1)",
+            )
+            .bind(keys)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("mirror_subtree_named"))?;
+            let tops = topmost(&named);
+            let q = if tops.len() <= OVERLAP_MAX {
+                BELOW_FEW
+            } else {
+                BELOW_MANY
+            };
+            sqlx::query(q).bind(tops).fetch_all(&mut *tx).await
+        }
     }
-    .fetch_all(pool)
-    .await
     .map_err(db("mirror_subtree_depths"))?;
+    tx.commit().await.map_err(db("mirror_commit"))?;
     rows.iter()
         .map(|r| {
             let key: Uuid = r.try_get("key").map_err(super::row_err)?;
@@ -155,4 +162,50 @@ pub async fn subtree_depths(
             Ok((key, depth))
         })
         .collect()
+}
+
+const EVERY_DOCUMENT: &str = "select key, trashed, cardinality(path) - 1 as depth \
+                              from content_nodes where kind = 'document'";
+/// The documents at or below a few ids: one overlap test per row (`&&` compares every pair of
+/// elements, so its cost grows with the number of ids).
+const BELOW_FEW: &str = "select key, trashed, cardinality(path) - 1 as depth \
+                         from content_nodes where kind = 'document' and path && $1";
+/// The documents at or below many ids (a bulk publish names siblings): each row's path
+/// segments hash-joined with the ids, linear in the tree's size whatever their number.
+const BELOW_MANY: &str = "select c.key, c.trashed, cardinality(c.path) - 1 as depth \
+                          from content_nodes c cross join lateral unnest(c.path) as p(id) \
+                          where c.kind = 'document' and p.id in (select unnest($1::bigint[]))";
+
+/// Named subtrees up to which a row-by-row overlap test is used (measured on 50,000 nodes:
+/// 20 ms for one id, 1.2 s for 1,000; the hash join takes ~190 ms for any number).
+const OVERLAP_MAX: usize = 8;
+
+/// The ids of `named` (id, path) with no other named id above them: the tops of the named
+/// subtrees, below which every named node is (a move webhook names each node of the moved
+/// subtree: one top). No document is below two tops, so the queries return each once.
+fn topmost(named: &[(i64, Vec<i64>)]) -> Vec<i64> {
+    let ids: HashSet<i64> = named.iter().map(|(id, _)| *id).collect();
+    named
+        .iter()
+        .filter(|(id, path)| !path.iter().any(|a| a != id && ids.contains(a)))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topmost;
+
+    #[test]
+    fn only_the_tops_of_named_subtrees_remain() {
+        let named = [
+            (3, vec![-1, 2, 3]),
+            (4, vec![-1, 2, 3, 4]),
+            (5, vec![-1, 2, 3, 4, 5]),
+            (7, vec![-1, 6, 7]),
+            (8, vec![-1, 8]),
+        ];
+        assert_eq!(topmost(&named), [3, 7, 8]);
+        assert_eq!(topmost(&[]), Vec::<i64>::new());
+    }
 }

@@ -1,6 +1,6 @@
 //! Authenticator tests against the test IdP and a loopback JWKS server: acceptance, every
-//! rejection path that needs keys, rotation, refetch rate limit, the token cache, metrics and
-//! log hygiene.
+//! rejection path that needs keys, the token cache, metrics and API keys; the key sets
+//! (rotation, refetch rate limit, discovery, HMAC) in `key_sets`, log hygiene in `logs`.
 
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
@@ -11,6 +11,9 @@ use super::config::{AuthnConfig, IssuerConfig};
 use super::testing::{idp, JwksServer};
 use super::Authenticator;
 use crate::authz::{DenyReason, TokenProblem};
+
+mod key_sets;
+mod logs;
 
 const ISS: &str = "https://idp.test";
 const PEPPER_ENV: &str = "PORTCULLIS_TEST_AUTHN_PEPPER";
@@ -249,71 +252,6 @@ async fn claim_rules_apply_after_the_signature() {
 }
 
 #[tokio::test]
-async fn issuer_without_keys_is_unavailable_and_not_ready() {
-    let server = JwksServer::start(String::new()).await;
-    server.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    let a = started(&server).await;
-    assert!(!a.ready());
-    let t = idp().mint("rsa-a", Algorithm::RS256, &claims());
-    assert_eq!(a.verify_bearer(&t).await, Err(DenyReason::KeysUnavailable));
-}
-
-#[tokio::test]
-async fn rotated_key_is_accepted_after_one_refetch() {
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    let a = started(&server).await;
-    let before = server.hits();
-    server.set_jwks(idp().jwks(&["rsa-a", "rsa-b"]));
-    let t = idp().mint("rsa-b", Algorithm::RS256, &claims());
-    assert!(a.verify_bearer(&t).await.is_ok());
-    assert_eq!(server.hits(), before + 1);
-}
-
-#[tokio::test]
-async fn failed_refresh_keeps_the_last_good_keys() {
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    let registry = prometheus::Registry::new();
-    let a = Authenticator::new(&config(vec![issuer(&server.jwks_url())]), &registry).unwrap();
-    a.start().await;
-    server.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    // An unknown kid forces a refetch, which fails.
-    let unknown = idp().mint("rsa-b", Algorithm::RS256, &claims());
-    assert_eq!(
-        a.verify_bearer(&unknown).await,
-        invalid(TokenProblem::UnknownKey)
-    );
-    let good = idp().mint("rsa-a", Algorithm::RS256, &claims());
-    assert!(a.verify_bearer(&good).await.is_ok());
-    assert!(a.ready());
-    let text = prometheus::TextEncoder::new()
-        .encode_to_string(&registry.gather())
-        .unwrap();
-    assert!(
-        text.contains(r#"portcullis_jwks_refresh_total{issuer="idp",result="error"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"portcullis_jwks_refresh_total{issuer="idp",result="ok"} 1"#),
-        "{text}"
-    );
-}
-
-#[tokio::test]
-async fn unknown_kid_refetches_at_most_once_per_interval() {
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    let mut ic = issuer(&server.jwks_url());
-    ic.jwks_min_refetch_interval = Duration::from_secs(60);
-    let a = started_with(ic).await;
-    let before = server.hits();
-    for kid in ["rsa-b1", "rsa-b2", "rsa-b3"] {
-        let t = idp().mint(kid, Algorithm::RS256, &claims());
-        assert_eq!(a.verify_bearer(&t).await, invalid(TokenProblem::UnknownKey));
-    }
-    // The start-up fetch just happened, so even the first unknown kid is inside the interval.
-    assert_eq!(server.hits(), before);
-}
-
-#[tokio::test]
 async fn second_verification_of_a_token_uses_the_cache() {
     let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
     let a = started(&server).await;
@@ -379,67 +317,6 @@ async fn cached_token_is_not_accepted_after_its_exp() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(a.verify_bearer(&t).await, invalid(TokenProblem::Expired));
-}
-
-#[tokio::test]
-async fn discovery_document_leads_to_the_jwks() {
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    *server.discovery.lock().unwrap() =
-        json!({"issuer": ISS, "jwks_uri": server.jwks_url()}).to_string();
-    let mut ic = issuer("");
-    ic.jwks_url = None;
-    ic.discovery_url = Some(format!("{}/.well-known/openid-configuration", server.base));
-    let a = started_with(ic).await;
-    assert!(a.ready());
-    assert!(a
-        .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
-        .await
-        .is_ok());
-}
-
-#[tokio::test]
-async fn discovery_for_another_issuer_is_refused() {
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    *server.discovery.lock().unwrap() =
-        json!({"issuer": "https://evil.test", "jwks_uri": server.jwks_url()}).to_string();
-    let mut ic = issuer("");
-    ic.jwks_url = None;
-    ic.discovery_url = Some(format!("{}/.well-known/openid-configuration", server.base));
-    let a = started_with(ic).await;
-    assert!(!a.ready());
-}
-
-#[tokio::test]
-async fn hmac_issuer_uses_the_configured_secret_only() {
-    let mut ic = issuer("");
-    ic.jwks_url = None;
-    ic.hs_secret_env = Some(HS_ENV.into());
-    ic.algorithms = vec!["HS256".into()];
-    let a = started_with(ic).await;
-    assert!(a.ready());
-    let header = json!({"alg": "HS256", "typ": "JWT"});
-    let good = idp().mint_with(
-        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
-        Algorithm::HS256,
-        &header,
-        &claims(),
-    );
-    assert!(a.verify_bearer(&good).await.is_ok());
-    let bad = idp().mint_with(
-        &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
-        Algorithm::HS256,
-        &header,
-        &claims(),
-    );
-    assert_eq!(
-        a.verify_bearer(&bad).await,
-        invalid(TokenProblem::BadSignature)
-    );
-    let rsa = idp().mint("rsa-a", Algorithm::RS256, &claims());
-    assert_eq!(
-        a.verify_bearer(&rsa).await,
-        invalid(TokenProblem::AlgNotAllowed)
-    );
 }
 
 #[tokio::test]
@@ -519,92 +396,4 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
         a.verify_api_key(&other_env, Some(&record)),
         invalid(TokenProblem::UnknownApiKey)
     );
-}
-
-/// A `tracing` writer that keeps everything written to it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `tracing` caches callsite interest process-wide, so a scoped subscriber can miss events
-/// while other tests run in parallel; the capture therefore runs alone in a child process.
-#[test]
-fn tokens_and_key_secrets_never_appear_in_logs() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "authn::authenticator_tests::log_capture_in_child_process",
-            "--include-ignored",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran no test: {stdout}"
-    );
-}
-
-#[tokio::test(flavor = "current_thread")]
-#[ignore = "run alone by tokens_and_key_secrets_never_appear_in_logs"]
-async fn log_capture_in_child_process() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let server = JwksServer::start(idp().jwks(&["rsa-a"])).await;
-    let a = started(&server).await;
-    let good = idp().mint("rsa-a", Algorithm::RS256, &claims());
-    let expired = idp().mint(
-        "rsa-a",
-        Algorithm::RS256,
-        &with(json!({"exp": now() - 100})),
-    );
-    let unknown_kid = idp().mint("rsa-b", Algorithm::RS256, &claims());
-    for t in [&good, &expired, &unknown_kid] {
-        let _ = a.verify_bearer(t).await;
-    }
-    let k = a.generate_api_key().unwrap();
-    let presented = super::api_key::parse(&k.full).unwrap();
-    let _ = a.verify_api_key(&presented, None);
-
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("bearer token rejected"),
-        "logging was not captured: {logs}"
-    );
-    assert!(
-        logs.contains("api key rejected"),
-        "logging was not captured: {logs}"
-    );
-    for secret in [
-        &good,
-        &expired,
-        &unknown_kid,
-        &k.full,
-        &presented.secret().to_owned(),
-    ] {
-        let signature = &secret[secret.len() - 20..];
-        assert!(!logs.contains(signature), "a secret leaked into the logs");
-    }
 }

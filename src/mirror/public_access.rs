@@ -19,13 +19,12 @@
 //! not of documents, and the Management API looks entries up by document only: a delivery
 //! re-reads every protected document (one walk of the document tree) and replaces all entries.
 
-use super::client::{Found, Reader};
+use super::client::{each_bounded, Found, Reader};
 use super::wire::Ref;
 use super::{Mirror, SyncError};
 use crate::authz::NodeKind;
 use crate::store::postgres::mirror::{KindReport, Scope, Ticket};
 use crate::store::postgres::mirror_public_access::{replace_public_access, MirrorAccess};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
@@ -84,22 +83,19 @@ pub async fn read_entries(
     candidates: &[Uuid],
     concurrency: usize,
 ) -> Result<Vec<MirrorAccess>, SyncError> {
-    let owned: Vec<(Uuid, Option<PublicAccess>)> = stream::iter(candidates.iter().copied())
-        .map(|node| async move { Ok::<_, SyncError>((node, own_entry(reader, node).await?)) })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
+    let own = |node| async move { Ok::<_, SyncError>([(node, own_entry(reader, node).await?)]) };
+    let into = Vec::with_capacity(candidates.len());
+    let owned: Vec<(Uuid, Option<PublicAccess>)> =
+        each_bounded(candidates.iter().copied(), concurrency, own, into).await?;
     let members: BTreeSet<Uuid> = owned
         .iter()
         .filter_map(|(_, pa)| pa.as_ref())
         .flat_map(|pa| pa.members.iter().map(|m| m.id))
         .collect();
-    let names: HashMap<Uuid, String> = stream::iter(members)
-        .map(|id| username(reader, id))
-        .buffer_unordered(concurrency.max(1))
-        .try_filter_map(|found| async move { Ok(found) })
-        .try_collect()
-        .await?;
+    // A member Umbraco no longer has (`None`) adds nothing.
+    let name = |id| username(reader, id);
+    let names: HashMap<Uuid, String> =
+        each_bounded(members, concurrency, name, HashMap::new()).await?;
     Ok(owned
         .into_iter()
         .filter_map(|(node, pa)| {

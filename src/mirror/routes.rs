@@ -19,11 +19,10 @@
 //! (a domain), a URL under a virtual directory, `hideTopLevelNodeFromPath = false` (non-root
 //! URLs then carry the root's segment), an unpublished or trashed document (no URL).
 
-use super::client::Reader;
+use super::client::{each_bounded, Reader};
 use super::{Mirror, SyncConfig, SyncError};
 use crate::store::postgres::mirror::{KindReport, MirrorNode, Ticket};
 use crate::store::postgres::mirror_routes::{self as sql, MirrorRoute};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -120,14 +119,9 @@ pub async fn read_routes(
 ) -> Result<Vec<MirrorRoute>, SyncError> {
     // Owned batches: the futures then borrow nothing but the reader.
     let batches = live.chunks(URL_BATCH).map(<[_]>::to_vec);
-    stream::iter(batches)
-        .map(|chunk| read_batch(reader, chunk))
-        .buffer_unordered(cfg.concurrency.max(1))
-        .try_fold(Vec::with_capacity(live.len()), |mut all, part| async move {
-            all.extend(part);
-            Ok(all)
-        })
-        .await
+    let read = |chunk| read_batch(reader, chunk);
+    let into = Vec::with_capacity(live.len());
+    each_bounded(batches, cfg.concurrency, read, into).await
 }
 
 /// One `document/urls` call: the routes of `chunk`.

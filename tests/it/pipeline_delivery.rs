@@ -72,6 +72,34 @@ async fn the_dev_key_reads_inside_its_subtree_and_the_upstream_gets_the_real_key
     );
 }
 
+/// A non-ASCII `Accept-Language` on a Delivery request is refused (400 `malformed_request`)
+/// and never forwarded. The gateway reads header values as visible ASCII only, so it cannot
+/// judge such a value against a key's cultures; nor may it take it for "no culture" (judged by
+/// the default one): Umbraco's `RequestCultureService.GetRequestedCulture` takes a value that
+/// matches `^[\w-]*$` as the requested culture, and .NET's `\w` matches non-ASCII letters.
+#[tokio::test]
+async fn a_non_ascii_accept_language_is_a_malformed_request_and_never_forwarded() {
+    let up = Upstream::start().await;
+    let gw = gateway(&up).await;
+    let c = client();
+    let key = portcullis::dev::DEV_API_KEY;
+    let ascii = c.get(gw.url(&item(1063))).header("Api-Key", key);
+    let got = send(ascii.header("Accept-Language", "en-US")).await;
+    assert_eq!(got.0, 200, "body: {}", got.2);
+    // UTF-8 and a raw Latin-1 byte: both are obs-text to HTTP/1.1.
+    for value in [&b"d\xc3\xa4-DK"[..], &b"d\xe4-DK"[..]] {
+        let value = reqwest::header::HeaderValue::from_bytes(value).expect("obs-text is allowed");
+        let req = c.get(gw.url(&item(1063))).header("Api-Key", key);
+        let got = send(req.header("Accept-Language", value)).await;
+        assert_denied(&got, 400, "malformed_request");
+    }
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "a request with a non-ASCII Accept-Language reached the upstream"
+    );
+}
+
 #[tokio::test]
 async fn every_response_names_its_audit_event_and_the_file_sink_holds_it_without_secrets() {
     let up = Upstream::start().await;

@@ -63,6 +63,27 @@ struct Inner {
     rate_limits: super::rate_limit::RateLimits,
 }
 
+impl Inner {
+    /// Counts one authentication in `portcullis_authn_total{method, issuer}` and returns its
+    /// `result` label: `ok`, else the deny's detail (the token problem) or its id.
+    fn count(
+        &self,
+        method: &str,
+        issuer: &str,
+        result: &Result<Principal, DenyReason>,
+    ) -> &'static str {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(reason) => reason.detail().unwrap_or(reason.as_str()),
+        };
+        self.metrics
+            .authn_total
+            .with_label_values(&[method, issuer, outcome])
+            .inc();
+        outcome
+    }
+}
+
 /// Verifies bearer tokens and API keys. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct Authenticator {
@@ -183,15 +204,7 @@ impl Authenticator {
         } else {
             Err(DenyReason::InvalidToken(TokenProblem::UnknownApiKey))
         };
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(reason) => reason.detail().unwrap_or(reason.as_str()),
-        };
-        self.inner
-            .metrics
-            .authn_total
-            .with_label_values(&["api_key", "none", outcome])
-            .inc();
+        let outcome = self.inner.count("api_key", "none", &result);
         if result.is_err() {
             tracing::debug!(authn.key_id = %presented.key_id, deny.detail = outcome, "api key rejected");
         }

@@ -86,18 +86,11 @@ impl Authenticator {
 
     async fn verify_bearer_cold(&self, token: &str) -> Result<Principal, DenyReason> {
         let (issuer, result) = self.verify_bearer_inner(token).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(reason) => reason.detail().unwrap_or(reason.as_str()),
-        };
-        self.inner
-            .metrics
-            .authn_total
-            .with_label_values(&["jwt", issuer.as_deref().unwrap_or("none"), outcome])
-            .inc();
+        let issuer_label = issuer.as_deref().unwrap_or("none");
+        self.inner.count("jwt", issuer_label, &result);
         if let Err(reason) = &result {
             tracing::debug!(
-                authn.issuer = issuer.as_deref().unwrap_or("none"),
+                authn.issuer = issuer_label,
                 deny.reason = reason.as_str(),
                 deny.detail = reason.detail().unwrap_or(""),
                 "bearer token rejected"

@@ -22,8 +22,16 @@ done
 WORK=$(mktemp -d /tmp/portcullis-load.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
+alive() { # any started process still running?
+  local p
+  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done
+  return 1
+}
+cleanup() { # SIGTERM; SIGKILL what is left after 10 s (plain pingora's graceful shutdown waits)
+  local p _
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do alive || break; sleep 0.5; done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -141,6 +149,7 @@ name = "bench"
 env = "PORTCULLIS_ADMIN_TOKEN"
 [upstream]
 management = "127.0.0.1:$P_UP"
+delivery_api_key_env = "BENCH_UMBRACO_DELIVERY_KEY"
 [lifecycle]
 drain_delay = "0s"
 grace_period = "1s"
@@ -176,10 +185,11 @@ start() {
   PID[$name]=$!
   PIDS+=($!)
 }
+PEPPER=bench-pepper-0123456789abcdef0123456789abcdef
 start_portcullis() { # CPU [WRAPPER...]: Portcullis with the bench config, access log off
   local cpu=$1
   shift
-  PORTCULLIS_KEY_PEPPER=bench-pepper-0123456789abcdef0123456789abcdef \
+  PORTCULLIS_KEY_PEPPER=$PEPPER BENCH_UMBRACO_DELIVERY_KEY=umbraco-delivery-key-of-the-bench \
     PORTCULLIS_ADMIN_TOKEN=bench-admin-token PORTCULLIS_LOG="warn,access=off" \
     start "$cpu" portcullis "$@" "$PCL" serve --config "$WORK/portcullis.toml"
 }
@@ -197,9 +207,10 @@ wait_for() { # SECONDS URL [TOKEN]: until URL answers 200
   tail -n 20 "$WORK"/*.out >&2
   die "$2 not ready after $1 s"
 }
-expect() { # NAME WANT URL [TOKEN]
-  local got
-  got=$(status "$3" "${4:-}")
+expect() { # NAME WANT URL [TOKEN [HEADER]]: the status of URL with TOKEN as HEADER's value
+  local got auth=()   # (default: Authorization: Bearer TOKEN)
+  if [ -n "${5:-}" ]; then auth=(-H "$5: $4"); elif [ -n "${4:-}" ]; then auth=(-H "Authorization: Bearer $4"); fi
+  got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${auth[@]}" "$3" || true)
   [ "$got" = "$2" ] || die "$1: expected $2, got $got"
   echo "check ok: $1 -> $2"
 }

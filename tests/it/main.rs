@@ -25,6 +25,7 @@ mod edge_request;
 mod edge_site;
 mod foundation;
 mod lifecycle;
+mod load_seed;
 mod mirror;
 mod mirror_bench;
 mod mirror_file;

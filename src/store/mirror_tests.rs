@@ -157,3 +157,16 @@ async fn subtree_depths_finds_every_document_below_few_or_many_named(pool: PgPoo
     let every = subtree_depths(&pool, None, T).await.expect("all");
     assert_eq!(every.len(), tree.len());
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_path_index_keeps_no_pending_list(pool: PgPool) {
+    // Migration 20261203230001: with GIN's `fastupdate`, every `path @>` probe reads the
+    // whole list of entries written since the last vacuum (a 1,000-node move took ~10 s).
+    let options: Option<Vec<String>> = sqlx::query_scalar(
+        "select reloptions from pg_class where relname = 'content_nodes_path_gin'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("index");
+    assert_eq!(options, Some(vec!["fastupdate=off".to_owned()]));
+}

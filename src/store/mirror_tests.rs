@@ -31,6 +31,13 @@ async fn a_replace_that_fails_leaves_the_previous_tree(pool: PgPool) {
         .await
         .expect("replace");
     assert_eq!((r.inserted, r.updated, r.deleted), (3, 0, 0));
+    // A sync that wrote the tree leaves the planner its size (never analyzed: -1).
+    let tuples: f32 =
+        sqlx::query_scalar("select reltuples from pg_class where relname = 'content_nodes'")
+            .fetch_one(&pool)
+            .await
+            .expect("reltuples");
+    assert_eq!(tuples, 3.0);
     let before = rows(&pool).await;
     // A parent that was not synced: refused before anything is written.
     let orphan = [n(1, None), n(3, Some(9))];

@@ -229,6 +229,15 @@ pub(super) async fn replace_tree_in(
     .map_err(db("mirror_delete_nodes"))?;
     report.deleted = deleted.rows_affected();
     settle(tx, Touch::Node, ticket, &[]).await?;
+    if report.changed() > 0 {
+        // Fresh planner statistics for the tree a sync just (re)wrote: with those of the
+        // empty store, a move webhook's descendant rewrite was planned as a nested loop over
+        // every node (10 s for a 1,000-node subtree in 50,000) until autovacuum caught up.
+        sqlx::query("analyze content_nodes")
+            .execute(&mut **tx)
+            .await
+            .map_err(db("mirror_analyze_nodes"))?;
+    }
     Ok(report)
 }
 

@@ -190,7 +190,7 @@ start_portcullis() { # CPU [WRAPPER...]: Portcullis with the bench config, acces
   local cpu=$1
   shift
   PORTCULLIS_KEY_PEPPER=$PEPPER BENCH_UMBRACO_DELIVERY_KEY=umbraco-delivery-key-of-the-bench \
-    PORTCULLIS_ADMIN_TOKEN=bench-admin-token PORTCULLIS_LOG="warn,access=off" \
+    PORTCULLIS_ADMIN_TOKEN=bench-admin-token-at-least-32-bytes-long PORTCULLIS_LOG="warn,access=off" \
     start "$cpu" portcullis "$@" "$PCL" serve --config "$WORK/portcullis.toml"
 }
 status() { # URL [TOKEN] -> the status code

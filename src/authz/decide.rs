@@ -20,12 +20,11 @@
 //!   follow the unknown-node mode.
 
 use super::branch::BranchVerb;
-use super::builtin::ADMIN_ALIAS;
 use super::explain::{GroupEvidence, NodeEvidence, Trace};
 use super::lookup::{Resolved, Who};
 use super::model::{
-    GroupPolicy, LanguageAccess, NodeId, NodeInfo, NodeKind, NodePath, UserAccess, UserState,
-    CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
+    NodeId, NodeInfo, NodeKind, NodePath, UserAccess, UserState, CONTENT_RECYCLE_BIN_ID,
+    MEDIA_RECYCLE_BIN_ID, ROOT_ID,
 };
 use super::policy::{DecisionPolicy, UnknownNodeMode};
 use super::resolve::{granting_start_node, resolve_at, GroupAt, Resolution};
@@ -33,6 +32,7 @@ use super::route_path::{resolve_route_for, RouteAnswer};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
 use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
+use principals::admin_group;
 use std::sync::{Arc, LazyLock};
 
 static ROOT_PATH: LazyLock<NodePath> = LazyLock::new(|| NodePath(Arc::from([ROOT_ID])));
@@ -393,82 +393,6 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
         }
         Ok(())
     }
-
-    fn user_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
-        if let Some(g) = admin_group(access) {
-            self.via.push(Grant::Admin {
-                group: g.alias.clone(),
-            });
-            return Ok(());
-        }
-        let mode = self.policy.unknown_node(self.target.api);
-        for r in &check.nodes {
-            let NodeRef::Key(k) = r else {
-                return Err(self.fail(DenyReason::Malformed, || "a user id is not a key".into()));
-            };
-            match self.resolved.users.get(k) {
-                None => return Err(DenyReason::StoreUnavailable),
-                Some(None) => self.unknown(mode, &check.source, check.kind, r)?,
-                Some(Some(u)) if u.is_admin => {
-                    return Err(self.fail(DenyReason::AdminRequired, || {
-                        format!("user {k} is an administrator; only administrators may act on it")
-                    }))
-                }
-                Some(Some(_)) => self.via.push(Grant::UserTarget {
-                    user: k.to_string(),
-                }),
-            }
-        }
-        Ok(())
-    }
-
-    fn group_check(&mut self, access: &UserAccess, check: &NodeCheck) -> Result<(), DenyReason> {
-        if let Some(g) = admin_group(access) {
-            self.via.push(Grant::Admin {
-                group: g.alias.clone(),
-            });
-            return Ok(());
-        }
-        for r in &check.nodes {
-            let NodeRef::Key(k) = r else {
-                return Err(self.fail(DenyReason::Malformed, || "a group id is not a key".into()));
-            };
-            match access.groups.iter().find(|g| g.key == *k) {
-                Some(g) => self.via.push(Grant::GroupMember {
-                    group: g.alias.clone(),
-                }),
-                None => {
-                    return Err(self.fail(DenyReason::UserGroupNotMember, || {
-                        format!("the user is not a member of group {k}")
-                    }))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn cultures(&mut self, access: &UserAccess) -> Result<(), DenyReason> {
-        if self.target.cultures.is_empty()
-            || access
-                .groups
-                .iter()
-                .any(|g| g.languages == LanguageAccess::All)
-        {
-            return Ok(());
-        }
-        for c in &self.target.cultures {
-            let allowed = access.groups.iter().any(|g| match &g.languages {
-                LanguageAccess::All => true,
-                LanguageAccess::Only(set) => set.iter().any(|l| l.eq_ignore_ascii_case(c)),
-            });
-            if !allowed {
-                return Err(self.fail(DenyReason::CultureNotAllowed, || {
-                    format!("culture `{c}` is not allowed")
-                }));
-            }
-        }
-        Ok(())
-    }
 }
 
 fn verb_grant(node: NodeId, verb: &str, at: &GroupAt<'_>) -> Grant {
@@ -478,15 +402,6 @@ fn verb_grant(node: NodeId, verb: &str, at: &GroupAt<'_>) -> Grant {
         group: at.group.alias.clone(),
         entry_on: at.entry_on,
     }
-}
-
-/// The user's `admin` group, if any (Umbraco `IsAdmin`: alias `admin`, exact).
-fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
-    access
-        .groups
-        .iter()
-        .map(|g| &**g)
-        .find(|g| g.alias == ADMIN_ALIAS)
 }
 
 fn kind_matches(check: CheckKind, node: NodeKind) -> bool {
@@ -548,6 +463,9 @@ fn located_evidence(
         ..evidence(&check.source, check.kind, r)
     }
 }
+
+#[path = "decide_principals.rs"]
+mod principals;
 
 #[cfg(test)]
 #[path = "decide_tests.rs"]

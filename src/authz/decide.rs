@@ -32,7 +32,6 @@ use super::route_path::{resolve_route_for, RouteAnswer};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
 use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
-use principals::admin_group;
 use std::sync::{Arc, LazyLock};
 
 static ROOT_PATH: LazyLock<NodePath> = LazyLock::new(|| NodePath(Arc::from([ROOT_ID])));
@@ -287,16 +286,13 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
         match &self.target.sections {
             SectionPolicy::Anonymous => self.via.push(Grant::Anonymous),
             SectionPolicy::Backoffice => self.via.push(Grant::Backoffice),
-            SectionPolicy::Admin => match admin_group(access) {
-                Some(g) => self.via.push(Grant::Admin {
-                    group: g.alias.clone(),
-                }),
-                None => {
+            SectionPolicy::Admin => {
+                if !self.admitted_as_admin(access) {
                     return Err(self.fail(DenyReason::AdminRequired, || {
                         "the route needs membership of the `admin` group".into()
-                    }))
+                    }));
                 }
-            },
+            }
             SectionPolicy::AnyOf(wanted) => {
                 let found = access.groups.iter().find_map(|g| {
                     g.sections

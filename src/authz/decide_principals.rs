@@ -9,15 +9,23 @@ use crate::authz::{DenyReason, Grant};
 use crate::request::{NodeCheck, NodeRef};
 
 impl Ctx<'_, '_, '_> {
+    /// Whether the user is in the `admin` group; if so, records the grant that admitted it.
+    pub(super) fn admitted_as_admin(&mut self, access: &UserAccess) -> bool {
+        let Some(g) = admin_group(access) else {
+            return false;
+        };
+        self.via.push(Grant::Admin {
+            group: g.alias.clone(),
+        });
+        true
+    }
+
     pub(super) fn user_check(
         &mut self,
         access: &UserAccess,
         check: &NodeCheck,
     ) -> Result<(), DenyReason> {
-        if let Some(g) = admin_group(access) {
-            self.via.push(Grant::Admin {
-                group: g.alias.clone(),
-            });
+        if self.admitted_as_admin(access) {
             return Ok(());
         }
         let mode = self.policy.unknown_node(self.target.api);
@@ -46,10 +54,7 @@ impl Ctx<'_, '_, '_> {
         access: &UserAccess,
         check: &NodeCheck,
     ) -> Result<(), DenyReason> {
-        if let Some(g) = admin_group(access) {
-            self.via.push(Grant::Admin {
-                group: g.alias.clone(),
-            });
+        if self.admitted_as_admin(access) {
             return Ok(());
         }
         for r in &check.nodes {
@@ -95,7 +100,7 @@ impl Ctx<'_, '_, '_> {
 }
 
 /// The user's `admin` group, if any (Umbraco `IsAdmin`: alias `admin`, exact).
-pub(super) fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
+fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
     access
         .groups
         .iter()

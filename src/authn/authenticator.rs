@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::api_key::{self, GeneratedKey, PresentedKey};
 use super::config::AuthnConfig;
-use super::jwks::{IssuerKeys, KeyEntry, KeyKind, KeySet, KeySource};
+use super::jwks::{IssuerKeys, KeyEntry, KeyKind, KeySet, KeySource, VerifyKey};
 use super::jwt::IssuerPolicy;
 use super::metrics::AuthnMetrics;
 use super::{ApiKeyRecord, AuthnError, Principal};
@@ -137,7 +137,7 @@ impl Authenticator {
                         kid: None,
                         kind: KeyKind::Hmac,
                         alg: None,
-                        key: jsonwebtoken::DecodingKey::from_secret(&secret),
+                        key: Arc::new(VerifyKey::Hmac(secret)),
                     }],
                     fetched_at: Instant::now(),
                 });

@@ -12,10 +12,12 @@ use super::metrics::AuthnMetrics;
 use super::AuthnError;
 
 mod key_set;
+mod signature;
 
 #[cfg(test)]
 pub(crate) use key_set::alg_name;
 pub(crate) use key_set::{parse_jwks, KeyEntry, KeyKind, KeySet, Lookup};
+pub(crate) use signature::VerifyKey;
 
 /// Largest JWKS or discovery document accepted.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;

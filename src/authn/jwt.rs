@@ -1,7 +1,7 @@
 //! JWT validation rules (RFC 7519 + RFC 8725), independent of key fetching: structural checks,
 //! our own decoding of the JOSE header (alg spelling, `crit`, `enc`, `typ`), issuer selection
-//! by exact `iss`, and every claim check (in `claims`). `jsonwebtoken` is used only to verify
-//! signatures.
+//! by exact `iss`, and every claim check (in `claims`). Signatures are verified with `ring`
+//! (`jwks::signature`); `jsonwebtoken` only names the algorithms (and signs in tests and `dev`).
 //!
 //! What `jsonwebtoken::decode` with default `Validation` does NOT check, and this module does:
 //! `iss` (unchecked when absent, an array accepted if any member matches), `aud` when absent,

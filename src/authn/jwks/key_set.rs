@@ -1,10 +1,12 @@
 //! Key sets: a JWKS parsed into verification keys typed by algorithm family and curve, and
 //! the choice of a set's key for a token's `kid` and `alg`.
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::signature::{unsigned, VerifyKey};
 use crate::authn::AuthnError;
 
 /// Smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits or larger).
@@ -41,7 +43,7 @@ pub(crate) struct KeyEntry {
     pub kind: KeyKind,
     /// The JWK's own `alg`, when it pins one.
     pub alg: Option<String>,
-    pub key: DecodingKey,
+    pub key: Arc<VerifyKey>,
 }
 
 /// An issuer's current keys and when they were obtained.
@@ -137,18 +139,16 @@ fn entry(raw: RawJwk) -> Option<KeyEntry> {
     }
     let (kind, key) = match (raw.kty.as_str(), raw.crv.as_deref()) {
         ("RSA", _) => {
-            let (n, e) = (raw.n?, raw.e?);
-            let modulus = b64(&n)?;
-            let modulus_len = modulus.iter().skip_while(|b| **b == 0).count();
-            if modulus_len < MIN_RSA_MODULUS_BYTES || b64(&e)?.is_empty() {
+            let (n, e) = (unsigned(&b64(&raw.n?)?), unsigned(&b64(&raw.e?)?));
+            if n.len() < MIN_RSA_MODULUS_BYTES || e.is_empty() {
                 return None;
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_components(&n, &e).ok()?)
+            (KeyKind::Rsa, VerifyKey::Rsa { n, e })
         }
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-            let (x, y) = (raw.x?, raw.y?);
+            let (x, y) = (b64(&raw.x?)?, b64(&raw.y?)?);
             let size = if crv == "P-256" { 32 } else { 48 };
-            if b64(&x)?.len() != size || b64(&y)?.len() != size {
+            if x.len() != size || y.len() != size {
                 return None;
             }
             let kind = if crv == "P-256" {
@@ -156,14 +156,14 @@ fn entry(raw: RawJwk) -> Option<KeyEntry> {
             } else {
                 KeyKind::EcP384
             };
-            (kind, DecodingKey::from_ec_components(&x, &y).ok()?)
+            (kind, VerifyKey::ec(&x, &y))
         }
         ("OKP", Some("Ed25519")) => {
-            let x = raw.x?;
-            if b64(&x)?.len() != 32 {
+            let x = b64(&raw.x?)?;
+            if x.len() != 32 {
                 return None;
             }
-            (KeyKind::Ed25519, DecodingKey::from_ed_components(&x).ok()?)
+            (KeyKind::Ed25519, VerifyKey::Ed25519(x))
         }
         // Symmetric ("oct") keys are never taken from a fetched set.
         _ => return None,
@@ -172,7 +172,7 @@ fn entry(raw: RawJwk) -> Option<KeyEntry> {
         kid: raw.kid,
         kind,
         alg: raw.alg,
-        key,
+        key: Arc::new(key),
     })
 }
 
@@ -260,6 +260,29 @@ mod tests {
             set.select(Some("rsa-a"), Algorithm::PS256),
             Lookup::WrongType
         ));
+    }
+
+    #[test]
+    fn a_jwk_modulus_with_a_leading_zero_byte_still_verifies() {
+        // RFC 7518 §6.3.1.1 forbids the zero, some issuers send it, and ring rejects a modulus
+        // that has one: the parsed key drops it.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut jwk = idp().rsa_jwk("rsa-a");
+        let mut n = vec![0u8];
+        n.extend(b64.decode(jwk["n"].as_str().unwrap()).unwrap());
+        jwk["n"] = b64.encode(&n).into();
+        let doc = serde_json::json!({ "keys": [jwk] });
+        let set = parse_jwks(doc.to_string().as_bytes(), "t").unwrap();
+        let Lookup::Found(key) = set.select(Some("rsa-a"), Algorithm::RS256) else {
+            panic!("key not found")
+        };
+        let token = idp().mint("rsa-a", Algorithm::RS256, &serde_json::json!({"sub": "a"}));
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        assert!(key
+            .key
+            .verify(Algorithm::RS256, input.as_bytes(), signature));
+        assert!(!key.key.verify(Algorithm::RS256, b"x.y", signature));
     }
 
     #[test]

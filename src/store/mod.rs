@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod overrides;
 mod policy_check;
 pub mod policy_file;
+mod policy_parse;
 pub mod policy_verbs;
 pub mod postgres;
 
@@ -209,5 +210,7 @@ mod ownership_tests;
 mod pg_fault_tests;
 #[cfg(test)]
 mod pg_tests;
+#[cfg(test)]
+mod policy_parse_tests;
 #[cfg(test)]
 pub(crate) mod tests;

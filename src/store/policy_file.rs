@@ -288,7 +288,7 @@ impl PolicyFile {
 
     /// Parses TOML text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, super::StoreError> {
-        toml::from_str(text).map_err(|e| super::StoreError::ParseFile {
+        super::policy_parse::parse(text).map_err(|e| super::StoreError::ParseFile {
             path: origin.to_owned(),
             source: Box::new(e),
         })

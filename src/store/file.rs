@@ -2,7 +2,7 @@
 //! validated as a whole (every problem reported), compiled into indexed maps and swapped in
 //! atomically (arc-swap) when it changes; a file that fails to load keeps the previous policy.
 
-use super::policy_file::{PolicyFile, StartRef};
+use super::policy_file::{PolicyFile, PublicAccessEntry, StartRef};
 use super::{PolicyStore, StoreError, UserRecord, MAX_ROUTE_MATCHES};
 use crate::authn::{ApiKeyRecord, ApiKeyScope};
 use crate::authz::{
@@ -33,39 +33,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Validates `file` and builds the indexes; `Err(InvalidPolicy)` lists every problem.
-    pub fn compile(file: &PolicyFile) -> Result<Snapshot, StoreError> {
+    /// Validates `file` and builds the indexes from it by move (its strings become the
+    /// snapshot's); `Err(InvalidPolicy)` lists every problem.
+    pub fn compile(mut file: PolicyFile) -> Result<Snapshot, StoreError> {
         file.validate()?;
-        let paths = file.node_paths();
-        let path_of = |k: &Uuid| paths.get(k).map(|p| NodePath(p.as_slice().into()));
         let mut s = Snapshot::default();
-        let access: HashMap<Uuid, &super::policy_file::PublicAccessEntry> =
-            file.public_access.iter().map(|a| (a.node, a)).collect();
-        for n in &file.nodes {
-            let Some(path) = path_of(&n.key) else {
-                continue;
-            };
-            let info = NodeInfo {
-                key: n.key,
-                id: n.id,
-                kind: n.kind,
-                // A trashed subtree hangs below the recycle bin; its descendants are trashed too.
-                trashed: path.in_recycle_bin(),
-                path,
-                route_path: n.route_path.clone(),
-                public_access: access.get(&n.key).map(|a| {
-                    Arc::new(PublicAccess {
-                        member_groups: a.member_groups.clone(),
-                        member_usernames: a.member_usernames.clone(),
-                    })
-                }),
-            };
-            s.ids.insert(n.id, n.key);
-            if let Some(r) = n.route_path.as_deref().filter(|_| !info.trashed) {
-                s.routes.entry(route_key(r)).or_default().push(n.key);
-            }
-            s.nodes.insert(n.key, info);
-        }
+        s.index_nodes(&mut file);
         let start = |r: Option<StartRef>, nodes: &HashMap<Uuid, NodeInfo>| match r {
             None => None,
             Some(StartRef::Root) => Some(NodePath::root()),
@@ -93,7 +66,7 @@ impl Snapshot {
             s.aliases.insert(g.alias.clone(), g.key);
             s.groups.insert(g.key, policy);
         }
-        for u in &file.users {
+        for u in std::mem::take(&mut file.users) {
             let group_keys: Vec<Uuid> = u
                 .groups
                 .iter()
@@ -104,13 +77,13 @@ impl Snapshot {
                 u.external_id.clone(),
                 UserRecord {
                     key: u.key,
-                    external_id: u.external_id.clone(),
-                    name: u.name.clone(),
+                    external_id: u.external_id,
+                    name: u.name,
                     state: u.state,
                     group_keys,
-                    group_aliases: u.groups.clone(),
-                    content_start: u.content_start.clone(),
-                    media_start: u.media_start.clone(),
+                    group_aliases: u.groups,
+                    content_start: u.content_start,
+                    media_start: u.media_start,
                 },
             );
         }
@@ -131,6 +104,46 @@ impl Snapshot {
             s.api_keys.insert(k.key_id.clone(), api_key_record(k, hash));
         }
         Ok(s)
+    }
+
+    /// Indexes the file's nodes, moved out of it, with their paths and public access.
+    fn index_nodes(&mut self, file: &mut PolicyFile) {
+        let mut paths = file.node_paths();
+        let mut access: HashMap<Uuid, PublicAccessEntry> = std::mem::take(&mut file.public_access)
+            .into_iter()
+            .map(|a| (a.node, a))
+            .collect();
+        let nodes = std::mem::take(&mut file.nodes);
+        self.nodes.reserve(nodes.len());
+        self.ids.reserve(nodes.len());
+        for n in nodes {
+            let Some(path) = paths.remove(&n.key) else {
+                continue;
+            };
+            let path = NodePath(path.into());
+            let trashed = path.in_recycle_bin();
+            // A trashed subtree hangs below the recycle bin; its descendants are trashed too.
+            if let Some(r) = n.route_path.as_deref().filter(|_| !trashed) {
+                self.routes.entry(route_key(r)).or_default().push(n.key);
+            }
+            let public_access = access.remove(&n.key).map(|a| {
+                Arc::new(PublicAccess {
+                    member_groups: a.member_groups,
+                    member_usernames: a.member_usernames,
+                })
+            });
+            self.ids.insert(n.id, n.key);
+            let info = NodeInfo {
+                key: n.key,
+                id: n.id,
+                kind: n.kind,
+                trashed,
+                path,
+                route_path: n.route_path,
+                public_access,
+            };
+            self.nodes.insert(n.key, info);
+        }
     }
 }
 
@@ -183,7 +196,7 @@ pub struct FileStore {
 impl FileStore {
     /// Loads and validates `path`; fails with every problem when the file is invalid.
     pub fn open(path: &Path) -> Result<FileStore, StoreError> {
-        let (snapshot, modified) = load(path)?;
+        let (snapshot, modified) = super::file_load::load(path)?;
         Ok(FileStore {
             path: path.to_owned(),
             current: ArcSwap::from_pointee(snapshot),
@@ -205,7 +218,7 @@ impl FileStore {
             // Remember the attempt either way: a broken file is reported once, not every poll.
             *seen = now;
         }
-        let result = load(&self.path);
+        let result = super::file_load::load(&self.path);
         let (snapshot, _) = result?;
         self.current.store(Arc::new(snapshot));
         Ok(true)
@@ -253,15 +266,19 @@ impl FileStore {
     }
 }
 
-fn load(path: &Path) -> Result<(Snapshot, Option<SystemTime>), StoreError> {
+/// Reads, parses, validates and compiles `path` (on the loader thread, `file_load`).
+pub(super) fn load(path: &Path) -> super::file_load::Loaded {
     let shown = path.display().to_string();
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = std::fs::read_to_string(path).map_err(|source| StoreError::ReadFile {
-        path: shown.clone(),
-        source,
-    })?;
-    let file = PolicyFile::parse(&text, &shown)?;
-    Ok((Snapshot::compile(&file)?, modified))
+    let file = {
+        // The text is dropped before the snapshot is built (it is as large as the file).
+        let text = std::fs::read_to_string(path).map_err(|source| StoreError::ReadFile {
+            path: shown.clone(),
+            source,
+        })?;
+        PolicyFile::parse(&text, &shown)?
+    };
+    Ok((Snapshot::compile(file)?, modified))
 }
 
 #[async_trait]

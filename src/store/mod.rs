@@ -12,6 +12,7 @@ pub mod config;
 pub mod fault;
 pub mod file;
 pub mod file_edit;
+mod file_load;
 pub mod keys;
 pub mod listen;
 pub mod metrics;

@@ -698,7 +698,7 @@ fn an_empty_policy_file_is_refused_unless_it_says_it_is_empty_on_purpose() {
     let f = PolicyFile::parse("empty = true\n", "p.toml").expect("parses");
     assert_eq!(f.validate().ok(), Some(()));
     assert!(
-        file::Snapshot::compile(&f).is_ok(),
+        file::Snapshot::compile(f).is_ok(),
         "an empty-on-purpose file serves the built-in groups only"
     );
 }

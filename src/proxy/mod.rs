@@ -2,24 +2,26 @@
 //! decisions come from `gate`, responses from `respond`, header rules from `headers`.
 
 mod api_user;
+mod body;
 pub mod edge;
 mod edge_head;
+mod finish;
 pub mod head_check;
 pub mod headers;
 pub mod respond;
 
 use crate::app::{Runtime, Shared};
-use crate::audit::{AuditEvent, RequestMeta};
-use crate::authn::Principal;
+use crate::audit::RequestMeta;
 use crate::authz::{Decision, DenyReason};
 use crate::gate::{Progress, Verdict};
-use crate::request::{Api, PendingBody};
+use crate::request::Api;
 use async_trait::async_trait;
+use body::inspect_body;
 use bytes::Bytes;
 use headers::UpstreamCredential;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::{Error, ErrorSource, ErrorType, OrErr, Result};
+use pingora::{Error, ErrorType, OrErr, Result};
 use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
 use std::sync::Arc;
@@ -100,83 +102,6 @@ impl Drop for InFlight {
 
 use headers::DECISION_ID;
 
-/// pingora forwards an already-read body only from its retry buffer, which holds 64 KiB: an
-/// inspected body larger than that could not be forwarded byte for byte, so it is refused.
-const FORWARDABLE_BODY: usize = 64 * 1024;
-
-/// Reads and inspects the body of a request whose head already passed authentication and every
-/// check the head can answer. A declared length over the limit is refused before reading;
-/// `Expect: 100-continue` is answered only now; the whole body must arrive within
-/// `listen.body_timeout` (else 408 and the connection closes).
-async fn inspect_body(
-    session: &mut Session,
-    runtime: &Runtime,
-    pending: &PendingBody,
-    principal: Principal,
-    limit: usize,
-) -> Result<Verdict> {
-    let limit = limit.min(FORWARDABLE_BODY);
-    let refuse = |reason, principal| Verdict {
-        principal: Some(principal),
-        ..Verdict::for_pending(pending, reason)
-    };
-    let declared = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Ok(refuse(DenyReason::BodyTooLarge, principal));
-    }
-    if expects_continue(session.req_header()) {
-        session.write_continue_response().await?;
-    }
-    let deadline = runtime.config.file.listen.body_timeout;
-    let body = match tokio::time::timeout(deadline, read_body(session, limit)).await {
-        Ok(read) => read?,
-        Err(_) => Err(DenyReason::RequestTimeout),
-    };
-    Ok(match body {
-        Ok(body) => {
-            runtime
-                .gate
-                .decide_with_body(pending, principal, &body)
-                .await
-        }
-        Err(reason) => refuse(reason, principal),
-    })
-}
-
-/// `Expect: 100-continue` on an HTTP/1.1 request (RFC 9110 §10.1.1).
-fn expects_continue(req: &RequestHeader) -> bool {
-    req.version == http::Version::HTTP_11
-        && req
-            .headers
-            .get(http::header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// Reads the whole request body for inspection (`Ok(Err(BodyTooLarge))` past the limit). The
-/// bytes stay in pingora's retry buffer, which is what gets forwarded after an allow — so the
-/// upstream receives exactly the inspected bytes, and nothing at all after a deny.
-async fn read_body(
-    session: &mut Session,
-    limit: usize,
-) -> Result<std::result::Result<Bytes, DenyReason>> {
-    session.as_downstream_mut().enable_retry_buffering();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        if body.len() + chunk.len() > limit {
-            // The rest of the body stays unread: never reuse this connection.
-            session.set_keepalive(None);
-            return Ok(Err(DenyReason::BodyTooLarge));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Ok(body.freeze()))
-}
-
 /// The head checks on the head as received (raw bytes for HTTP/1, see [`head_check`]).
 fn head_refusal(session: &Session, cfg: &head_check::HeadPolicy) -> Option<DenyReason> {
     let req = session.req_header();
@@ -210,19 +135,6 @@ async fn write_reply(session: &mut Session, reply: &Reply, request_id: &str) -> 
     session
         .write_response_body(Some(Bytes::clone(&reply.body)), true)
         .await
-}
-
-fn classify_failure(e: &Error) -> Option<UpstreamFailure> {
-    use ErrorType::*;
-    if *e.esource() != ErrorSource::Upstream {
-        return None;
-    }
-    Some(match e.etype() {
-        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
-            UpstreamFailure::Timeout
-        }
-        _ => UpstreamFailure::Unavailable,
-    })
 }
 
 /// Umbraco's one real Delivery API key, read once from the environment variable named by
@@ -540,110 +452,10 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if ctx.request_id.is_empty() {
-            ctx.request_id = headers::request_id(&session.req_header().headers);
-        }
-        let over_limit = ctx.decision() == Some(&Decision::Deny(DenyReason::BodyTooLarge));
-        let reply = match ctx.upstream_failure.or_else(|| classify_failure(e)) {
-            _ if over_limit => respond::deny(DenyReason::BodyTooLarge, &ctx.request_id),
-            Some(kind) => {
-                ctx.upstream_failure = Some(kind);
-                let label = match kind {
-                    UpstreamFailure::Timeout => "timeout",
-                    UpstreamFailure::Unavailable => "unavailable",
-                    UpstreamFailure::Credential => "credential",
-                };
-                self.shared
-                    .metrics
-                    .upstream_errors
-                    .with_label_values(&[label])
-                    .inc();
-                respond::upstream_failure(kind, &ctx.request_id)
-            }
-            None => {
-                let code = match e.etype() {
-                    ErrorType::HTTPStatus(c) => *c,
-                    _ if *e.esource() == ErrorSource::Downstream => 400,
-                    _ => 500,
-                };
-                let status = http::StatusCode::from_u16(code)
-                    .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-                respond::internal(status, &ctx.request_id)
-            }
-        };
-        let code = reply.status.as_u16();
-        // A response may already be on the wire (failure mid-stream): then only log. A
-        // `100 Continue` alone does not count.
-        if session
-            .response_written()
-            .is_none_or(|r| r.status.is_informational())
-        {
-            if let Err(err) = write_reply(session, &reply, &ctx.request_id).await {
-                tracing::debug!(request.id = %ctx.request_id, error = %err, "cannot write error response");
-            }
-        }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
+        self.answer_failure(session, e, ctx).await
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let (decision, reason) = match ctx.decision() {
-            Some(d) => (d.as_str(), d.reason_str()),
-            None => ("none", ""),
-        };
-        let api = api_label(ctx.api);
-        let elapsed = ctx.started.elapsed();
-        let m = &self.shared.metrics;
-        let per_api = m.api(ctx.api);
-        if status == 200 && decision == "allow" {
-            per_api.allowed_ok.inc();
-        } else {
-            let code = http::StatusCode::from_u16(status).ok();
-            let code = code.as_ref().map_or("0", http::StatusCode::as_str);
-            m.requests
-                .with_label_values(&[api, decision, reason, code])
-                .inc();
-        }
-        per_api.request_duration.observe(elapsed.as_secs_f64());
-        {
-            let req = session.req_header();
-            let _span = ctx.span.enter();
-            tracing::event!(
-                target: "access",
-                tracing::Level::INFO,
-                request.id = %ctx.request_id,
-                http.method = %req.method,
-                http.path = %req.uri.path(),
-                http.status = status,
-                route.id = %ctx.route,
-                decision = decision,
-                deny.reason = reason,
-                upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
-                upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
-                trace.id = ctx.traceparent.as_deref().map(headers::trace_id),
-                principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
-                upstream.identity = self.upstream_identity(ctx),
-                duration.ms = elapsed.as_secs_f64() * 1000.0,
-                error = e.map(|e| e.etype().as_str()),
-                "request"
-            );
-        }
-        // Last: the event takes the request's meta and verdict (their strings move into it).
-        if let (Some(meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
-            // Sampling is decided before the event is built: a sampled-out allow costs nothing.
-            let deny = matches!(v.decision, Decision::Deny(_));
-            if self.shared.auditor.keeps(meta.event_id, deny) {
-                let upstream_status = session.response_written().map(|r| r.status.as_u16());
-                let identity = self.upstream_identity(ctx);
-                let v = *v;
-                let event = AuditEvent::decided(meta, v.target, v.principal, v.groups, v.decision)
-                    .with_upstream(upstream_status, ctx.upstream_elapsed)
-                    .with_upstream_identity(identity);
-                self.shared.auditor.record(event);
-            }
-        }
+        self.log_and_audit(session, e, ctx);
     }
 }

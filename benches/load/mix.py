@@ -16,6 +16,10 @@ the status Portcullis must answer, and a checker.
         60000), one per Management line, so no token is presented twice until the load wraps.
   mix.py check PORT FILE [plain]      sends every line over one connection; exit 1 on any
                                       status other than the line's (plain: other than 200)
+  mix.py send PORT FILE START COUNT [plain]
+                                      COUNT lines from line START (0-based, wrapping at the
+                                      end) over one connection, each status checked as check
+                                      does; exit 1 at the first other status (instructions)
   mix.py verdict CONNS < WRK_OUTPUT   checks mixed.lua's counts (see verdict)
 
 The expected statuses come from the data by Umbraco's rules as far as this data needs them
@@ -183,6 +187,19 @@ def check(port, path, plain=""):
     print(f"check ok: {n} requests of {path}, each with its expected status")
 
 
+def send(port, path, start, count, plain=""):
+    lines = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=120)
+    for i in range(int(start), int(start) + int(count)):
+        want, target, name, value = lines[i % len(lines)]
+        c.request("GET", target, headers={name: value, "User-Agent": "bench"})
+        r = c.getresponse()
+        r.read()
+        if r.status != (200 if plain else int(want)):
+            sys.exit(f"FAIL: line {i % len(lines)} {name} GET {target}: expected "
+                     f"{200 if plain else want}, got {r.status}")
+
+
 def verdict(conns, wrk_output):
     """Checks mixed.lua's line: every answered status is one that was sent, each status was
     answered as often as sent, less at most `conns` still in flight at the end and the one
@@ -214,6 +231,8 @@ if __name__ == "__main__":
         requests(*args[:5], *(int(a) for a in args[5:]))
     elif cmd == "check":
         check(*args)
+    elif cmd == "send":
+        send(*args)
     elif cmd == "verdict":
         verdict(int(args[0]), sys.stdin.read())
     else:

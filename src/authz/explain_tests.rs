@@ -197,6 +197,23 @@ fn put_node_indexes_a_node_found_by_path_under_its_key_and_id() {
 }
 
 #[test]
+fn fact_maps_hash_a_key_the_same_way_every_time_and_in_every_resolved() {
+    use std::hash::BuildHasher;
+    let n: Arc<NodeInfo> = tree()[0].clone();
+    let h = lookup::FactHasher;
+    assert_eq!(h.hash_one(n.key), lookup::FactHasher.hash_one(n.key));
+    let mut a = Resolved::default();
+    a.put_node(&Lookup::NodeById(n.id), Some(n.clone()));
+    let mut b = Resolved::default();
+    b.put_node(&Lookup::Node(n.key), Some(n.clone()));
+    for r in [&a, &b] {
+        assert_eq!(r.nodes[&n.key].as_ref().map(|x| x.id), Some(n.id));
+        assert_eq!(r.nodes_by_id[&n.id].as_ref().map(|x| x.key), Some(n.key));
+    }
+    assert!(!a.has(&Lookup::NodeById(n.id + 1)));
+}
+
+#[test]
 fn builtin_groups_match_umbraco_md_section_4() {
     let groups = builtin_groups();
     let aliases: Vec<&str> = groups.iter().map(|g| g.alias.as_str()).collect();

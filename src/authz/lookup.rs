@@ -24,7 +24,8 @@ use crate::authn::{Principal, Subject};
 use crate::request::{Api, CheckKind, CheckScope, DeliveryQuery, NodeRef, Target};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
 
 /// Who is asking, as the decision sees it.
@@ -105,17 +106,36 @@ pub enum Lookup {
     DefaultCulture,
 }
 
+/// A map of [`Resolved`]: built and read on every request (a warm Delivery item fills it with
+/// the item and each ancestor, by key and by id), so hashed with ahash rather than SipHash.
+pub type FactMap<K, V> = HashMap<K, V, FactHasher>;
+
+/// ahash with keys drawn once per process: an empty [`Resolved`] (two a request) builds its
+/// maps without drawing new keys, which `ahash::RandomState::new` does for each map.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FactHasher;
+
+static FACT_KEYS: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
+
+impl BuildHasher for FactHasher {
+    type Hasher = ahash::AHasher;
+
+    fn build_hasher(&self) -> ahash::AHasher {
+        FACT_KEYS.build_hasher()
+    }
+}
+
 /// The request-scoped facts fetched for one decision. Every map answers one [`Lookup`] kind;
 /// a value of `None` means "the store/mirror does not know it", a missing key means "never
 /// looked up" (a wiring error: the decision fails closed with `store_unavailable`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Resolved {
-    pub nodes: HashMap<Uuid, Option<Arc<NodeInfo>>>,
+    pub nodes: FactMap<Uuid, Option<Arc<NodeInfo>>>,
     /// Route key → the documents whose route has that key (empty: none).
-    pub paths: HashMap<String, Vec<Arc<NodeInfo>>>,
-    pub version_owners: HashMap<Uuid, Option<Uuid>>,
-    pub nodes_by_id: HashMap<NodeId, Option<Arc<NodeInfo>>>,
-    pub users: HashMap<Uuid, Option<UserFacts>>,
+    pub paths: FactMap<String, Vec<Arc<NodeInfo>>>,
+    pub version_owners: FactMap<Uuid, Option<Uuid>>,
+    pub nodes_by_id: FactMap<NodeId, Option<Arc<NodeInfo>>>,
+    pub users: FactMap<Uuid, Option<UserFacts>>,
     /// The answer to [`Lookup::DefaultCulture`] (outer `None`: never looked up).
     pub default_culture: Option<Option<Arc<str>>>,
 }

@@ -70,8 +70,9 @@ struct Inner {
     /// Users with own start nodes left out at load time (unknown to the mirror, or trashed);
     /// evicted on any node change so a restore or a sync brings them back.
     unresolved_users: Mutex<HashSet<String>>,
-    /// API keys used since the last flush (`touch_api_keys`).
-    touched: Mutex<HashSet<String>>,
+    /// API keys used since the last flush (`touch_api_keys`); looked up on every API-key
+    /// request, hashed as the tiers are.
+    touched: Mutex<HashSet<String, tier::KeyHasher>>,
     /// The last failed reload of the policy source (file store), for readiness.
     reload_error: Mutex<Option<String>>,
     /// The mirrored default language (`languages.rs`).
@@ -129,7 +130,7 @@ impl PolicyCache {
             .max_capacity(cfg.budget("negative"))
             .weigher(|k: &Absent, _: &Instant| u32::try_from(k.weight() + 96).unwrap_or(u32::MAX))
             .time_to_live(cfg.negative_ttl)
-            .build();
+            .build_with_hasher(tier::KeyHasher::new());
         let inner = Inner {
             users: Tier::new(
                 "users",
@@ -224,7 +225,7 @@ impl PolicyCache {
             always_current: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             unresolved_users: Mutex::new(HashSet::new()),
-            touched: Mutex::new(HashSet::new()),
+            touched: Mutex::new(HashSet::default()),
             reload_error: Mutex::new(None),
             default_language: Default::default(),
         };

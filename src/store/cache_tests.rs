@@ -296,3 +296,27 @@ async fn the_warm_reads_answer_only_from_fresh_entries() {
     cache.invalidate_all();
     assert!(cache.api_key_now("DevBlogKey000001").is_none(), "evicted");
 }
+
+#[tokio::test]
+async fn a_delivery_items_node_and_ancestors_are_answered_warm_by_key_and_by_id() {
+    // A warm Delivery item reads its node by key and each ancestor by id (member protection):
+    // after one cold load of each, the warm reads answer every one of them without a load,
+    // by the exact key or id asked, and nothing else.
+    let (store, cache) = file_backed(CacheConfig::default(), Duration::from_secs(60));
+    let post = super::tests::node_key(0x1063);
+    assert!(cache.node_now(post).is_none(), "nothing cached yet");
+    assert!(cache.node_by_id_now(1062).is_none());
+    cache.node(post).await.expect("loads").expect("exists");
+    for id in [1062, 1051] {
+        cache.node_by_id(id).await.expect("loads").expect("exists");
+    }
+    let loads = store.loads.load(Ordering::SeqCst);
+    assert_eq!(cache.node_now(post).expect("warm").id, 1063);
+    let blog = cache.node_by_id_now(1062).expect("warm");
+    assert_eq!((blog.id, blog.key), (1062, super::tests::node_key(0x1062)));
+    assert_eq!(cache.node_by_id_now(1051).expect("warm").id, 1051);
+    assert_eq!(cache.node_now(blog.key).expect("warm by key too").id, 1062);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads, "no load");
+    assert!(cache.node_by_id_now(1064).is_none(), "never loaded");
+    assert!(cache.node_now(super::tests::node_key(0x1064)).is_none());
+}

@@ -370,7 +370,8 @@ async fn missing_pepper_env_is_a_build_error() {
 
 #[tokio::test]
 async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() {
-    let a = Authenticator::new(&config(vec![]), &prometheus::Registry::new()).unwrap();
+    let registry = prometheus::Registry::new();
+    let a = Authenticator::new(&config(vec![]), &registry).unwrap();
     let k = a.generate_api_key().unwrap();
     let presented = super::api_key::parse(&k.full).unwrap();
     let record = super::ApiKeyRecord {
@@ -396,4 +397,14 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
         a.verify_api_key(&other_env, Some(&record)),
         invalid(TokenProblem::UnknownApiKey)
     );
+    assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    for line in [
+        r#"portcullis_authn_total{issuer="none",method="api_key",result="ok"} 2"#,
+        r#"portcullis_authn_total{issuer="none",method="api_key",result="unknown_api_key"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in {text}");
+    }
 }

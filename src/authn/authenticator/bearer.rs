@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{unix_now, Authenticator, Issuer};
-use crate::authn::jwks::{KeyEntry, Lookup};
+use crate::authn::jwks::{Lookup, VerifyKey};
 use crate::authn::jwt;
 use crate::authn::Principal;
 use crate::authz::{DenyReason, TokenProblem};
@@ -136,7 +136,7 @@ impl Authenticator {
         self.inner
             .signature_verifications
             .fetch_add(1, Ordering::Relaxed);
-        let signature_ok = key.key.verify(
+        let signature_ok = key.verify(
             parsed.alg,
             parsed.signing_input.as_bytes(),
             parsed.signature,
@@ -170,7 +170,7 @@ impl Authenticator {
         issuer: &Issuer,
         kid: Option<&str>,
         alg: jsonwebtoken::Algorithm,
-    ) -> Result<KeyEntry, DenyReason> {
+    ) -> Result<Arc<VerifyKey>, DenyReason> {
         let mut refetched = false;
         loop {
             let Some(set) = issuer.keys.current() else {
@@ -182,7 +182,7 @@ impl Authenticator {
                 return Err(DenyReason::KeysUnavailable);
             };
             match set.select(kid, alg) {
-                Lookup::Found(k) => return Ok(k.clone()),
+                Lookup::Found(k) => return Ok(k.key.clone()),
                 Lookup::WrongType => {
                     return Err(DenyReason::InvalidToken(TokenProblem::AlgNotAllowed))
                 }

@@ -154,7 +154,8 @@ async fn a_disabled_api_user_gets_no_token() {
 
 #[tokio::test]
 async fn an_unreachable_umbraco_is_an_error_and_the_secret_is_never_shown() {
-    let addr = crate::harness::free_addr();
+    let closed = crate::harness::closed_port();
+    let addr = closed.addr;
     let cfg = CredentialConfig {
         kind: CredentialKind::UmbracoApiUser,
         client_id: CLIENT_ID.into(),

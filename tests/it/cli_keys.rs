@@ -131,7 +131,8 @@ async fn keys_commands_exit_with_the_documented_codes() {
     )
     .await;
     assert_eq!(code(&o), 4, "token refused");
-    let closed = format!("http://{}", free_addr());
+    let closed_port = closed_port();
+    let closed = format!("http://{}", closed_port.addr);
     let o = keys(&["keys", "list", "--admin-url", &closed], Some(ADMIN_TOKEN)).await;
     assert_eq!(code(&o), 1, "unreachable");
     let o = keys(&["keys", "list", "--bogus"], Some(ADMIN_TOKEN)).await;
@@ -147,7 +148,8 @@ async fn keys_create_offline_writes_only_the_hash_and_a_gateway_accepts_the_key(
         "{AUTHN}\n[store]\nkind = \"file\"\npolicy_file = {:?}\n",
         policy.display().to_string()
     );
-    let text = config_text(TOP, free_addr(), free_addr(), free_addr(), &extra);
+    let [proxy, admin, upstream] = free_addrs();
+    let text = config_text(TOP, proxy, admin, upstream, &extra);
     std::fs::write(&config, text).expect("config");
     let config = config.display().to_string();
     let o = keys(

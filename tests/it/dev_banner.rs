@@ -5,7 +5,7 @@
 //! upstream name the Umbraco user that acted (`umbracoUser`): the dev API user for the JWT
 //! callers, `uma` for the lines holding Umbraco's own token or back-office cookie.
 
-use crate::harness::{binary, client, free_addr, wait_until};
+use crate::harness::{binary, client, free_addrs, wait_until};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ async fn run(line: &str) -> (i32, String) {
 async fn every_printed_curl_line_behaves_as_printed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("dev.out");
-    let (proxy, admin, upstream) = (free_addr(), free_addr(), free_addr());
+    let [proxy, admin, upstream] = free_addrs();
     let child = Command::new(binary())
         .args([
             "dev",

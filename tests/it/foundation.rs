@@ -90,8 +90,8 @@ async fn client_owned_hop_by_hop_and_connection_named_headers_never_reach_the_up
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_with_a_json_body_and_the_request_id() {
-    let closed = free_addr();
-    let gw = spawn_gateway(SITE, closed, "").await;
+    let closed = closed_port();
+    let gw = spawn_gateway(SITE, closed.addr, "").await;
     let resp = client()
         .get(gw.url("/site/x"))
         .header("x-request-id", "r-502")

@@ -76,10 +76,11 @@ pub fn mirror(fake: &FakeUmbraco, pool: &PgPool) -> Mirror {
 /// A gateway config for `portcullis sync umbraco` against `fake` as the API user (secret from
 /// `MIRROR_SECRET`), with `store` (and any other sections) appended.
 pub fn sync_config_text(fake: &FakeUmbraco, store: &str) -> String {
+    let [proxy, admin] = crate::harness::free_addrs();
     crate::harness::config_text(
         "",
-        crate::harness::free_addr(),
-        crate::harness::free_addr(),
+        proxy,
+        admin,
         fake.addr,
         &format!(
             "[upstream.credential]\nkind = \"umbraco_api_user\"\nclient_id = \"{CLIENT_ID}\"\n\

@@ -300,7 +300,8 @@ async fn check_upstream_lists_the_api_users_sections() {
         umbraco_section(""),
         policy.display().to_string()
     );
-    let text = config_text(TOP, free_addr(), free_addr(), fake.addr, &extra);
+    let [proxy, admin] = free_addrs();
+    let text = config_text(TOP, proxy, admin, fake.addr, &extra);
     let path = dir.path().join("portcullis.toml");
     std::fs::write(&path, text).expect("write config");
     let run = |secret: &str| {

@@ -124,8 +124,15 @@ pub async fn spawn_gateway_under(
     extra: &str,
     env: &[(&str, &str)],
 ) -> Gateway {
+    let launch = Launch {
+        launcher,
+        top,
+        upstream,
+        extra,
+        env,
+    };
     for _ in 0..3 {
-        let mut gw = start_gateway(free_addrs(), launcher, top, upstream, extra, env);
+        let mut gw = start_gateway(free_addrs(), &launch);
         match wait_healthy(&mut gw).await {
             Healthy::Yes => return gw,
             Healthy::PortTaken => continue,
@@ -135,15 +142,24 @@ pub async fn spawn_gateway_under(
     panic!("gateway found its ports taken three times")
 }
 
-/// Writes the config (listening on `proxy` and `admin`) and starts the process.
-fn start_gateway(
-    [proxy, admin]: [SocketAddr; 2],
-    launcher: &[&str],
-    top: &str,
+/// What a gateway is started with, beside its ports.
+struct Launch<'a> {
+    launcher: &'a [&'a str],
+    top: &'a str,
     upstream: SocketAddr,
-    extra: &str,
-    env: &[(&str, &str)],
-) -> Gateway {
+    extra: &'a str,
+    env: &'a [(&'a str, &'a str)],
+}
+
+/// Writes the config (listening on `proxy` and `admin`) and starts the process.
+fn start_gateway([proxy, admin]: [SocketAddr; 2], launch: &Launch<'_>) -> Gateway {
+    let Launch {
+        launcher,
+        top,
+        upstream,
+        extra,
+        env,
+    } = *launch;
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("portcullis.toml");
     let mut extra = extra.to_owned();
@@ -313,7 +329,14 @@ async fn a_gateway_on_a_taken_port_is_seen_as_such() {
     let [admin] = free_addrs();
     let taken = [thief.local_addr().expect("addr"), admin];
     let upstream = closed_port();
-    let mut gw = start_gateway(taken, &[], SITE, upstream.addr, "", &[]);
+    let launch = Launch {
+        launcher: &[],
+        top: SITE,
+        upstream: upstream.addr,
+        extra: "",
+        env: &[],
+    };
+    let mut gw = start_gateway(taken, &launch);
     assert!(
         matches!(wait_healthy(&mut gw).await, Healthy::PortTaken),
         "{}",

@@ -17,11 +17,6 @@ pub const ADMIN_TOKEN: &str = "portcullis-test-admin-token-0123456789abcdef";
 /// prefixes (the tests' `/site/…`) are forwarded unchecked. The default is to deny them.
 pub const SITE: &str = "routes.passthrough_outside_prefixes = true";
 
-/// A free port on 127.0.0.1 (bound then released).
-pub fn free_addr() -> SocketAddr {
-    free_addrs::<1>()[0]
-}
-
 /// A port on 127.0.0.1 that refuses connections: bound without listening, and held (so no other
 /// test, and no port [`free_addrs`] hands out, can take it) until this is dropped.
 pub struct ClosedPort {

@@ -32,7 +32,9 @@
 //!   a public-access entry decides: no member → `member_required` (401); a member whose
 //!   username or one of whose groups the entry names (case-insensitive, as Umbraco's
 //!   `InvariantEquals`) passes; otherwise `member_not_allowed`. Query results are filtered by
-//!   the upstream itself.
+//!   the upstream itself. The ancestors with an entry are found in the store's list of
+//!   protected nodes (`Lookup::ProtectedNodes`), and only they are read: an item under no
+//!   protected ancestor costs no ancestor lookup.
 
 use super::decide::{describe, evidence, Ctx};
 use super::explain::NodeEvidence;
@@ -273,12 +275,18 @@ impl Ctx<'_, '_, '_> {
         let mut entry: Option<(NodeId, Arc<PublicAccess>)> =
             node.public_access.clone().map(|pa| (node.id, pa));
         if entry.is_none() {
-            let ids: SmallVec<[NodeId; 16]> = ancestors(node).collect();
+            let Some(protected) = self.resolved.protected.as_deref() else {
+                return Err(DenyReason::StoreUnavailable);
+            };
+            let ids: SmallVec<[NodeId; 16]> = ancestors(node)
+                .filter(|id| protected.contains(*id))
+                .collect();
             for id in ids.iter().rev() {
                 match self.resolved.nodes_by_id.get(id) {
                     None => return Err(DenyReason::StoreUnavailable),
                     Some(None) => {
-                        // An ancestor the mirror lost: its protection cannot be known.
+                        // A protected ancestor the mirror lost since: its protection cannot
+                        // be known.
                         let mode = self.policy.unknown_node(Api::Delivery);
                         return self.unknown(mode, source, kind, r);
                     }

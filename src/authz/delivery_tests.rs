@@ -336,6 +336,12 @@ fn protected(r: &mut Resolved, id: i64, users: &[&str], groups: &[&str]) {
     let n = Arc::new(n);
     r.nodes.insert(n.key, Some(n.clone()));
     r.nodes_by_id.insert(n.id, Some(n));
+    let mut ids = r
+        .protected
+        .as_deref()
+        .map_or_else(Vec::new, |p| p.ids().to_vec());
+    ids.push(id);
+    r.protected = Some(Arc::new(ProtectedNodes::new(ids)));
 }
 
 #[test]

@@ -75,6 +75,8 @@ fn fill(r: &mut Resolved, lookups: Vec<Lookup>) {
                 r.users.insert(*u, Some(UserFacts { is_admin: false }));
             }
             Lookup::DefaultCulture => r.default_culture = Some(None),
+            // 1051 is listed (its node carries no entry: a list older than the node).
+            Lookup::ProtectedNodes => r.protected = Some(Arc::new(ProtectedNodes::new(vec![1051]))),
         }
     }
 }
@@ -131,18 +133,45 @@ fn the_lookup_loop_fetches_ancestors_and_key_scope_roots_for_delivery() {
     let first = required_refs(&t, &k);
     assert_eq!(
         first,
-        vec![Lookup::Node(key(1070)), Lookup::Node(key(1062))]
+        vec![
+            Lookup::Node(key(1070)),
+            Lookup::ProtectedNodes,
+            Lookup::Node(key(1062))
+        ]
     );
     let who = Who::new(&k);
-    let (r, _) = settle(&t, &who);
+    let (r, rounds) = settle(&t, &who);
+    assert_eq!(rounds, 2);
     assert!(
         r.nodes_by_id.contains_key(&1051),
-        "ancestor fetched for member protection"
+        "protected ancestor fetched for member protection"
     );
     assert!(matches!(
         authorize(&t, &who, &r, &DecisionPolicy::default()),
         Decision::Allow(_)
     ));
+}
+
+#[test]
+fn the_lookup_loop_reads_only_the_protected_ancestors_of_a_delivery_item() {
+    let k = key_principal(scope(&[]));
+    let t = delivery(
+        vec![check(CheckKind::Document, vec![doc(1070)], &[])],
+        DeliveryQuery::default(),
+    );
+    let who = Who::new(&k);
+    let (r, rounds) = settle(&t, &who);
+    assert_eq!(
+        rounds, 2,
+        "the item and the list, then the one protected ancestor"
+    );
+    assert!(r.nodes_by_id.contains_key(&1051), "listed: read");
+    assert!(!r.nodes_by_id.contains_key(&1062), "not listed: not read");
+    assert_eq!(
+        authorize(&t, &who, &r, &DecisionPolicy::default()),
+        authorize(&t, &who, &resolved(), &DecisionPolicy::default()),
+        "the same decision as with every node known"
+    );
 }
 
 #[test]

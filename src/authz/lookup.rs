@@ -17,7 +17,8 @@
 
 use super::delivery::requested_culture;
 use super::model::{
-    NodeId, NodeInfo, UserAccess, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID, ROOT_ID,
+    NodeId, NodeInfo, ProtectedNodes, UserAccess, CONTENT_RECYCLE_BIN_ID, MEDIA_RECYCLE_BIN_ID,
+    ROOT_ID,
 };
 use super::route_path::{route_key, route_node};
 use crate::authn::{Principal, Subject};
@@ -93,8 +94,8 @@ pub enum Lookup {
     RoutePath(String),
     /// Document/element version key → the owning node's key in `Resolved::version_owners`.
     VersionOwner(Uuid),
-    /// Node by integer id → `Resolved::nodes_by_id`: ancestors of Delivery items (their
-    /// `public_access`) and the nodes of the user's granular entries (their paths, for
+    /// Node by integer id → `Resolved::nodes_by_id`: protected ancestors of Delivery items
+    /// (their `public_access`) and the nodes of the user's granular entries (their paths, for
     /// branch checks).
     NodeById(NodeId),
     /// A user by key → `Resolved::users`, for user checks.
@@ -104,10 +105,14 @@ pub enum Lookup {
     /// mirrored default language (`None`: neither is known). Asked for culture-limited API
     /// keys whose request names no culture, and for item paths in a named culture.
     DefaultCulture,
+    /// The ids of the nodes with a public-access entry → `Resolved::protected`: a Delivery
+    /// item's ancestors are looked up by id only when they are among them.
+    ProtectedNodes,
 }
 
 /// A map of [`Resolved`]: built and read on every request (a warm Delivery item fills it with
-/// the item and each ancestor, by key and by id), so hashed with ahash rather than SipHash.
+/// the item and its protected ancestors, by key and by id), so hashed with ahash rather than
+/// SipHash.
 pub type FactMap<K, V> = HashMap<K, V, FactHasher>;
 
 /// ahash with keys drawn once per process: an empty [`Resolved`] (two a request) builds its
@@ -138,6 +143,8 @@ pub struct Resolved {
     pub users: FactMap<Uuid, Option<UserFacts>>,
     /// The answer to [`Lookup::DefaultCulture`] (outer `None`: never looked up).
     pub default_culture: Option<Option<Arc<str>>>,
+    /// The answer to [`Lookup::ProtectedNodes`] (`None`: never looked up).
+    pub protected: Option<Arc<ProtectedNodes>>,
 }
 
 impl Resolved {
@@ -150,6 +157,7 @@ impl Resolved {
             Lookup::NodeById(id) => self.nodes_by_id.contains_key(id),
             Lookup::User(k) => self.users.contains_key(k),
             Lookup::DefaultCulture => self.default_culture.is_some(),
+            Lookup::ProtectedNodes => self.protected.is_some(),
         }
     }
 
@@ -167,7 +175,10 @@ impl Resolved {
             Lookup::NodeById(id) => {
                 self.nodes_by_id.insert(*id, node.clone());
             }
-            Lookup::VersionOwner(_) | Lookup::User(_) | Lookup::DefaultCulture => return,
+            Lookup::VersionOwner(_)
+            | Lookup::User(_)
+            | Lookup::DefaultCulture
+            | Lookup::ProtectedNodes => return,
         }
         if let Some(n) = node {
             self.nodes_by_id
@@ -197,9 +208,9 @@ pub fn required_refs(target: &Target, principal: &Principal) -> Vec<Lookup> {
     collect(target, principal, None, &Resolved::default())
 }
 
-/// What is still missing once `resolved` holds earlier answers: version owners' nodes,
-/// ancestors of Delivery items (member protection) and, for branch checks, the nodes of the
-/// user's granular entries. Empty when the decision has everything it needs.
+/// What is still missing once `resolved` holds earlier answers: version owners' nodes, the
+/// protected ancestors of Delivery items (member protection) and, for branch checks, the nodes
+/// of the user's granular entries. Empty when the decision has everything it needs.
 pub fn next_refs(target: &Target, who: &Who<'_>, resolved: &Resolved) -> Vec<Lookup> {
     collect(target, who.principal, who.access, resolved)
 }
@@ -235,11 +246,15 @@ fn collect(
                 (_, NodeRef::Root | NodeRef::RecycleBin) => {}
             }
             if delivery {
-                // Member protection: every ancestor's public-access entry.
-                if let Some(node) = known(resolved, q, r) {
-                    for id in ancestors(&node) {
-                        want(Lookup::NodeById(id));
+                // Member protection: the public-access entries of the protected ancestors.
+                match (&resolved.protected, known(resolved, q, r)) {
+                    (None, _) => want(Lookup::ProtectedNodes),
+                    (Some(protected), Some(node)) => {
+                        for id in ancestors(&node).filter(|id| protected.contains(*id)) {
+                            want(Lookup::NodeById(id));
+                        }
                     }
+                    (Some(_), None) => {}
                 }
             }
             if check.scope == CheckScope::Branch && !check.verbs.is_empty() {

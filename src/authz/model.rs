@@ -203,8 +203,35 @@ pub struct NodeInfo {
     /// Delivery route path in Umbraco's form: the `route.path` the Delivery API reports,
     /// relative to the node's root (`/blog/post-1/`). Item paths match it by `route_key`.
     pub route_path: Option<String>,
-    /// Member protection on this node itself (ancestors are looked up by path).
+    /// Member protection on this node itself (ancestors: [`ProtectedNodes`], then by id).
     pub public_access: Option<Arc<PublicAccess>>,
+}
+
+/// The ids of every node with a public-access entry, sorted: member protection looks up only
+/// the ancestors of a Delivery item that are among them. The stores keep every node's parent
+/// (a foreign key in Postgres, a checked parent in the policy file), so an ancestor that is
+/// not here has no entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProtectedNodes(Box<[NodeId]>);
+
+impl ProtectedNodes {
+    pub fn new(mut ids: Vec<NodeId>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        ProtectedNodes(ids.into())
+    }
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+    pub fn ids(&self) -> &[NodeId] {
+        &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Who may read member-protected Delivery content ("Public Access" on a node).

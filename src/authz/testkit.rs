@@ -55,9 +55,12 @@ pub fn tree() -> Vec<Arc<NodeInfo>> {
     ]
 }
 
-/// Every tree node known by key and id.
+/// Every tree node known by key and id; none is protected.
 pub fn resolved() -> Resolved {
-    let mut r = Resolved::default();
+    let mut r = Resolved {
+        protected: Some(Default::default()),
+        ..Resolved::default()
+    };
     for n in tree() {
         r.nodes.insert(n.key, Some(n.clone()));
         r.nodes_by_id.insert(n.id, Some(n));

@@ -111,6 +111,9 @@ impl Gate {
                     Lookup::User(u) => {
                         resolved.users.insert(*u, cache.user_facts(*u).await?);
                     }
+                    Lookup::ProtectedNodes => {
+                        resolved.protected = Some(cache.protected_nodes().await?)
+                    }
                     Lookup::DefaultCulture => {
                         let c = match self.configured_culture() {
                             Some(c) => Some(c),

@@ -99,6 +99,9 @@ impl Gate {
                         };
                         resolved.default_culture = Some(c);
                     }
+                    Lookup::ProtectedNodes => {
+                        resolved.protected = Some(cache.protected_nodes_now()?)
+                    }
                     // Version owners (Umbraco's version API) and user facts: the async way.
                     Lookup::VersionOwner(_) | Lookup::User(_) => return None,
                 }

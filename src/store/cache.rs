@@ -1,5 +1,5 @@
 //! `PolicyCache`: the in-memory view of the policy the hot path reads. moka caches for user
-//! access, groups, nodes (by key, id and route) and API keys over an `Arc<dyn PolicyStore>`.
+//! access, groups, nodes (by key, id and route), the protected nodes and API keys over an `Arc<dyn PolicyStore>`.
 //!
 //! - Warm: a fresh entry is returned without touching the store.
 //! - Cold: concurrent misses for one key share one load; "does not exist" answers live in a
@@ -19,6 +19,7 @@ mod key_use;
 mod languages;
 mod mapped;
 mod now;
+mod protected;
 mod tier;
 mod weigh;
 
@@ -26,8 +27,8 @@ use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
 use crate::authz::builtin::ADMIN_ALIAS;
 use crate::authz::{
-    calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, PublicAccess,
-    StartNodes, UserAccess, UserFacts, UserState,
+    calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, StartNodes,
+    UserAccess, UserFacts, UserState,
 };
 pub use freshness::Freshness;
 use key_use::TokenBucket;
@@ -64,6 +65,8 @@ struct Inner {
     nodes: Tier<Uuid, Arc<NodeInfo>>,
     node_ids: Tier<NodeId, Uuid>,
     routes: Tier<String, Arc<[Uuid]>>,
+    /// Every node with a public-access entry (`protected.rs`).
+    protected: protected::ProtectedTier,
     api_keys: Tier<String, Arc<ApiKeyRecord>>,
     negatives: Negatives,
     key_misses: TokenBucket,
@@ -203,6 +206,15 @@ impl PolicyCache {
                 hit("routes"),
                 |k| Absent::Route(k.clone()),
                 |k, v| k.len() + v.len() * 16 + 16,
+            ),
+            protected: Tier::new(
+                "protected_nodes",
+                &cfg,
+                s,
+                ev("protected_nodes"),
+                hit("protected_nodes"),
+                protected::never_absent,
+                protected::weigh_protected,
             ),
             api_keys: Tier::new(
                 "api_keys",
@@ -393,24 +405,6 @@ impl PolicyCache {
         Ok(nodes)
     }
 
-    /// Public-access entries on a node's path (itself and its ancestors), nearest last.
-    pub async fn public_access_on_path(
-        &self,
-        path: &NodePath,
-    ) -> Result<Vec<(NodeId, Arc<PublicAccess>)>, StoreError> {
-        let mut out = Vec::new();
-        for id in path.ids().iter().copied().filter(|id| *id > 0) {
-            if let Some(pa) = self
-                .node_by_id(id)
-                .await?
-                .and_then(|n| n.public_access.clone())
-            {
-                out.push((id, pa));
-            }
-        }
-        Ok(out)
-    }
-
     /// A gateway API key by public id; revoked/expired keys are returned as stored and judged
     /// by `authn`.
     pub async fn api_key(&self, key_id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
@@ -436,7 +430,10 @@ impl PolicyCache {
                 set(i.$t.name, i.$t.map.entry_count(), i.$t.map.weighted_size());
             )*};
         }
-        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
+        tier!(
+            users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, protected,
+            api_keys
+        );
         set(
             "negative",
             i.negatives.entry_count(),
@@ -451,7 +448,10 @@ impl PolicyCache {
         macro_rules! tier {
             ($($t:ident),*) => {$( i.$t.map.run_pending_tasks().await; )*};
         }
-        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
+        tier!(
+            users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, protected,
+            api_keys
+        );
         i.negatives.run_pending_tasks().await;
     }
 
@@ -465,7 +465,10 @@ impl PolicyCache {
                 i.$t.clear_refreshing();
             )*};
         }
-        tier!(users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, api_keys);
+        tier!(
+            users, user_keys, groups, aliases, mappings, nodes, node_ids, routes, protected,
+            api_keys
+        );
         i.negatives.invalidate_all();
         self.forget_default_language();
     }

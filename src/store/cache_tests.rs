@@ -198,6 +198,9 @@ impl PolicyStore for EveryNode {
     async fn node_by_id(&self, _: NodeId) -> Result<Option<NodeInfo>, StoreError> {
         Ok(None)
     }
+    async fn protected_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn nodes_by_route(&self, _: &str) -> Result<Vec<NodeInfo>, StoreError> {
         Ok(Vec::new())
     }

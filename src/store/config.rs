@@ -118,13 +118,14 @@ impl Default for CacheConfig {
 
 /// How `max_memory` is split, in thousandths, per cache (`negative`: every "does not exist"
 /// answer). Documented in docs/STORE.md.
-pub const MEMORY_SHARES: [(&str, u64); 10] = [
+pub const MEMORY_SHARES: [(&str, u64); 11] = [
     ("users", 190),
     ("user_keys", 10),
     ("groups", 60),
     ("group_aliases", 5),
     ("group_mappings", 5),
-    ("nodes", 350),
+    ("nodes", 340),
+    ("protected_nodes", 10),
     ("node_ids", 60),
     ("routes", 120),
     ("api_keys", 100),
@@ -304,7 +305,7 @@ mod tests {
         let total: u64 = MEMORY_SHARES.iter().map(|(_, s)| s).sum();
         assert_eq!(total, 1000);
         let c = CacheConfig::default();
-        assert_eq!(c.budget("nodes"), (256 << 20) / 1000 * 350);
+        assert_eq!(c.budget("nodes"), (256 << 20) / 1000 * 340);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Snapshot {
     ids: HashMap<NodeId, Uuid>,
     /// Route key → live documents with that route.
     routes: HashMap<String, Vec<Uuid>>,
+    /// Ids of the nodes with a public-access entry.
+    protected: Vec<NodeId>,
     api_keys: HashMap<String, ApiKeyRecord>,
     /// Issuer name → (IdP group, group key) of `[[group_mappings]]`.
     mappings: HashMap<String, Vec<(String, Uuid)>>,
@@ -133,6 +135,9 @@ impl Snapshot {
                 })
             });
             self.ids.insert(n.id, n.key);
+            if public_access.is_some() {
+                self.protected.push(n.id);
+            }
             let info = NodeInfo {
                 key: n.key,
                 id: n.id,
@@ -324,6 +329,9 @@ impl PolicyStore for FileStore {
             .take(MAX_ROUTE_MATCHES)
             .cloned()
             .collect())
+    }
+    async fn protected_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        Ok(self.snap().protected.clone())
     }
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self.snap().api_keys.get(key_id).cloned())

@@ -155,6 +155,9 @@ pub trait PolicyStore: Send + Sync {
     /// (`crate::authz::route_key`: `/blog/post-1/`), across all roots, at most
     /// [`MAX_ROUTE_MATCHES`]; the decision picks the one under the request's root.
     async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError>;
+    /// The ids of every node with a public-access entry (any order). Member protection reads
+    /// only these ancestors of a Delivery item, so a store must list every one.
+    async fn protected_nodes(&self) -> Result<Vec<NodeId>, StoreError>;
     /// A gateway API key by its public id (revoked and expired keys are returned as stored).
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// The stored group mappings of issuer `issuer` (its configured name) as (IdP group,

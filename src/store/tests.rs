@@ -76,6 +76,10 @@ impl PolicyStore for CountingStore {
         self.step().await?;
         self.inner.node_by_id(id).await
     }
+    async fn protected_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        self.step().await?;
+        self.inner.protected_nodes().await
+    }
     async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError> {
         self.step().await?;
         self.inner.nodes_by_route(key).await
@@ -260,10 +264,22 @@ async fn nodes_resolve_by_key_id_and_route_with_public_access() {
     assert_eq!(found.len(), 1);
     let n = found[0].clone();
     assert_eq!(n.id, 1071);
-    let pa = cache.public_access_on_path(&n.path).await.expect("ok");
-    assert_eq!(pa.len(), 1);
-    assert_eq!(pa[0].0, 1070);
-    assert_eq!(pa[0].1.member_usernames, ["ann"]);
+    let protected = cache.protected_nodes().await.expect("ok");
+    let on_path: Vec<NodeId> = n
+        .path
+        .ids()
+        .iter()
+        .copied()
+        .filter(|id| protected.contains(*id))
+        .collect();
+    assert_eq!(
+        on_path,
+        [1070],
+        "the lounge's one protected node is its parent"
+    );
+    let parent = cache.node_by_id(1070).await.expect("ok").expect("found");
+    let pa = parent.public_access.as_ref().expect("the entry");
+    assert_eq!(pa.member_usernames, ["ann"]);
     let trashed = cache.node_by_id(1090).await.expect("ok").expect("found");
     assert!(trashed.trashed && trashed.path.in_recycle_bin());
     assert!(cache.node(node_key(0xdead)).await.expect("ok").is_none());

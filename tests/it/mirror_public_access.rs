@@ -264,6 +264,33 @@ async fn a_mirrored_protected_node_is_enforced_on_delivery_requests_through_the_
     assert!(item(&gw, &fake, about, None).await.2, "not protected");
 }
 
+/// An entry that appears above a node whose answers are cached protects it: member protection
+/// reads the store's list of protected nodes, and every `public_access` change drops the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_written_above_a_cached_node_protects_it() {
+    let (mut s, members, lounge, _, _) = protected_site();
+    s.unprotect(members);
+    let fake = FakeUmbraco::start(s).await;
+    let (db, pool) = database("mirror_pa_list").await;
+    mirror(&fake, &pool).full_sync().await.expect("sync");
+    let gw = member_gateway(&fake, &db.url(), "").await;
+    // The lounge, its ancestors and the list of protected nodes get cached, none with an entry.
+    for _ in 0..2 {
+        assert!(item(&gw, &fake, lounge, None).await.2, "open");
+    }
+    // Written as the mirror writes it; the row's `NOTIFY` reaches the gateway.
+    sqlx::query("insert into public_access values ($1, '{vip}', '{ann}')")
+        .bind(members)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let closed = wait_until(Duration::from_secs(30), || async {
+        item(&gw, &fake, lounge, None).await == (401, json!("member_required"), false)
+    })
+    .await;
+    assert!(closed.is_some(), "the lounge stayed open");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_access_webhooks_converge_when_delivered_twice_and_out_of_order() {
     let (s, members, lounge, vault, _) = protected_site();

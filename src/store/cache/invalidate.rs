@@ -1,7 +1,8 @@
 //! Evicting exactly what changed. Each [`Invalidation`] (parsed from a `NOTIFY` payload by
 //! `listen.rs`) removes the affected entries and everything derived from them: a group change
 //! also evicts the users holding that group; a node move evicts its whole cached subtree, the
-//! groups whose start node lies on it and the users whose start nodes do.
+//! groups whose start node lies on it and the users whose start nodes do; a public-access or
+//! node change drops the list of protected nodes.
 
 use super::tier::Absent;
 use super::PolicyCache;
@@ -48,6 +49,7 @@ impl PolicyCache {
             }
             Invalidation::PublicAccess { node_key } => {
                 i.nodes.map.invalidate(node_key).await;
+                self.forget_protected_nodes().await;
             }
             Invalidation::ApiKey { key_ids } => {
                 for k in key_ids {
@@ -62,6 +64,7 @@ impl PolicyCache {
             Invalidation::Node { key, ids, routes } => self.evict_node(*key, ids, routes).await,
             Invalidation::NodesFlush => {
                 i.nodes.map.invalidate_all();
+                i.protected.map.invalidate_all();
                 i.node_ids.map.invalidate_all();
                 i.routes.map.invalidate_all();
                 // Start node paths are embedded in groups and users.
@@ -75,6 +78,8 @@ impl PolicyCache {
     async fn evict_node(&self, key: Uuid, ids: &[NodeId], routes: &[String]) {
         let i = &self.inner;
         i.nodes.map.invalidate(&key).await;
+        // A deleted node takes its entry along (a cascade notifies `public_access` too).
+        self.forget_protected_nodes().await;
         i.negatives.invalidate(&Absent::Node(key)).await;
         for id in ids {
             i.negatives.invalidate(&Absent::NodeId(*id)).await;

@@ -17,7 +17,7 @@ impl PolicyCache {
     /// A fresh, valid entry for `key`, counted as a hit; `None` otherwise. moka's read may run
     /// a little housekeeping: when that would wait, the read is dropped (it has no effect
     /// beyond moka's own bookkeeping) and the async lookup runs instead.
-    fn fresh<K, V, Q>(&self, pick: Pick<K, V>, key: &Q) -> Option<V>
+    pub(super) fn fresh<K, V, Q>(&self, pick: Pick<K, V>, key: &Q) -> Option<V>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,

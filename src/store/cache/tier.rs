@@ -34,6 +34,8 @@ pub(super) enum Absent {
     Route(String),
     ApiKey(String),
     Mappings(String),
+    /// Never stored: the protected-node list always exists.
+    ProtectedNodes,
 }
 
 impl Absent {
@@ -46,6 +48,7 @@ impl Absent {
             | Absent::Mappings(s) => s.len(),
             Absent::UserKey(_) | Absent::Group(_) | Absent::Node(_) => 16,
             Absent::NodeId(_) => 8,
+            Absent::ProtectedNodes => 0,
         }
     }
 }

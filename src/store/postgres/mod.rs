@@ -374,6 +374,15 @@ impl PolicyStore for PostgresStore {
             .transpose()
     }
 
+    async fn protected_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        // `public_access.node_key` references `content_nodes` (on delete cascade).
+        let q = sqlx::query_scalar(
+            "select n.id from public_access p join content_nodes n on n.key = p.node_key",
+        )
+        .fetch_all(&self.pool);
+        self.timed("protected_nodes", q).await
+    }
+
     async fn nodes_by_route(&self, key: &str) -> Result<Vec<NodeInfo>, StoreError> {
         // `portcullis_route_key` (migration 20261203170001) is `route_key` in SQL; its index
         // serves this query. Every live document with the key, not a guess among them.

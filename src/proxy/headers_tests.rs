@@ -141,7 +141,7 @@ fn set<'a>(edits: &'a [Edit], name: &str) -> Vec<&'a str> {
     edits
         .iter()
         .filter_map(|e| match e {
-            Edit::Set(n, v) if n.eq_ignore_ascii_case(name) => v.to_str().ok(),
+            Edit::Set(n, v) if n.as_str().eq_ignore_ascii_case(name) => v.to_str().ok(),
             _ => None,
         })
         .collect()
@@ -261,4 +261,63 @@ fn an_inspected_body_drops_expect_and_upstream_host_replaces_host() {
         ["cms"],
         "what the gateway received"
     );
+}
+
+fn client_request(target: &[u8]) -> RequestHeader {
+    let mut req = RequestHeader::build("POST", target, None).expect("head");
+    req.insert_header("X-Client", "kept").expect("header");
+    req.append_header("Api-Key", "pcl_presented")
+        .expect("header");
+    req.append_header("Api-Key", "pcl_second").expect("header");
+    req
+}
+
+fn wire(req: &RequestHeader) -> String {
+    let mut buf = Vec::new();
+    req.header_to_h1_wire(&mut buf);
+    String::from_utf8(buf).expect("utf-8")
+}
+
+#[test]
+fn apply_carries_the_edits_and_the_authorised_target_into_the_upstream_request() {
+    let mut req = client_request(b"/umbraco/delivery/api/v2/content/item/%41?x=1");
+    let edits = vec![
+        Edit::Remove(API_KEY.clone()),
+        Edit::Set(PRINCIPAL.clone(), HeaderValue::from_static("key:k1")),
+        Edit::Set(http::header::HOST, HeaderValue::from_static("cms.internal")),
+    ];
+    let uri: http::Uri = "/umbraco/delivery/api/v2/content/item/A?x=1"
+        .parse()
+        .expect("uri");
+    apply(&mut req, edits, Some(uri)).expect("applied");
+    assert_eq!(req.method, http::Method::POST);
+    assert_eq!(
+        req.raw_path(),
+        b"/umbraco/delivery/api/v2/content/item/A?x=1"
+    );
+    assert_eq!(
+        req.headers.get_all("api-key").iter().count(),
+        0,
+        "every value removed"
+    );
+    assert_eq!(req.headers["x-portcullis-principal"], "key:k1");
+    assert_eq!(req.headers["host"], "cms.internal");
+    // The client's own header goes on, its name in lower case (no header-case map is kept):
+    // Kestrel reads names ignoring case (aspnetcore `src/Servers/Kestrel/Core/src/Internal/Http/
+    // HttpHeaders.cs`: unknown headers in a `StringComparer.OrdinalIgnoreCase` dictionary).
+    assert!(!req.has_case());
+    let head = wire(&req);
+    assert!(head.contains("x-client: kept\r\n"), "{head}");
+    assert!(!head.contains("pcl_"), "{head}");
+}
+
+#[test]
+fn apply_without_an_authorised_target_keeps_the_target_as_received() {
+    for target in [&b"/a/b%2Fc?q=%20"[..], b"http://example.test/p?q=1"] {
+        let mut req = client_request(target);
+        let before = req.raw_path().to_vec();
+        apply(&mut req, Vec::new(), None).expect("applied");
+        assert_eq!(req.raw_path(), &before[..]);
+        assert_eq!(req.headers.get_all("api-key").iter().count(), 2);
+    }
 }

@@ -313,20 +313,16 @@ impl ProxyHttp for Gateway {
             ErrorType::InternalError,
             "an upstream header value is invalid",
         )?;
-        for edit in edits {
-            match edit {
-                headers::Edit::Remove(name) => drop(upstream.remove_header(&name)),
-                headers::Edit::Set(name, value) => upstream.insert_header(name, value)?,
-            }
-        }
         ctx.traceparent = Some(traceparent);
-        if let Some(uri) = ctx.verdict.as_ref().and_then(|v| v.uri.as_deref()) {
-            // Forward exactly the canonical form that was authorised.
-            let uri = uri
-                .parse::<http::Uri>()
-                .or_err(ErrorType::InternalError, "canonical uri does not parse")?;
-            upstream.set_uri(uri);
-        }
+        // Forward exactly the canonical form that was authorised.
+        let uri = match ctx.verdict.as_ref().and_then(|v| v.uri.as_deref()) {
+            Some(uri) => Some(
+                uri.parse::<http::Uri>()
+                    .or_err(ErrorType::InternalError, "canonical uri does not parse")?,
+            ),
+            None => None,
+        };
+        headers::apply(upstream, edits, uri)?;
         let kind = cfg.file.upstream.credential.kind;
         let credential = ctx
             .verdict

@@ -8,7 +8,7 @@ use crate::request::Api;
 use crate::umbraco::CredentialKind;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use std::net::IpAddr;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -256,6 +256,40 @@ pub fn apply(
         rebuilt.set_send_end_stream(end);
     }
     *upstream = rebuilt;
+    Ok(())
+}
+
+/// Adds `X-Request-Id` and, for a decided request, `X-Portcullis-Decision-Id` to the upstream's
+/// response, through its `http` parts as [`apply`] does for the request (its status and a
+/// reason phrase other than the status's own are kept). The client receives the response's
+/// header names in lower case, as from hyper-based proxies.
+pub fn add_response_ids(
+    response: &mut ResponseHeader,
+    request_id: &str,
+    decision_id: Option<&str>,
+) -> pingora::Result<()> {
+    let reason = response.get_reason_phrase();
+    let reason = (reason != response.status.canonical_reason()).then(|| reason.map(str::to_owned));
+    let placeholder = ResponseHeader::from(http::Response::new(()).into_parts().0);
+    let mut parts: http::response::Parts = std::mem::replace(response, placeholder).into();
+    let invalid = |_| pingora::Error::new(pingora::ErrorType::InternalError);
+    let h = &mut parts.headers;
+    h.reserve(2);
+    h.insert(
+        REQUEST_ID_NAME.clone(),
+        HeaderValue::from_str(request_id).map_err(invalid)?,
+    );
+    if let Some(id) = decision_id {
+        h.insert(
+            DECISION_ID_NAME.clone(),
+            HeaderValue::from_str(id).map_err(invalid)?,
+        );
+    }
+    let mut rebuilt = ResponseHeader::from(parts);
+    if let Some(reason) = reason {
+        rebuilt.set_reason_phrase(reason.as_deref())?;
+    }
+    *response = rebuilt;
     Ok(())
 }
 

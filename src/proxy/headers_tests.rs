@@ -321,3 +321,23 @@ fn apply_without_an_authorised_target_keeps_the_target_as_received() {
         assert_eq!(req.headers.get_all("api-key").iter().count(), 2);
     }
 }
+
+#[test]
+fn response_ids_are_added_and_the_status_reason_and_headers_kept() {
+    let mut resp = ResponseHeader::build(299, None).expect("head");
+    resp.insert_header("X-Upstream", "kept").expect("header");
+    resp.set_reason_phrase(Some("Fine Indeed")).expect("reason");
+    add_response_ids(&mut resp, "req-1", Some("ev-1")).expect("added");
+    assert_eq!(resp.status.as_u16(), 299);
+    assert_eq!(resp.get_reason_phrase(), Some("Fine Indeed"));
+    assert_eq!(resp.headers["x-request-id"], "req-1");
+    assert_eq!(resp.headers[DECISION_ID], "ev-1");
+    let mut buf = Vec::new();
+    resp.header_to_h1_wire(&mut buf);
+    let head = String::from_utf8(buf).expect("utf-8");
+    assert!(head.contains("x-upstream: kept\r\n"), "{head}");
+    let mut plain = ResponseHeader::build(200, None).expect("head");
+    add_response_ids(&mut plain, "req-2", None).expect("added");
+    assert_eq!(plain.get_reason_phrase(), Some("OK"));
+    assert!(plain.headers.get(DECISION_ID).is_none());
+}

@@ -396,13 +396,12 @@ impl ProxyHttp for Gateway {
             // Also for requests that began before SIGTERM: `Connection: close`.
             session.set_keepalive(None);
         }
-        response.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
-        if let Some(m) = &ctx.meta {
-            let mut id_buf = [0u8; 36];
-            let id = headers::uuid_text(&m.event_id, &mut id_buf);
-            response.insert_header(DECISION_ID, id)?;
-        }
-        Ok(())
+        let mut id_buf = [0u8; 36];
+        let decision_id = ctx
+            .meta
+            .as_ref()
+            .map(|m| headers::uuid_text(&m.event_id, &mut id_buf));
+        headers::add_response_ids(response, &ctx.request_id, decision_id)
     }
 
     /// pingora's default policy (no retry of a non-idempotent method or a truncated body

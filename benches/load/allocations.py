@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Heap allocations per request in a callgrind dump: the calls of malloc, calloc, realloc and
-the aligned allocators (all threads), divided by the number of requests.
+the aligned allocators, glibc's or mimalloc's (all threads), divided by the number of requests.
 
 Usage: allocations.py DUMP N"""
 import re
 import sys
 
-ALLOC = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
+# glibc's entry points, and mimalloc's (the `portcullis` binary's global allocator).
+ALLOC = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign",
+         "mi_malloc", "mi_zalloc", "mi_calloc", "mi_realloc", "mi_malloc_aligned",
+         "mi_zalloc_aligned", "mi_realloc_aligned"}
 names = {}  # callgrind compresses repeated names to "(id)"; fn= and cfn= share the ids
 
 

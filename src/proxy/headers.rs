@@ -268,22 +268,22 @@ pub fn add_response_ids(
     request_id: &str,
     decision_id: Option<&str>,
 ) -> pingora::Result<()> {
+    let invalid = |_| pingora::Error::new(pingora::ErrorType::InternalError);
+    // Every value first: on an error the response is left as it was.
+    let request_id = HeaderValue::from_str(request_id).map_err(invalid)?;
+    let decision_id = match decision_id {
+        Some(id) => Some(HeaderValue::from_str(id).map_err(invalid)?),
+        None => None,
+    };
     let reason = response.get_reason_phrase();
     let reason = (reason != response.status.canonical_reason()).then(|| reason.map(str::to_owned));
     let placeholder = ResponseHeader::from(http::Response::new(()).into_parts().0);
     let mut parts: http::response::Parts = std::mem::replace(response, placeholder).into();
-    let invalid = |_| pingora::Error::new(pingora::ErrorType::InternalError);
     let h = &mut parts.headers;
     h.reserve(2);
-    h.insert(
-        REQUEST_ID_NAME.clone(),
-        HeaderValue::from_str(request_id).map_err(invalid)?,
-    );
+    h.insert(REQUEST_ID_NAME.clone(), request_id);
     if let Some(id) = decision_id {
-        h.insert(
-            DECISION_ID_NAME.clone(),
-            HeaderValue::from_str(id).map_err(invalid)?,
-        );
+        h.insert(DECISION_ID_NAME.clone(), id);
     }
     let mut rebuilt = ResponseHeader::from(parts);
     if let Some(reason) = reason {

@@ -175,6 +175,18 @@ fn the_lookup_loop_reads_only_the_protected_ancestors_of_a_delivery_item() {
 }
 
 #[test]
+fn a_delivery_media_item_asks_for_no_protected_node_list() {
+    let k = key_principal(scope(&[]));
+    let t = delivery(
+        vec![check(CheckKind::Media, vec![doc(2001)], &[])],
+        DeliveryQuery::default(),
+    );
+    assert_eq!(required_refs(&t, &k), vec![Lookup::Node(key(2001))]);
+    let (r, rounds) = settle(&t, &Who::new(&k));
+    assert_eq!((rounds, r.protected.is_none()), (1, true));
+}
+
+#[test]
 fn the_lookup_loop_fetches_entry_nodes_for_branch_checks() {
     let g = custom_group("g", &[PUBLISH], &[(1070, &[])]);
     let u = user(vec![g], &[]);

@@ -245,8 +245,9 @@ fn collect(
                 (_, NodeRef::Path(p)) => want(Lookup::RoutePath(route_key(p))),
                 (_, NodeRef::Root | NodeRef::RecycleBin) => {}
             }
-            if delivery {
-                // Member protection: the public-access entries of the protected ancestors.
+            // Member protection (documents only, as `delivery.rs` applies it): the public-access
+            // entries of the protected ancestors.
+            if delivery && check.kind != CheckKind::Media {
                 match (&resolved.protected, known(resolved, q, r)) {
                     (None, _) => want(Lookup::ProtectedNodes),
                     (Some(protected), Some(node)) => {

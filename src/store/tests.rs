@@ -718,3 +718,27 @@ fn an_empty_policy_file_is_refused_unless_it_says_it_is_empty_on_purpose() {
         "an empty-on-purpose file serves the built-in groups only"
     );
 }
+
+/// docs/STORE.md: the protected-node list is one cache entry, read from the store once while
+/// it fits its share of `max_memory`, and on every use when it does not.
+#[tokio::test]
+async fn the_protected_node_list_is_kept_only_within_its_memory_share() {
+    let uses = |cache: PolicyCache| async move {
+        for _ in 0..3 {
+            let list = cache.protected_nodes().await.expect("loads");
+            assert!(list.contains(1070), "the members lounge's parent is listed");
+            cache.run_pending_maintenance().await;
+        }
+    };
+    let (store, cache) = counting_cache(Duration::ZERO, CacheConfig::default());
+    uses(cache).await;
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1, "kept");
+    // A share of 10 bytes: smaller than the one-entry list with moka's bookkeeping.
+    let tiny = CacheConfig {
+        max_memory: 1000,
+        ..CacheConfig::default()
+    };
+    let (store, cache) = counting_cache(Duration::ZERO, tiny);
+    uses(cache).await;
+    assert_eq!(store.loads.load(Ordering::SeqCst), 3, "read on every use");
+}

@@ -20,4 +20,5 @@ pub mod proxy;
 pub mod request;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod umbraco;

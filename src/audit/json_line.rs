@@ -169,18 +169,8 @@ fn digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
 }
 
 /// `n` in decimal.
-fn integer(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn integer(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(crate::text::decimal(n, &mut [0; 20]).as_bytes());
 }
 
 #[cfg(test)]

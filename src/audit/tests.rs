@@ -389,3 +389,54 @@ fn upstream_identity_is_recorded_and_events_spooled_before_it_existed_still_read
     assert_eq!(read.upstream_identity, None);
     assert_eq!(sample_allow().upstream_identity, None);
 }
+
+#[test]
+fn every_grant_reads_as_its_documented_text() {
+    let g = |s: &str| s.to_owned();
+    let cases = [
+        (Grant::Anonymous, "anonymous"),
+        (Grant::Backoffice, "backoffice"),
+        (
+            Grant::Section {
+                section: g("content"),
+                group: g("editor"),
+            },
+            "section:content by editor",
+        ),
+        (Grant::Admin { group: g("admin") }, "admin by admin"),
+        (
+            Grant::Verb {
+                node: 1234,
+                verb: g("Umb.Document.Update"),
+                group: g("editor"),
+                entry_on: Some(1200),
+            },
+            "verb:Umb.Document.Update@1234 by editor (entry on 1200)",
+        ),
+        (
+            Grant::Verb {
+                node: -20,
+                verb: g("Umb.Document.Delete"),
+                group: g("writer"),
+                entry_on: None,
+            },
+            "verb:Umb.Document.Delete@-20 by writer (default)",
+        ),
+        (Grant::KeyScope { key_id: g("k1") }, "key_scope:k1"),
+        (Grant::Member { member: g("ann") }, "member:ann"),
+        (Grant::Passthrough, "passthrough"),
+        (Grant::DeferredToUpstream { node: g("abc") }, "deferred:abc"),
+        (
+            Grant::StartNode {
+                node: 1234,
+                start_node: -1,
+            },
+            "start_node:-1 covers 1234",
+        ),
+        (Grant::UserTarget { user: g("u1") }, "user_target:u1"),
+        (Grant::GroupMember { group: g("g1") }, "group_member:g1"),
+    ];
+    for (grant, text) in cases {
+        assert_eq!(grant_text(&grant), text, "{grant:?}");
+    }
+}

@@ -55,7 +55,7 @@ const FRAMING: &[&str] = &["host", "content-length", "transfer-encoding"];
 /// `[A-Za-z0-9._:-]`; otherwise a new UUID v7 is made.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID_NAME)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty()
@@ -64,26 +64,36 @@ pub fn request_id(headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::audit::new_v7().to_string())
+        .unwrap_or_else(|| uuid_text(&crate::audit::new_v7(), &mut [0; 36]).to_owned())
 }
 
 /// The W3C `traceparent` to send upstream: the client's trace continues (same trace id and
 /// flags) with the gateway as the new parent span; a missing or malformed one starts a new
 /// sampled trace. The trace id is [`trace_id`] of the value.
 pub fn traceparent(headers: &HeaderMap) -> String {
-    use std::fmt::Write;
+    use crate::text::push_hex;
     let span: u64 = rand::random::<u64>() | 1;
     let incoming = headers
-        .get("traceparent")
+        .get(&TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| incoming_trace(v.trim()));
     // One allocation: `00-{trace:32}-{span:16}-{flags:2}`.
     let mut out = String::with_capacity(55);
     out.push_str("00-");
-    let _ = match incoming {
-        Some((trace, flags)) => write!(out, "{trace}-{span:016x}-{flags}"),
-        None => write!(out, "{:032x}-{span:016x}-01", rand::random::<u128>() | 1),
+    let flags = match incoming {
+        Some((trace, flags)) => {
+            out.push_str(trace);
+            flags
+        }
+        None => {
+            push_hex(&mut out, rand::random::<u128>() | 1, 32);
+            "01"
+        }
     };
+    out.push('-');
+    push_hex(&mut out, u128::from(span), 16);
+    out.push('-');
+    out.push_str(flags);
     out
 }
 
@@ -176,19 +186,27 @@ pub fn forwarded(
     peer: Option<IpAddr>,
     trusted_peer: bool,
 ) -> [(&'static HeaderName, Option<HeaderValue>); 3] {
-    let peer_s = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if trusted_peer => format!("{prev}, {peer_s}"),
-        _ => peer_s,
-    };
+    let mut xff = String::with_capacity(16);
+    if let Some(prev) = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| trusted_peer)
+    {
+        xff.push_str(prev);
+        xff.push_str(", ");
+    }
+    match peer {
+        Some(p) => crate::text::push_ip(&mut xff, p),
+        None => xff.push_str("unknown"),
+    }
     let proto = match headers
-        .get("x-forwarded-proto")
+        .get(&X_FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
     {
         Some("https") if trusted_peer => HeaderValue::from_static("https"),
         _ => HeaderValue::from_static("http"),
     };
-    let host = match headers.get("x-forwarded-host") {
+    let host = match headers.get(&X_FORWARDED_HOST) {
         Some(h) if trusted_peer => Some(h.clone()),
         _ => headers.get(http::header::HOST).cloned(),
     };

@@ -26,6 +26,10 @@ fn a_client_trace_continues_with_the_gateway_as_parent_and_a_bad_one_starts_a_ne
     assert_eq!(trace_id(&v).len(), 32);
     assert!(v.starts_with("00-") && v.ends_with("-01"));
     assert_eq!(v.len(), 55);
+    assert!(
+        incoming_trace(&v).is_some(),
+        "a new trace is itself valid: {v}"
+    );
     for extra in [
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
         "garbage",

@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The head buffer's first capacity: pingora's `INIT_HEADER_BUF_SIZE`.
+const HEAD_BUFFER: usize = 4096;
+
 /// File descriptors kept free beside the upstream pool when `listen.max_connections` is
 /// derived: the admin listener and its clients, the policy store, audit sinks, files.
 pub const FD_RESERVE: u64 = 256;
@@ -150,7 +153,10 @@ impl Edge {
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut reused = false;
         loop {
-            let mut buf = BytesMut::new();
+            // Room for a whole usual head in one read (pingora starts its own head buffer at
+            // the same size); from empty, `read_buf` would grow it 64 bytes first, one read
+            // and one reallocation per doubling.
+            let mut buf = BytesMut::with_capacity(HEAD_BUFFER);
             let head_limits = HeadLimits {
                 head: limits.head,
                 idle: reused.then_some(limits.idle),

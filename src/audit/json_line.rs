@@ -225,6 +225,23 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_to_escape_is_found_wherever_it_is_in_a_string() {
+        let mut e = sample_allow();
+        for len in 0..40 {
+            e.path = "a".repeat(len);
+            same_as_serde(&e);
+            for at in 0..len {
+                for special in ['"', '\\', '\u{1}', '\u{1f}'] {
+                    let mut p = "a".repeat(len);
+                    p.replace_range(at..=at, &special.to_string());
+                    e.path = p;
+                    same_as_serde(&e);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn timestamps_are_written_as_chrono_serialises_them() {
         let mut e = sample_allow();
         let base = Utc

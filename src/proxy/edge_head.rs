@@ -114,7 +114,7 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let mut i = from.max(start);
     while i < buf.len() {
-        let nl = i + buf[i..].iter().position(|&b| b == b'\n')?;
+        let nl = i + memchr::memchr(b'\n', &buf[i..])?;
         match buf.get(nl + 1) {
             Some(b'\n') => return Some(nl + 2),
             Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),

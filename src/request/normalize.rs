@@ -197,12 +197,12 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// Characters that may stay raw in a canonical path or query component.
-fn is_raw_ok(b: u8) -> bool {
+const fn is_raw_ok(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
@@ -221,6 +221,21 @@ fn is_raw_ok(b: u8) -> bool {
         )
 }
 
+/// Bytes that [`canonical_component`] copies as they are (raw-ok, but not `;`, which it
+/// refuses), indexed by byte: `[path, query]` (the query also keeps `/` and `?`).
+const PLAIN: [[bool; 256]; 2] = {
+    let mut t = [[false; 256]; 2];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let raw = is_raw_ok(byte) && byte != b';';
+        t[0][b] = raw;
+        t[1][b] = raw || byte == b'/' || byte == b'?';
+        b += 1;
+    }
+    t
+};
+
 fn push_escape(out: &mut String, v: u8) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.push('%');
@@ -231,16 +246,28 @@ fn push_escape(out: &mut String, v: u8) {
 /// Where a component is: the path forbids a few things the query allows and vice versa.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
-    Path,
-    Query,
+    Path = 0,
+    Query = 1,
 }
 
 /// Canonicalises one component (a path segment, a query name or value) into `out`.
 /// Returns whether it held an encoded `/`.
 fn canonical_component(raw: &[u8], part: Part, out: &mut String) -> Result<bool, NormalizeError> {
     let mut slash = false;
+    let plain = &PLAIN[part as usize];
     let mut i = 0;
     while i < raw.len() {
+        // Most of a component stays as it is: copied a run at a time.
+        let run = raw[i..]
+            .iter()
+            .take_while(|&&b| plain[usize::from(b)])
+            .count();
+        if run > 0 {
+            // Only ASCII bytes are plain.
+            out.push_str(std::str::from_utf8(&raw[i..i + run]).unwrap_or_default());
+            i += run;
+            continue;
+        }
         let b = raw[i];
         if b < 0x20 || b == 0x7f {
             return Err(NormalizeError::ControlChar);

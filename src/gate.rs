@@ -3,9 +3,7 @@
 //! (`authz`). Knows nothing of pingora: it takes `http::request::Parts` and bytes.
 
 use crate::authn::{AuthMethods, Authenticator, Principal};
-use crate::authz::{
-    authorize, Decision, DecisionPolicy, DenyReason, Grant, Resolved, UserAccess, Who,
-};
+use crate::authz::{authorize, Decision, DecisionPolicy, DenyReason, Resolved, UserAccess, Who};
 use crate::config::{Config, Mode};
 use crate::request::{Api, Classified, Classifier, PendingBody, Target};
 use crate::store::PolicyCache;
@@ -22,7 +20,7 @@ mod warm;
 
 pub use explain::{explain_principal, Explanation};
 pub use verdict::Verdict;
-use verdict::{allow, concluded, passthrough, refused, Evaluation};
+use verdict::{concluded, passthrough, refused, Evaluation};
 use wait::bounded;
 
 /// The parts built once per process (key sets, caches, the API user's token) that survive
@@ -136,19 +134,15 @@ impl Gate {
         let (target, uri) = match classified {
             Classified::Passthrough { uri } => {
                 return Progress::Decided(Box::new(Verdict {
-                    decision: allow("passthrough", None, Grant::Passthrough),
-                    route: Arc::from("passthrough"),
                     uri: Some(uri),
-                    ..Verdict::denied(DenyReason::NoRoute)
+                    ..Verdict::unprotected()
                 }))
             }
             // The development placeholder allows what no route matches; malformed stays refused.
             Classified::Reject(DenyReason::NoRoute) if self.mode == Mode::Passthrough => {
                 return Progress::Decided(Box::new(Verdict {
-                    decision: allow("passthrough", None, Grant::Passthrough),
                     api: api_of(parts.uri.path()),
-                    route: Arc::from("passthrough"),
-                    ..Verdict::denied(DenyReason::NoRoute)
+                    ..Verdict::unprotected()
                 }))
             }
             Classified::Reject(reason) => {

@@ -73,7 +73,7 @@ pub(crate) fn decide(
     };
     match outcome {
         Ok(()) => Decision::Allow(Permit {
-            route: target.route.to_string(),
+            route: target.route.clone(),
             principal: match who.principal.kind {
                 PrincipalKind::Anonymous => None,
                 _ => Some(who.principal.id.clone()),

@@ -675,7 +675,7 @@ fn the_permit_names_the_group_and_the_entry_that_granted_each_verb() {
     let Decision::Allow(permit) = run(&u, &edit(1070)) else {
         panic!("allowed")
     };
-    assert_eq!(permit.route, "test.route");
+    assert_eq!(&*permit.route, "test.route");
     assert_eq!(permit.principal.as_deref(), Some("jwt:https://idp#alice"));
     assert!(permit.via.contains(&Grant::Verb {
         node: 1070,

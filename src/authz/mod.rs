@@ -17,6 +17,8 @@ pub mod start_nodes;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+use std::sync::Arc;
+
 pub use builtin::builtin_groups;
 pub use decide::authorize;
 pub use explain::{explain, Evidence};
@@ -57,8 +59,9 @@ impl Decision {
 /// Why a request passed: which route and principal, and which grants satisfied the checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Permit {
-    /// Route id from the route table (`"passthrough"` for unprotected prefixes).
-    pub route: String,
+    /// Route id from the route table (`"passthrough"` for unprotected prefixes), shared with
+    /// it.
+    pub route: Arc<str>,
     /// Stable principal id (`None` for anonymous routes).
     pub principal: Option<String>,
     /// The evidence: one entry per satisfied requirement.

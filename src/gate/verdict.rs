@@ -4,7 +4,12 @@
 use crate::authn::Principal;
 use crate::authz::{Decision, DenyReason, Evidence, Grant, Permit};
 use crate::request::{Api, PendingBody, Target};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// The route names of verdicts without a route, shared: a verdict built from
+/// [`Verdict::denied`] and then given its route allocates nothing for the placeholder.
+static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unmatched"));
+static PASSTHROUGH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("passthrough"));
 
 /// What the pipeline concluded about one request, with what the audit trail needs.
 #[derive(Debug, Clone)]
@@ -38,11 +43,22 @@ impl Verdict {
         Verdict {
             decision: Decision::Deny(reason),
             api: None,
-            route: Arc::from("unmatched"),
+            route: UNMATCHED.clone(),
             uri: None,
             target: None,
             principal: None,
             groups: Vec::new(),
+        }
+    }
+
+    /// An allow of what the gateway does not protect: an unprotected prefix, or what no route
+    /// matches under the development placeholder (`mode = "passthrough"`).
+    pub fn unprotected() -> Verdict {
+        let route = PASSTHROUGH.clone();
+        Verdict {
+            decision: allow(&route, None, Grant::Passthrough),
+            route,
+            ..Verdict::denied(DenyReason::NoRoute)
         }
     }
 }
@@ -103,9 +119,9 @@ pub(super) fn passthrough(target: Target, uri: String) -> Verdict {
 }
 
 /// An allow of `route` by one grant.
-pub(super) fn allow(route: &str, principal: Option<String>, grant: Grant) -> Decision {
+fn allow(route: &Arc<str>, principal: Option<String>, grant: Grant) -> Decision {
     Decision::Allow(Permit {
-        route: route.to_owned(),
+        route: route.clone(),
         principal,
         via: vec![grant],
     })

@@ -24,7 +24,10 @@ use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType, OrErr, Result};
 use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// A request's route before it is decided (an empty name), shared by every new request.
+static NO_ROUTE_YET: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -156,7 +159,7 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             request_id: String::new(),
             api: None,
-            route: Arc::from(""),
+            route: NO_ROUTE_YET.clone(),
             verdict: None,
             meta: None,
             traceparent: None,

@@ -186,11 +186,13 @@ start() {
   PIDS+=($!)
 }
 PEPPER=bench-pepper-0123456789abcdef0123456789abcdef
+# PCL_LOG: Portcullis's log filter (default `warn,access=off`; the gateway's own default is
+# `info`, which also makes a tracing span a request).
 start_portcullis() { # CPU [WRAPPER...]: Portcullis with the bench config, access log off
   local cpu=$1
   shift
   PORTCULLIS_KEY_PEPPER=$PEPPER BENCH_UMBRACO_DELIVERY_KEY=umbraco-delivery-key-of-the-bench \
-    PORTCULLIS_ADMIN_TOKEN=bench-admin-token-at-least-32-bytes-long PORTCULLIS_LOG="warn,access=off" \
+    PORTCULLIS_ADMIN_TOKEN=bench-admin-token-at-least-32-bytes-long PORTCULLIS_LOG="${PCL_LOG:-warn,access=off}" \
     start "$cpu" portcullis "$@" "$PCL" serve --config "$WORK/portcullis.toml"
 }
 status() { # URL [TOKEN] -> the status code

@@ -89,7 +89,6 @@ impl Gateway {
         per_api.request_duration.observe(elapsed.as_secs_f64());
         {
             let req = session.req_header();
-            let _span = ctx.span.enter();
             tracing::event!(
                 target: "access",
                 tracing::Level::INFO,

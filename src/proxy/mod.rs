@@ -25,11 +25,11 @@ use pingora::{Error, ErrorType, OrErr, Result};
 use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// A request's route before it is decided (an empty name), shared by every new request.
 static NO_ROUTE_YET: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
-use std::time::{Duration, Instant};
-use tracing::Instrument;
 
 /// The proxy service: one per process, shared by all requests.
 pub struct Gateway {
@@ -103,7 +103,6 @@ impl Drop for InFlight {
 
 use headers::DECISION_ID;
 
-/// The head checks on the head as received (raw bytes for HTTP/1, see [`head_check`]).
 /// The `request` span: what a decision logs carries the request's id. A decision that waits (for
 /// the store, an issuer, Umbraco or the body) gets it at `info`, where its warnings are; one made
 /// from the caches, which logs at `debug` only, gets it only at `debug`, so that at the default
@@ -116,6 +115,7 @@ fn request_span(request_id: &str, method: &http::Method, waits: bool) -> tracing
     }
 }
 
+/// The head checks on the head as received (raw bytes for HTTP/1, see [`head_check`]).
 fn head_refusal(session: &Session, cfg: &head_check::HeadPolicy) -> Option<DenyReason> {
     let req = session.req_header();
     let raw = session

@@ -141,7 +141,7 @@ impl PolicyCache {
                 s,
                 ev("users"),
                 hit("users"),
-                |k| Absent::User(k.clone()),
+                |k| Some(Absent::User(k.clone())),
                 weigh_user,
             ),
             user_keys: Tier::new(
@@ -150,7 +150,7 @@ impl PolicyCache {
                 s,
                 ev("user_keys"),
                 hit("user_keys"),
-                |k| Absent::UserKey(*k),
+                |k| Some(Absent::UserKey(*k)),
                 |_, ext| ext.len() + 40,
             ),
             groups: Tier::new(
@@ -159,7 +159,7 @@ impl PolicyCache {
                 s,
                 ev("groups"),
                 hit("groups"),
-                |k| Absent::Group(*k),
+                |k| Some(Absent::Group(*k)),
                 weigh_group,
             ),
             aliases: Tier::new(
@@ -168,7 +168,7 @@ impl PolicyCache {
                 s,
                 ev("group_aliases"),
                 hit("group_aliases"),
-                |k| Absent::Alias(k.clone()),
+                |k| Some(Absent::Alias(k.clone())),
                 |k, _| k.len() + 16,
             ),
             mappings: Tier::new(
@@ -177,7 +177,7 @@ impl PolicyCache {
                 s,
                 ev("group_mappings"),
                 hit("group_mappings"),
-                |k| Absent::Mappings(k.clone()),
+                |k| Some(Absent::Mappings(k.clone())),
                 weigh_mappings,
             ),
             nodes: Tier::new(
@@ -186,7 +186,7 @@ impl PolicyCache {
                 s,
                 ev("nodes"),
                 hit("nodes"),
-                |k| Absent::Node(*k),
+                |k| Some(Absent::Node(*k)),
                 weigh_node,
             ),
             node_ids: Tier::new(
@@ -195,7 +195,7 @@ impl PolicyCache {
                 s,
                 ev("node_ids"),
                 hit("node_ids"),
-                |k| Absent::NodeId(*k),
+                |k| Some(Absent::NodeId(*k)),
                 |_, _| 24,
             ),
             routes: Tier::new(
@@ -204,7 +204,7 @@ impl PolicyCache {
                 s,
                 ev("routes"),
                 hit("routes"),
-                |k| Absent::Route(k.clone()),
+                |k| Some(Absent::Route(k.clone())),
                 |k, v| k.len() + v.len() * 16 + 16,
             ),
             protected: Tier::new(
@@ -213,7 +213,7 @@ impl PolicyCache {
                 s,
                 ev("protected_nodes"),
                 hit("protected_nodes"),
-                protected::never_absent,
+                |_| None,
                 protected::weigh_protected,
             ),
             api_keys: Tier::new(
@@ -222,7 +222,7 @@ impl PolicyCache {
                 s,
                 ev("api_keys"),
                 hit("api_keys"),
-                |k| Absent::ApiKey(k.clone()),
+                |k| Some(Absent::ApiKey(k.clone())),
                 weigh_key,
             ),
             negatives,

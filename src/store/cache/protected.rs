@@ -3,7 +3,7 @@
 //! tier like the others (fresh for `ttl`, served stale while one refresh runs, dropped by a
 //! load that raced an invalidation) and is evicted by every public-access or node change.
 
-use super::tier::{Absent, Tier};
+use super::tier::Tier;
 use super::PolicyCache;
 use crate::authz::ProtectedNodes;
 use crate::store::StoreError;
@@ -13,11 +13,6 @@ pub(super) type ProtectedTier = Tier<(), Arc<ProtectedNodes>>;
 
 pub(super) fn protected(c: &PolicyCache) -> &ProtectedTier {
     &c.inner.protected
-}
-
-/// The list always exists (an empty one when nothing is protected), so it is never "absent".
-pub(super) fn never_absent(_: &()) -> Absent {
-    Absent::ProtectedNodes
 }
 
 pub(super) fn weigh_protected(_: &(), p: &Arc<ProtectedNodes>) -> usize {
@@ -33,7 +28,8 @@ impl PolicyCache {
                 Ok(Some(Arc::new(ProtectedNodes::new(ids))))
             })
             .await?;
-        // The load never answers "absent"; should the negative cache ever claim it, fail closed.
+        // The load always finds a list (an empty one when nothing is protected), and the tier
+        // keeps no "absent" answers; should it ever answer so, fail closed.
         loaded.ok_or(StoreError::Corrupt {
             what: "protected node list",
             value: "absent".into(),

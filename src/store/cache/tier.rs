@@ -34,8 +34,6 @@ pub(super) enum Absent {
     Route(String),
     ApiKey(String),
     Mappings(String),
-    /// Never stored: the protected-node list always exists.
-    ProtectedNodes,
 }
 
 impl Absent {
@@ -48,7 +46,6 @@ impl Absent {
             | Absent::Mappings(s) => s.len(),
             Absent::UserKey(_) | Absent::Group(_) | Absent::Node(_) => 16,
             Absent::NodeId(_) => 8,
-            Absent::ProtectedNodes => 0,
         }
     }
 }
@@ -74,7 +71,9 @@ const MAX_REFRESHING: usize = 10_000;
 pub(super) struct Tier<K, V> {
     pub(super) name: &'static str,
     pub(super) map: Cache<K, Entry<V>, KeyHasher>,
-    absent: fn(&K) -> Absent,
+    /// The negative-cache key of a key the store does not have; `None` for a tier whose
+    /// loads always find a value (nothing to remember).
+    absent: fn(&K) -> Option<Absent>,
     /// `portcullis_cache_hits_total{cache=name}`, resolved once.
     pub(super) hits: prometheus::IntCounter,
     /// Keys with a background refresh running or recently failed: no new one before the instant.
@@ -93,7 +92,7 @@ where
         max_staleness: Duration,
         evictions: prometheus::IntCounter,
         hits: prometheus::IntCounter,
-        absent: fn(&K) -> Absent,
+        absent: fn(&K) -> Option<Absent>,
         weigh: fn(&K, &V) -> usize,
     ) -> Self {
         let map = Cache::builder()
@@ -119,7 +118,7 @@ where
         }
     }
 
-    pub(super) fn absent_key(&self, k: &K) -> Absent {
+    pub(super) fn absent_key(&self, k: &K) -> Option<Absent> {
         (self.absent)(k)
     }
 
@@ -202,7 +201,10 @@ impl PolicyCache {
             tier.map.invalidate(&key).await;
         }
         let absent = tier.absent_key(&key);
-        if let Some(at) = self.inner.negatives.get(&absent).await {
+        if let Some(at) = match &absent {
+            Some(a) => self.inner.negatives.get(a).await,
+            None => None,
+        } {
             let ttl = self.inner.cfg.negative_ttl.min(self.ttl());
             if now.duration_since(at) < ttl {
                 m.cache_hits.with_label_values(&["negative"]).inc();
@@ -210,7 +212,7 @@ impl PolicyCache {
             }
         }
         m.cache_misses.with_label_values(&[tier.name]).inc();
-        if matches!(absent, Absent::ApiKey(_)) && !self.inner.key_misses.try_acquire() {
+        if matches!(absent, Some(Absent::ApiKey(_))) && !self.inner.key_misses.try_acquire() {
             m.lookups_limited.inc();
             return Err(StoreError::LookupLimited);
         }
@@ -242,8 +244,10 @@ impl PolicyCache {
         }
     }
 
-    /// Caches a "does not exist" unless an invalidation ran during the load.
-    async fn remember_absent(&self, absent: Absent, generation: u64) {
+    /// Caches a "does not exist" unless an invalidation ran during the load (or the tier
+    /// keeps no such answers).
+    async fn remember_absent(&self, absent: Option<Absent>, generation: u64) {
+        let Some(absent) = absent else { return };
         if self.inner.generation.load(Ordering::Acquire) == generation {
             self.inner.negatives.insert(absent, Instant::now()).await;
         }

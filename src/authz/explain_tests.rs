@@ -152,13 +152,18 @@ fn the_lookup_loop_fetches_ancestors_and_key_scope_roots_for_delivery() {
     ));
 }
 
+/// A Delivery item request for the node `id`, of `kind`.
+fn delivery_item(kind: CheckKind, id: i64) -> crate::request::Target {
+    delivery(
+        vec![check(kind, vec![doc(id)], &[])],
+        DeliveryQuery::default(),
+    )
+}
+
 #[test]
 fn the_lookup_loop_reads_only_the_protected_ancestors_of_a_delivery_item() {
     let k = key_principal(scope(&[]));
-    let t = delivery(
-        vec![check(CheckKind::Document, vec![doc(1070)], &[])],
-        DeliveryQuery::default(),
-    );
+    let t = delivery_item(CheckKind::Document, 1070);
     let who = Who::new(&k);
     let (r, rounds) = settle(&t, &who);
     assert_eq!(
@@ -177,10 +182,7 @@ fn the_lookup_loop_reads_only_the_protected_ancestors_of_a_delivery_item() {
 #[test]
 fn a_delivery_media_item_asks_for_no_protected_node_list() {
     let k = key_principal(scope(&[]));
-    let t = delivery(
-        vec![check(CheckKind::Media, vec![doc(2001)], &[])],
-        DeliveryQuery::default(),
-    );
+    let t = delivery_item(CheckKind::Media, 2001);
     assert_eq!(required_refs(&t, &k), vec![Lookup::Node(key(2001))]);
     let (r, rounds) = settle(&t, &Who::new(&k));
     assert_eq!((rounds, r.protected.is_none()), (1, true));

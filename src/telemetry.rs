@@ -65,6 +65,18 @@ pub fn log_max_level(filter: &EnvFilter) -> log::LevelFilter {
         .map_or(log::LevelFilter::Trace, |level| level.as_log())
 }
 
+/// The `request` span: what a decision logs carries the request's id. A decision that waits (for
+/// the store, an issuer, Umbraco or the body) gets it at `info`, where its warnings are; one made
+/// from the caches, which logs at `debug` only, gets it only at `debug`, so that at the default
+/// level it costs nothing (a span is ~6.4 k instructions a request there, measured).
+pub fn request_span(request_id: &str, method: &http::Method, waits: bool) -> tracing::Span {
+    if waits {
+        tracing::info_span!("request", request.id = %request_id, http.method = %method)
+    } else {
+        tracing::debug_span!("request", request.id = %request_id, http.method = %method)
+    }
+}
+
 /// The gateway's own metrics. Cheap to clone (handles are `Arc`s inside).
 #[derive(Clone)]
 pub struct Metrics {
@@ -216,6 +228,31 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The level of the span `request_span` makes under a subscriber filtering at `filter`
+    /// (`None`: no span).
+    fn span_level(filter: &str, waits: bool) -> Option<tracing::Level> {
+        let subscriber = tracing_subscriber::registry().with(EnvFilter::new(filter));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = request_span("req-1", &http::Method::GET, waits);
+            // A disabled span keeps its metadata: `is_disabled` says whether it exists.
+            (!span.is_disabled())
+                .then(|| span.metadata().map(|m| *m.level()))
+                .flatten()
+        })
+    }
+
+    #[test]
+    fn a_decision_that_waits_gets_the_request_span_at_info_one_from_the_caches_only_at_debug() {
+        assert_eq!(span_level("info", true), Some(tracing::Level::INFO));
+        assert_eq!(
+            span_level("info", false),
+            None,
+            "no span at the default level"
+        );
+        assert_eq!(span_level("debug", false), Some(tracing::Level::DEBUG));
+        assert_eq!(span_level("warn", true), None);
+    }
 
     #[test]
     fn pingora_log_records_are_refused_below_the_most_verbose_directive() {

@@ -15,6 +15,7 @@ use crate::audit::RequestMeta;
 use crate::authz::{Decision, DenyReason};
 use crate::gate::{Progress, Verdict};
 use crate::request::Api;
+use crate::telemetry::request_span;
 use async_trait::async_trait;
 use body::inspect_body;
 use bytes::Bytes;
@@ -102,18 +103,6 @@ impl Drop for InFlight {
 }
 
 use headers::DECISION_ID;
-
-/// The `request` span: what a decision logs carries the request's id. A decision that waits (for
-/// the store, an issuer, Umbraco or the body) gets it at `info`, where its warnings are; one made
-/// from the caches, which logs at `debug` only, gets it only at `debug`, so that at the default
-/// level it costs nothing (a span is ~6.4 k instructions a request there, measured).
-fn request_span(request_id: &str, method: &http::Method, waits: bool) -> tracing::Span {
-    if waits {
-        tracing::info_span!("request", request.id = %request_id, http.method = %method)
-    } else {
-        tracing::debug_span!("request", request.id = %request_id, http.method = %method)
-    }
-}
 
 /// The head checks on the head as received (raw bytes for HTTP/1, see [`head_check`]).
 fn head_refusal(session: &Session, cfg: &head_check::HeadPolicy) -> Option<DenyReason> {

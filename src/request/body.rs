@@ -308,31 +308,15 @@ fn walk_cultures(
 /// Parses a GUID as ASP.NET's `Guid.TryParse` does for the `D`, `N`, `B` and `P` formats, with
 /// surrounding whitespace. `None` for anything else (including the `X` format).
 pub fn parse_guid(s: &str) -> Option<Uuid> {
-    let t = s.trim();
-    let inner = match t.len() {
-        32 => return hex_only(t).then(|| Uuid::try_parse(t).ok()).flatten(),
-        36 => t,
-        38 => match (t.as_bytes()[0], t.as_bytes()[37]) {
-            (b'{', b'}') | (b'(', b')') => &t[1..37],
-            _ => return None,
-        },
+    let t = s.trim().as_bytes();
+    // `uuid` parses 32 hex digits or the hyphenated 36 strictly (hyphens at 8, 13, 18 and 23,
+    // hex digits elsewhere): no scan of our own before it.
+    let inner = match t {
+        [b'{', inner @ .., b'}'] | [b'(', inner @ .., b')'] if t.len() == 38 => inner,
+        _ if t.len() == 32 || t.len() == 36 => t,
         _ => return None,
     };
-    let b = inner.as_bytes();
-    let dashes_ok = [8, 13, 18, 23].iter().all(|&i| b[i] == b'-');
-    let hex_ok = b
-        .iter()
-        .enumerate()
-        .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) || c.is_ascii_hexdigit());
-    if dashes_ok && hex_ok {
-        Uuid::try_parse(inner).ok()
-    } else {
-        None
-    }
-}
-
-fn hex_only(s: &str) -> bool {
-    s.bytes().all(|c| c.is_ascii_hexdigit())
+    Uuid::try_parse_ascii(inner).ok()
 }
 
 #[cfg(test)]

@@ -38,6 +38,14 @@ fn guid_rejects_other_forms() {
         "{0x3f0c1d2e,0x4b5a,0x4c6d,{0x8e,0x7f,0x9a,0x0b,0x1c,0x2d,0x3e,0x4f}}",
         "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4g",
         "3f0c1d2e04b5a-4c6d-8e7f-9a0b1c2d3e4f",
+        // What `uuid`'s own parser must refuse now that nothing scans before it.
+        "3f0c1d2e4b5a4c6d8e7f9a0b1c2d3e4g",
+        "+f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+        "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e\u{e9}",
+        "{3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4g}",
+        "[3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f]",
+        "{3f0c1d2e4b5a4c6d8e7f9a0b1c2d3e4f}",
+        "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f0000",
     ] {
         assert_eq!(parse_guid(bad), None, "{bad}");
     }

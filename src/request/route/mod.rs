@@ -58,14 +58,19 @@ impl Method {
 
     /// Parses a method name (case-insensitive; `HEAD` is `GET`); `None` for any other method.
     pub fn parse(s: &str) -> Option<Method> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "GET" | "HEAD" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => return None,
-        })
+        const NAMES: [(&str, Method); 6] = [
+            ("GET", Method::Get),
+            ("HEAD", Method::Get),
+            ("POST", Method::Post),
+            ("PUT", Method::Put),
+            ("PATCH", Method::Patch),
+            ("DELETE", Method::Delete),
+        ];
+        // Compared in place: no upper-cased copy of the method per request.
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|&(_, m)| m)
     }
 
     pub fn as_str(self) -> &'static str {

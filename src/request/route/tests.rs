@@ -234,3 +234,22 @@ fn a_check_condition_must_be_known() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].contains("unknown condition"), "{p:?}");
 }
+
+#[test]
+fn methods_parse_ignoring_ascii_case_with_head_as_get() {
+    for (name, want) in [
+        ("GET", Some(Method::Get)),
+        ("get", Some(Method::Get)),
+        ("Head", Some(Method::Get)),
+        ("pOsT", Some(Method::Post)),
+        ("PUT", Some(Method::Put)),
+        ("patch", Some(Method::Patch)),
+        ("DELETE", Some(Method::Delete)),
+        ("OPTIONS", None),
+        ("GE", None),
+        ("GETS", None),
+        ("", None),
+    ] {
+        assert_eq!(Method::parse(name), want, "{name}");
+    }
+}

@@ -14,39 +14,46 @@ use std::net::IpAddr;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// Headers meaningful only for one hop (RFC 9110 §7.6.1). `Transfer-Encoding` is framing that
-/// pingora rewrites itself, so it is not in this list.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
+/// pingora rewrites itself, so it is not one of them. A `match` on the lower-case name: one
+/// length switch and a compare, where a list is compared entry by entry for every header.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}
 
 /// Headers through which a client could claim another address, scheme, host, path or method to
 /// an upstream that believes them: removed unless the direct peer is a trusted proxy.
-const CLIENT_CLAIMS: &[&str] = &[
-    "forwarded",
-    "x-real-ip",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-original-host",
-    "x-forwarded-prefix",
-    "x-forwarded-uri",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-envoy-original-path",
-    "x-http-method",
-    "x-http-method-override",
-    "x-method-override",
-];
+fn is_client_claim(name: &str) -> bool {
+    matches!(
+        name,
+        "forwarded"
+            | "x-real-ip"
+            | "true-client-ip"
+            | "cf-connecting-ip"
+            | "x-client-ip"
+            | "x-cluster-client-ip"
+            | "x-original-url"
+            | "x-rewrite-url"
+            | "x-original-host"
+            | "x-forwarded-prefix"
+            | "x-forwarded-uri"
+            | "x-forwarded-port"
+            | "x-forwarded-server"
+            | "x-envoy-original-path"
+            | "x-http-method"
+            | "x-http-method-override"
+            | "x-method-override"
+    )
+}
 
 /// Headers framing the message: never removed because a client named them in `Connection`.
 const FRAMING: &[&str] = &["host", "content-length", "transfer-encoding"];
@@ -130,7 +137,7 @@ pub fn uuid_text<'b>(id: &uuid::Uuid, buf: &'b mut [u8; 36]) -> &'b str {
 /// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
 /// the client named in `Connection`, `X-Portcullis-*`, the configured identity headers, every
 /// header carrying a Portcullis API key (`pcl_…`), and — unless the peer is a trusted proxy —
-/// the [`CLIENT_CLAIMS`]. Removed before the gateway adds its own headers, so a client cannot
+/// the client claims ([`is_client_claim`]). Removed before the gateway adds its own headers, so a client cannot
 /// make it drop them.
 pub fn client_headers_to_strip(
     headers: &HeaderMap,
@@ -148,10 +155,10 @@ pub fn client_headers_to_strip(
     // One pass over what the client sent (no lookup per listed name).
     let listed = |k: &HeaderName| {
         let n = k.as_str();
-        HOP_BY_HOP.contains(&n)
+        is_hop_by_hop(n)
             || n.starts_with("x-portcullis-")
             || identity.contains(k)
-            || (!trusted_peer && CLIENT_CLAIMS.contains(&n))
+            || (!trusted_peer && is_client_claim(n))
             || named.contains(k)
     };
     let mut out: Vec<HeaderName> = headers
@@ -238,8 +245,10 @@ static GROUPS: HeaderName = HeaderName::from_static("x-portcullis-groups");
 static MEMBER: HeaderName = HeaderName::from_static("x-portcullis-member");
 static DECISION_ID_NAME: HeaderName = HeaderName::from_static(DECISION_ID);
 
-/// Carries `edits` and the authorised target `uri` (`None`: the target as received) into the
-/// upstream request. It goes through its `http` parts, where a name goes into the header map
+/// Carries `edits` and the authorised `target` (canonical path and query; `None`: the target as
+/// received) into the upstream request. The URI pingora parsed is kept when its path and query
+/// are byte for byte the authorised target (the usual case): the request line is written from
+/// them either way, so only a different target is parsed again. It goes through its `http` parts, where a name goes into the header map
 /// as it is, after one reserve for all; pingora's `insert_header` parses and copies every
 /// name into its header-case map (~2.4 k instructions a header, measured). So the upstream
 /// receives every header name in lower case: names are case-insensitive (RFC 9110 §5.1), and
@@ -249,10 +258,22 @@ static DECISION_ID_NAME: HeaderName = HeaderName::from_static(DECISION_ID);
 pub fn apply(
     upstream: &mut RequestHeader,
     edits: Vec<Edit>,
-    uri: Option<http::Uri>,
+    target: Option<&str>,
 ) -> pingora::Result<()> {
     let end_stream = upstream.send_end_stream();
-    let raw_target = uri.is_none().then(|| upstream.raw_path().to_vec());
+    let raw_target = target.is_none().then(|| upstream.raw_path().to_vec());
+    // Parsed before anything changes: on an error the request is left as it was.
+    let uri = match target {
+        Some(t) if upstream.uri.path_and_query().map(|pq| pq.as_str()) != Some(t) => {
+            Some(t.parse::<http::Uri>().map_err(|_| {
+                pingora::Error::explain(
+                    pingora::ErrorType::InternalError,
+                    "canonical uri does not parse",
+                )
+            })?)
+        }
+        _ => None,
+    };
     let placeholder = RequestHeader::from(http::Request::new(()).into_parts().0);
     let mut parts: http::request::Parts = std::mem::replace(upstream, placeholder).into();
     let h = &mut parts.headers;

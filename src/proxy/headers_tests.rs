@@ -168,6 +168,61 @@ fn forwarding<'a>(verdict: Option<&'a Verdict>, trusted: &'a [IpNet]) -> Forward
     }
 }
 
+/// What `is_client_claim` must match, written out as the specification.
+const CLIENT_CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-envoy-original-path",
+    "x-http-method",
+    "x-http-method-override",
+    "x-method-override",
+];
+
+/// RFC 9110 §7.6.1's hop-by-hop fields and their legacy companions.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+#[test]
+fn every_hop_by_hop_header_is_removed_for_any_peer_and_near_misses_are_kept() {
+    let near = [
+        "connections",
+        "t",
+        "tee",
+        "upgrades",
+        "x-keep-alive",
+        "x-real-ip2",
+    ];
+    let mut pairs: Vec<(&str, &str)> = HOP_BY_HOP.iter().map(|h| (*h, "1")).collect();
+    pairs.extend(near.iter().map(|h| (*h, "1")));
+    let h = map(&pairs);
+    for trusted in [false, true] {
+        let strip = client_headers_to_strip(&h, &[], trusted);
+        let names: Vec<&str> = strip.iter().map(|k| k.as_str()).collect();
+        let mut want = HOP_BY_HOP.to_vec();
+        want.sort_unstable();
+        assert_eq!(names, want, "trusted peer: {trusted}");
+    }
+}
+
 fn claims() -> Vec<(&'static str, &'static str)> {
     CLIENT_CLAIMS.iter().map(|h| (*h, "spoofed")).collect()
 }
@@ -290,10 +345,8 @@ fn apply_carries_the_edits_and_the_authorised_target_into_the_upstream_request()
         Edit::Set(PRINCIPAL.clone(), HeaderValue::from_static("key:k1")),
         Edit::Set(http::header::HOST, HeaderValue::from_static("cms.internal")),
     ];
-    let uri: http::Uri = "/umbraco/delivery/api/v2/content/item/A?x=1"
-        .parse()
-        .expect("uri");
-    apply(&mut req, edits, Some(uri)).expect("applied");
+    let target = "/umbraco/delivery/api/v2/content/item/A?x=1";
+    apply(&mut req, edits, Some(target)).expect("applied");
     assert_eq!(req.method, http::Method::POST);
     assert_eq!(
         req.raw_path(),
@@ -313,6 +366,35 @@ fn apply_carries_the_edits_and_the_authorised_target_into_the_upstream_request()
     let head = wire(&req);
     assert!(head.contains("x-client: kept\r\n"), "{head}");
     assert!(!head.contains("pcl_"), "{head}");
+}
+
+#[test]
+fn apply_sends_the_authorised_target_when_the_received_one_is_already_it() {
+    // Same path and query: the parsed URI is kept. Absolute-form: only its path and query go
+    // upstream, never the scheme and authority the client wrote.
+    for (received, target) in [
+        (
+            &b"/umbraco/management/api/v1/document/1?x=1"[..],
+            "/umbraco/management/api/v1/document/1?x=1",
+        ),
+        (b"http://example.test/p?q=1", "/p?q=1"),
+        (b"/p?q=1", "/p?q=2"),
+        (b"/P", "/p"),
+    ] {
+        let mut req = client_request(received);
+        apply(&mut req, Vec::new(), Some(target)).expect("applied");
+        assert_eq!(req.raw_path(), target.as_bytes());
+        // The request head pingora writes to the upstream.
+        let head = pingora::protocols::http::v1::client::http_req_header_to_wire(&req)
+            .expect("a valid head");
+        let line = format!("POST {target} HTTP/1.1\r\n");
+        assert!(head.starts_with(line.as_bytes()), "{head:?}");
+    }
+    let mut req = client_request(b"/a");
+    let err = apply(&mut req, Vec::new(), Some("/a b")).expect_err("not a uri");
+    assert_eq!(err.etype(), &pingora::ErrorType::InternalError);
+    assert_eq!(req.raw_path(), b"/a", "left as it was");
+    assert_eq!(req.headers.get_all("api-key").iter().count(), 2);
 }
 
 #[test]

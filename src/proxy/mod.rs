@@ -313,14 +313,8 @@ impl ProxyHttp for Gateway {
         )?;
         ctx.traceparent = Some(traceparent);
         // Forward exactly the canonical form that was authorised.
-        let uri = match ctx.verdict.as_ref().and_then(|v| v.uri.as_deref()) {
-            Some(uri) => Some(
-                uri.parse::<http::Uri>()
-                    .or_err(ErrorType::InternalError, "canonical uri does not parse")?,
-            ),
-            None => None,
-        };
-        headers::apply(upstream, edits, uri)?;
+        let target = ctx.verdict.as_ref().and_then(|v| v.uri.as_deref());
+        headers::apply(upstream, edits, target)?;
         let kind = cfg.file.upstream.credential.kind;
         let credential = ctx
             .verdict

@@ -24,24 +24,34 @@ pub const MAX_ENV_LEN: usize = 16;
 /// A key as presented by a client, split into its parts. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PresentedKey {
-    pub env: String,
-    /// The public id used to look the record up.
-    pub key_id: String,
-    secret: String,
+    /// The whole key as presented (one allocation; the parts are ranges of it).
+    full: String,
+    /// Where the `_` after `<env>` is.
+    env_end: usize,
 }
 
 impl PresentedKey {
+    /// The `<env>` part.
+    pub fn env(&self) -> &str {
+        &self.full[PREFIX.len()..self.env_end]
+    }
+
+    /// The public id used to look the record up.
+    pub fn key_id(&self) -> &str {
+        &self.full[self.env_end + 1..self.env_end + 1 + ID_LEN]
+    }
+
     /// The secret part (only for hashing; never log it).
     pub fn secret(&self) -> &str {
-        &self.secret
+        &self.full[self.full.len() - SECRET_LEN..]
     }
 }
 
 impl std::fmt::Debug for PresentedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PresentedKey")
-            .field("env", &self.env)
-            .field("key_id", &self.key_id)
+            .field("env", &self.env())
+            .field("key_id", &self.key_id())
             .field("secret", &"[redacted]")
             .finish()
     }
@@ -103,23 +113,25 @@ pub fn generate_for(env: &str, key_id: &str, pepper: &[u8]) -> Option<GeneratedK
 
 /// Splits a presented string into a key, or `None` when it is not exactly a Portcullis key.
 pub fn parse(s: &str) -> Option<PresentedKey> {
+    let (env, _, _) = key_parts(s)?;
+    Some(PresentedKey {
+        full: s.to_owned(),
+        env_end: PREFIX.len() + env.len(),
+    })
+}
+
+/// The `env`, id and secret of a string that is exactly a key, borrowed from it.
+fn key_parts(s: &str) -> Option<(&str, &str, &str)> {
     let rest = s.strip_prefix(PREFIX)?;
     let mut parts = rest.split('_');
     let (env, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || !env_is_valid(env)
-        || id.len() != ID_LEN
-        || !is_base62(id)
-        || secret.len() != SECRET_LEN
-        || !is_base62(secret)
-    {
-        return None;
-    }
-    Some(PresentedKey {
-        env: env.to_owned(),
-        key_id: id.to_owned(),
-        secret: secret.to_owned(),
-    })
+    let exact = parts.next().is_none()
+        && env_is_valid(env)
+        && id.len() == ID_LEN
+        && is_base62(id)
+        && secret.len() == SECRET_LEN
+        && is_base62(secret);
+    exact.then_some((env, id, secret))
 }
 
 /// Whether `s` contains something shaped like a Portcullis key (used to refuse keys in URLs
@@ -127,24 +139,32 @@ pub fn parse(s: &str) -> Option<PresentedKey> {
 /// `[A-Za-z0-9_]`. Linear in `s`: every byte is looked at a bounded number of times, and text
 /// without `pcl_` anywhere (every ordinary header) costs one vectorised substring search.
 pub fn contains_key(s: &str) -> bool {
-    if memchr::memmem::find(s.as_bytes(), PREFIX.as_bytes()).is_none() {
+    bytes_contain_key(s.as_bytes())
+}
+
+/// [`contains_key`] over raw bytes (a header value, UTF-8 or not): a byte outside
+/// `[A-Za-z0-9_]`, ASCII or not, ends a run either way, so no text conversion is needed, and
+/// every run is ASCII. Nothing is allocated.
+pub fn bytes_contain_key(s: &[u8]) -> bool {
+    if memchr::memmem::find(s, PREFIX.as_bytes()).is_none() {
         return false;
     }
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+    s.split(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
         .any(ends_in_key)
 }
 
 /// Whether a run of `[A-Za-z0-9_]` ends in a key. A key has exactly three `_`
 /// (`pcl_<env>_<id>_<secret>`, none inside env, id or secret), so the only suffix that can be
 /// one starts three bytes before the run's third-last `_`: one parse per run.
-fn ends_in_key(run: &str) -> bool {
-    let Some((third_last, _)) = run.rmatch_indices('_').nth(2) else {
+fn ends_in_key(run: &[u8]) -> bool {
+    let mut underscores = run.iter().enumerate().rev().filter(|&(_, &b)| b == b'_');
+    let Some((third_last, _)) = underscores.nth(2) else {
         return false;
     };
     third_last
         .checked_sub(PREFIX.len() - 1)
-        .and_then(|start| run.get(start..))
-        .is_some_and(|tail| parse(tail).is_some())
+        .and_then(|start| std::str::from_utf8(&run[start..]).ok())
+        .is_some_and(|tail| key_parts(tail).is_some())
 }
 
 /// `SHA-256(pepper || secret)`: the only form in which a secret is stored.
@@ -170,13 +190,13 @@ pub fn verify(
     let Some(record) = record else {
         return Err(unknown);
     };
-    let hash = hash_secret(pepper, &presented.secret);
+    let hash = hash_secret(pepper, presented.secret());
     let current: bool = hash.ct_eq(&record.hash).into();
     let previous = record
         .previous
         .as_ref()
         .filter(|p| bool::from(hash.ct_eq(&p.hash)));
-    if !(current || previous.is_some()) || record.scope.key_id != presented.key_id {
+    if !(current || previous.is_some()) || record.scope.key_id != presented.key_id() {
         return Err(unknown);
     }
     if record.revoked {
@@ -186,8 +206,12 @@ pub fn verify(
     if overlap_over || record.expires_at.is_some_and(|at| at <= now) {
         return Err(DenyReason::InvalidToken(TokenProblem::Expired));
     }
+    let key_id = &record.scope.key_id;
+    let mut id = String::with_capacity(4 + key_id.len());
+    id.push_str("key:");
+    id.push_str(key_id);
     Ok(Principal {
-        id: format!("key:{}", record.scope.key_id),
+        id,
         kind: PrincipalKind::ApiKey {
             key_id: record.scope.key_id.clone(),
         },
@@ -231,7 +255,7 @@ mod tests {
         let k = generate("live", PEPPER).unwrap();
         assert!(k.full.starts_with("pcl_live_"));
         let p = parse(&k.full).unwrap();
-        assert_eq!(p.key_id, k.key_id);
+        assert_eq!(p.key_id(), k.key_id);
         assert_eq!(hash_secret(PEPPER, p.secret()), k.hash);
         let principal = verify(&p, Some(&record_for(&k)), PEPPER, Utc::now()).unwrap();
         assert_eq!(principal.id, format!("key:{}", k.key_id));
@@ -260,7 +284,7 @@ mod tests {
         let r = generate_for("live", &k.key_id, PEPPER).unwrap();
         assert_eq!(r.key_id, k.key_id);
         assert_ne!(r.hash, k.hash);
-        assert_eq!(parse(&r.full).unwrap().key_id, k.key_id);
+        assert_eq!(parse(&r.full).unwrap().key_id(), k.key_id);
         assert!(generate_for("live", "short", PEPPER).is_none());
         assert!(generate_for("live", "AAAAAAAAAAAAAAA_", PEPPER).is_none());
     }
@@ -394,6 +418,22 @@ mod tests {
         assert!(!contains_key("pcl_live_short"));
     }
 
+    #[test]
+    fn keys_are_found_in_header_bytes_that_are_not_utf8() {
+        let k = generate("live", PEPPER).unwrap();
+        let mut v = b"a=\xff\xfe".to_vec();
+        v.extend_from_slice(k.full.as_bytes());
+        v.push(0xc3);
+        assert!(bytes_contain_key(&v));
+        // The same answer as on the lossy text (each invalid byte a U+FFFD, also a separator).
+        assert!(contains_key(&String::from_utf8_lossy(&v)));
+        // A non-ASCII byte inside the key ends its run: no key.
+        let mut broken = k.full.clone().into_bytes();
+        broken.insert(30, 0x80);
+        assert!(!bytes_contain_key(&broken));
+        assert!(!contains_key(&String::from_utf8_lossy(&broken)));
+    }
+
     /// The earlier, quadratic scan: every `pcl_` occurrence parsed to the end of its run.
     fn contains_key_by_every_prefix(s: &str) -> bool {
         s.match_indices(PREFIX).any(|(i, _)| {
@@ -429,7 +469,7 @@ mod tests {
         #[test]
         fn parse_never_panics_and_accepts_only_the_exact_shape(s in ".{0,120}") {
             if let Some(p) = parse(&s) {
-                prop_assert_eq!(s, format!("pcl_{}_{}_{}", p.env, p.key_id, p.secret()));
+                prop_assert_eq!(s, format!("pcl_{}_{}_{}", p.env(), p.key_id(), p.secret()));
             }
         }
     }

@@ -205,7 +205,7 @@ impl Authenticator {
         presented: &PresentedKey,
         record: Option<&ApiKeyRecord>,
     ) -> Result<Principal, DenyReason> {
-        let result = if presented.env == self.inner.key_env {
+        let result = if presented.env() == self.inner.key_env {
             api_key::verify(presented, record, &self.inner.pepper, Utc::now())
         } else {
             Err(DenyReason::InvalidToken(TokenProblem::UnknownApiKey))
@@ -214,7 +214,7 @@ impl Authenticator {
             self.inner.api_key_ok.inc();
         } else {
             let outcome = self.inner.count("api_key", "none", &result);
-            tracing::debug!(authn.key_id = %presented.key_id, deny.detail = outcome, "api key rejected");
+            tracing::debug!(authn.key_id = %presented.key_id(), deny.detail = outcome, "api key rejected");
         }
         result
     }

@@ -39,7 +39,7 @@ impl Gate {
                 self.umbraco_session(parts, Some(&cookie), deadline).await
             }
             Credential::ApiKey(key) if allows(AuthMethod::ApiKey) => {
-                let record = bounded(deadline, s.cache.api_key(&key.key_id)).await?;
+                let record = bounded(deadline, s.cache.api_key(key.key_id())).await?;
                 self.key_principal(&key, record.as_deref())
             }
             Credential::Bearer(_) | Credential::ApiKey(_) | Credential::BackOfficeCookie(_) => {

@@ -35,7 +35,7 @@ impl Gate {
             }
             Credential::BackOfficeCookie(_) if umbraco => None,
             Credential::ApiKey(key) if allows(AuthMethod::ApiKey) => {
-                let record = s.cache.api_key_now(&key.key_id)?;
+                let record = s.cache.api_key_now(key.key_id())?;
                 Some(self.key_principal(&key, Some(&record)))
             }
             Credential::Bearer(_) | Credential::ApiKey(_) | Credential::BackOfficeCookie(_) => {
@@ -53,7 +53,7 @@ impl Gate {
     ) -> Result<Principal, DenyReason> {
         let s = &self.services;
         let principal = s.authn.verify_api_key(key, record)?;
-        s.cache.record_api_key_use(&key.key_id);
+        s.cache.record_api_key_use(key.key_id());
         s.authn.admit(&principal)?;
         Ok(principal)
     }

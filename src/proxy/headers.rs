@@ -240,12 +240,15 @@ static DECISION_ID_NAME: HeaderName = HeaderName::from_static(DECISION_ID);
 /// Carries `edits` and the authorised `target` (canonical path and query; `None`: the target as
 /// received) into the upstream request. The URI pingora parsed is kept when its path and query
 /// are byte for byte the authorised target (the usual case): the request line is written from
-/// them either way, so only a different target is parsed again. It goes through its `http` parts, where a name goes into the header map
-/// as it is, after one reserve for all; pingora's `insert_header` parses and copies every
-/// name into its header-case map (~2.4 k instructions a header, measured). So the upstream
-/// receives every header name in lower case: names are case-insensitive (RFC 9110 §5.1), and
-/// Kestrel, which Umbraco runs on, matches its known headers ignoring case and keeps the others
-/// in a `Dictionary` with `StringComparer.OrdinalIgnoreCase` (aspnetcore,
+/// them either way, so only a different target is parsed again.
+///
+/// The edits go through the request's `http` parts, where a name goes into the header map as
+/// it is, after one reserve for all; pingora's `insert_header` parses and copies every name
+/// into its header-case map (~2.4 k instructions a header, measured). Without that map pingora
+/// writes the names it knows as standard in title case (`Host`, `Content-Type`) and every
+/// other name in lower case. Names are case-insensitive (RFC 9110 §5.1), and Kestrel, which
+/// Umbraco runs on, matches its known headers ignoring case and keeps the others in a
+/// `Dictionary` with `StringComparer.OrdinalIgnoreCase` (aspnetcore,
 /// `src/Servers/Kestrel/Core/src/Internal/Http/HttpHeaders.cs`, `Unknown`).
 pub fn apply(
     upstream: &mut RequestHeader,
@@ -293,7 +296,7 @@ pub fn apply(
 /// Adds `X-Request-Id` and, for a decided request, `X-Portcullis-Decision-Id` to the upstream's
 /// response, through its `http` parts as [`apply`] does for the request (its status and a
 /// reason phrase other than the status's own are kept). The client receives the response's
-/// header names in lower case, as from hyper-based proxies.
+/// header names as pingora writes them without a header-case map (see [`apply`]).
 pub fn add_response_ids(
     response: &mut ResponseHeader,
     request_id: &str,

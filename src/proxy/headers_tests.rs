@@ -359,12 +359,14 @@ fn apply_carries_the_edits_and_the_authorised_target_into_the_upstream_request()
     );
     assert_eq!(req.headers["x-portcullis-principal"], "key:k1");
     assert_eq!(req.headers["host"], "cms.internal");
-    // The client's own header goes on, its name in lower case (no header-case map is kept):
-    // Kestrel reads names ignoring case (aspnetcore `src/Servers/Kestrel/Core/src/Internal/Http/
+    // The client's own header goes on. No header-case map is kept: pingora writes a standard
+    // name in its title case and any other in lower case (the client sent `X-Client`). Kestrel
+    // reads names ignoring case (aspnetcore `src/Servers/Kestrel/Core/src/Internal/Http/
     // HttpHeaders.cs`: unknown headers in a `StringComparer.OrdinalIgnoreCase` dictionary).
     assert!(!req.has_case());
     let head = wire(&req);
     assert!(head.contains("x-client: kept\r\n"), "{head}");
+    assert!(head.contains("Host: cms.internal\r\n"), "{head}");
     assert!(!head.contains("pcl_"), "{head}");
 }
 

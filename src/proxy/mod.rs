@@ -125,15 +125,8 @@ fn api_label(api: Option<Api>) -> &'static str {
 
 /// Writes a gateway-made response (deny or error) with the request id.
 async fn write_reply(session: &mut Session, reply: &Reply, request_id: &str) -> Result<()> {
-    let mut resp = ResponseHeader::build(reply.status, Some(4))?;
-    resp.insert_header("content-type", "application/json")?;
-    resp.insert_header("content-length", reply.body.len().to_string())?;
-    resp.insert_header(headers::REQUEST_ID, request_id)?;
-    resp.insert_header("cache-control", "no-store")?;
-    for (name, value) in &reply.headers {
-        resp.insert_header(*name, value.as_str())?;
-    }
-    session.write_response_header(Box::new(resp), false).await?;
+    let head = reply.head(request_id)?;
+    session.write_response_header(Box::new(head), false).await?;
     session
         .write_response_body(Some(Bytes::clone(&reply.body)), true)
         .await

@@ -120,18 +120,26 @@ pub fn parse(s: &str) -> Option<PresentedKey> {
     })
 }
 
-/// The `env`, id and secret of a string that is exactly a key, borrowed from it.
+/// The `env`, id and secret of a string that is exactly a key, borrowed from it. The id and
+/// secret have fixed lengths, so the length alone places the two `_` after the prefix; the
+/// parts' alphabets (none has `_`) then make it exactly three parts.
 fn key_parts(s: &str) -> Option<(&str, &str, &str)> {
-    let rest = s.strip_prefix(PREFIX)?;
-    let mut parts = rest.split('_');
-    let (env, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    let exact = parts.next().is_none()
-        && env_is_valid(env)
-        && id.len() == ID_LEN
-        && is_base62(id)
-        && secret.len() == SECRET_LEN
-        && is_base62(secret);
-    exact.then_some((env, id, secret))
+    let b = s.as_bytes();
+    let env_len = b
+        .len()
+        .checked_sub(PREFIX.len() + ID_LEN + SECRET_LEN + 2)?;
+    let env_end = PREFIX.len() + env_len;
+    let id_end = env_end + 1 + ID_LEN;
+    // `_` is ASCII, so both are char boundaries and the slices below cannot panic.
+    if !b.starts_with(PREFIX.as_bytes()) || b[env_end] != b'_' || b[id_end] != b'_' {
+        return None;
+    }
+    let (env, id, secret) = (
+        &s[PREFIX.len()..env_end],
+        &s[env_end + 1..id_end],
+        &s[id_end + 1..],
+    );
+    (env_is_valid(env) && is_base62(id) && is_base62(secret)).then_some((env, id, secret))
 }
 
 /// Whether `s` contains something shaped like a Portcullis key (used to refuse keys in URLs
@@ -157,8 +165,8 @@ pub fn bytes_contain_key(s: &[u8]) -> bool {
 /// (`pcl_<env>_<id>_<secret>`, none inside env, id or secret), so the only suffix that can be
 /// one starts three bytes before the run's third-last `_`: one parse per run.
 fn ends_in_key(run: &[u8]) -> bool {
-    let mut underscores = run.iter().enumerate().rev().filter(|&(_, &b)| b == b'_');
-    let Some((third_last, _)) = underscores.nth(2) else {
+    let third_last = (0..3).try_fold(run.len(), |end, _| memchr::memrchr(b'_', &run[..end]));
+    let Some(third_last) = third_last else {
         return false;
     };
     third_last
@@ -445,7 +453,66 @@ mod tests {
         })
     }
 
+    /// The earlier definition of the key shape: split on `_` into exactly three parts.
+    fn key_parts_by_split(s: &str) -> Option<(&str, &str, &str)> {
+        let mut parts = s.strip_prefix(PREFIX)?.split('_');
+        let (env, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+        let exact = parts.next().is_none()
+            && env_is_valid(env)
+            && id.len() == ID_LEN
+            && is_base62(id)
+            && secret.len() == SECRET_LEN
+            && is_base62(secret);
+        exact.then_some((env, id, secret))
+    }
+
+    #[test]
+    fn every_one_character_change_to_a_key_is_judged_as_the_split_definition_judges_it() {
+        let key = generate("live", PEPPER).unwrap().full;
+        let chars: Vec<char> = key.chars().collect();
+        let mut variants = vec![key.clone(), format!("{key}a"), format!("x{key}")];
+        for i in 0..chars.len() {
+            for c in ['_', 'a', 'Z', '0', '-', '\u{e9}'] {
+                let mut v = chars.clone();
+                v[i] = c;
+                variants.push(v.iter().collect());
+            }
+            let mut shorter = chars.clone();
+            shorter.remove(i);
+            variants.push(shorter.iter().collect());
+            let mut longer = chars.clone();
+            longer.insert(i, 'a');
+            variants.push(longer.iter().collect());
+        }
+        let mut accepted = 0;
+        for v in &variants {
+            assert_eq!(key_parts(v), key_parts_by_split(v), "{v}");
+            accepted += usize::from(key_parts(v).is_some());
+        }
+        // Changing a letter of env, id or secret to another valid one keeps a key.
+        assert!(accepted > chars.len(), "{accepted}");
+    }
+
     proptest! {
+        #[test]
+        fn key_parts_by_position_agree_with_the_split_definition(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("pcl_".to_owned()), Just("_".to_owned()), Just("live".to_owned()),
+                    Just("é".to_owned()), "[a-z0-9]{0,17}", "[A-Za-z0-9_]{1,3}",
+                    Just("0123456789ABCDEF".to_owned()),
+                    Just("abcdefghijABCDEFGHIJabcdefghijABCDEFGHIJabcd".to_owned()),
+                ],
+                0..8,
+            ),
+        ) {
+            let s = parts.concat();
+            prop_assert_eq!(key_parts(&s), key_parts_by_split(&s), "{}", s);
+            let key = generate("live", PEPPER).unwrap().full;
+            prop_assert_eq!(key_parts(&key), key_parts_by_split(&key));
+            prop_assert!(key_parts(&key).is_some());
+        }
+
         #[test]
         fn the_linear_scan_finds_exactly_what_every_prefix_parse_finds(
             parts in proptest::collection::vec(

@@ -31,7 +31,7 @@ struct Inner {
     sinks: Vec<Arc<SinkShared>>,
     /// Allows are kept when the low 62 bits of the event id's hash are below this.
     sample_below: u64,
-    instance_id: String,
+    instance_id: Arc<str>,
     queue_depth: IntGauge,
     stop: watch::Sender<Option<Instant>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -127,7 +127,7 @@ impl Auditor {
                 } else {
                     (rate * LOW_62 as f64) as u64
                 },
-                instance_id: cfg.resolved_instance_id(),
+                instance_id: Arc::from(cfg.resolved_instance_id()),
                 queue_depth: metrics.queue_depth.clone(),
                 stop,
                 tasks: Mutex::new(tasks),
@@ -148,7 +148,7 @@ impl Auditor {
         if !self.keeps(event.event_id, event.is_deny()) {
             return false;
         }
-        event.instance_id.clone_from(&inner.instance_id);
+        event.instance_id = Arc::clone(&inner.instance_id);
         let ev = Arc::new(event);
         for sink in &inner.sinks {
             inner.queue_depth.inc();

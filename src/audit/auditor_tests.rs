@@ -52,7 +52,7 @@ async fn every_sink_receives_every_event_in_order_with_the_instance_id() {
         .lock()
         .expect("lock")
         .iter()
-        .all(|e| e.instance_id == "test-1"));
+        .all(|e| &*e.instance_id == "test-1"));
     assert_eq!(
         metric(
             &reg,
@@ -311,7 +311,7 @@ async fn start_from_config_writes_file_sink_lines_and_disabled_audit_records_not
     auditor.shutdown(Duration::from_secs(2)).await;
     let text = std::fs::read_to_string(&path).expect("file");
     let back: AuditEvent = serde_json::from_str(text.trim_end()).expect("json line");
-    assert_eq!(back.instance_id, "test-1");
+    assert_eq!(&*back.instance_id, "test-1");
 
     cfg.enabled = false;
     let off = Auditor::start(&cfg, &Registry::new()).expect("start disabled");

@@ -26,13 +26,13 @@ pub fn write_line(event: &AuditEvent, out: &mut Vec<u8>) -> Result<(), serde_jso
     out.extend_from_slice(b",\"occurred_at\":");
     timestamp(out, &e.occurred_at)?;
     field(out, key!("request_id"), Some(&e.request_id))?;
-    field(out, key!("instance_id"), Some(&e.instance_id))?;
+    field(out, key!("instance_id"), Some(&*e.instance_id))?;
     field(out, key!("api"), e.api.as_deref())?;
     field(out, key!("method"), Some(&e.method))?;
     field(out, key!("path"), Some(&e.path))?;
     field(out, key!("route_id"), e.route_id.as_deref())?;
     field(out, key!("principal_id"), e.principal_id.as_deref())?;
-    field(out, key!("principal_kind"), Some(&e.principal_kind))?;
+    field(out, key!("principal_kind"), Some(&*e.principal_kind))?;
     field(out, key!("principal_issuer"), e.principal_issuer.as_deref())?;
     list(out, key!("groups"), &e.groups)?;
     out.extend_from_slice(key!("node_keys"));
@@ -45,7 +45,7 @@ pub fn write_line(event: &AuditEvent, out: &mut Vec<u8>) -> Result<(), serde_jso
     }
     out.push(b']');
     list(out, key!("verbs"), &e.verbs)?;
-    field(out, key!("decision"), Some(&e.decision))?;
+    field(out, key!("decision"), Some(&*e.decision))?;
     field(out, key!("reason"), e.reason.as_deref())?;
     field(out, key!("reason_detail"), e.reason_detail.as_deref())?;
     list(out, key!("granted_via"), &e.granted_via)?;

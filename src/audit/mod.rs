@@ -143,6 +143,15 @@ impl RequestMeta {
     }
 }
 
+/// The instance id of an event [`Auditor::record`] has not stamped yet (shared, not allocated
+/// per event).
+static NO_INSTANCE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
+/// A field whose values come from a fixed vocabulary (`allow`, `management`, `jwt`, a deny
+/// reason id): borrowed from the program's own strings on the request path, owned only when
+/// read back from a sink.
+pub type Word = std::borrow::Cow<'static, str>;
+
 /// One decided request. Serialised as one JSON line / one row; field names are stable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -150,16 +159,18 @@ pub struct AuditEvent {
     /// Microsecond precision, so a replayed event equals its stored row.
     pub occurred_at: DateTime<Utc>,
     pub request_id: String,
-    pub instance_id: String,
+    /// Shared by every event of the instance.
+    pub instance_id: Arc<str>,
     /// `management` / `delivery`; `None` when the request was refused before classification.
-    pub api: Option<String>,
+    pub api: Option<Word>,
     pub method: String,
     pub path: String,
-    pub route_id: Option<String>,
+    /// The route table's own name (shared, not copied).
+    pub route_id: Option<Arc<str>>,
     /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `anonymous`; `None` before authentication.
     pub principal_id: Option<String>,
     /// `jwt`, `api_key`, `anonymous` or `none` (refused before authentication).
-    pub principal_kind: String,
+    pub principal_kind: Word,
     /// The token issuer (jwt) or the public key id (api_key). Never a secret.
     pub principal_issuer: Option<String>,
     pub groups: Vec<String>,
@@ -168,11 +179,11 @@ pub struct AuditEvent {
     /// Verbs the route required, deduplicated, in route order.
     pub verbs: Vec<String>,
     /// `allow` / `deny`.
-    pub decision: String,
+    pub decision: Word,
     /// The stable deny reason id (`DenyReason::as_str`); `None` for allows.
-    pub reason: Option<String>,
+    pub reason: Option<Word>,
     /// The finer id (`expired`, …) where the reason has one.
-    pub reason_detail: Option<String>,
+    pub reason_detail: Option<Word>,
     /// What granted an allow, one compact entry per `Permit.via` grant
     /// (`verb:Umb.Document.Update@1234 by editor (entry on 1200)`).
     pub granted_via: Vec<String>,
@@ -217,8 +228,8 @@ impl AuditEvent {
         groups: Vec<String>,
         decision: Decision,
     ) -> Self {
-        let api = target.as_ref().map(|t| t.api.as_str().to_owned());
-        let route_id = target.as_ref().map(|t| String::from(&*t.route));
+        let api = target.as_ref().map(|t| Word::Borrowed(t.api.as_str()));
+        let route_id = target.as_ref().map(|t| t.route.clone());
         let (node_keys, verbs) = target.map(named_nodes_and_verbs).unwrap_or_default();
         let (principal_id, principal_kind, principal_issuer) = match principal {
             None => (None, "none", None),
@@ -232,12 +243,12 @@ impl AuditEvent {
                 (Some(p.id), kind, issuer)
             }
         };
-        let decision_text = decision.as_str().to_owned();
+        let decision_text = Word::Borrowed(decision.as_str());
         let (reason, reason_detail, granted_via) = match decision {
             Decision::Allow(permit) => (None, None, permit.via.iter().map(grant_text).collect()),
             Decision::Deny(r) => (
-                Some(r.as_str().to_owned()),
-                r.detail().map(str::to_owned),
+                Some(Word::Borrowed(r.as_str())),
+                r.detail().map(Word::Borrowed),
                 Vec::new(),
             ),
         };
@@ -245,13 +256,13 @@ impl AuditEvent {
             event_id: meta.event_id,
             occurred_at: Utc::now().trunc_subsecs(6),
             request_id: meta.request_id,
-            instance_id: String::new(),
+            instance_id: NO_INSTANCE.clone(),
             api,
             method: meta.method,
             path: meta.path,
             route_id,
             principal_id,
-            principal_kind: principal_kind.to_owned(),
+            principal_kind: Word::Borrowed(principal_kind),
             principal_issuer,
             groups,
             node_keys,

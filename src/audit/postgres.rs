@@ -104,20 +104,21 @@ impl Columns {
             c.occurred_at.push(e.occurred_at);
             c.event_id.push(e.event_id);
             c.request_id.push(e.request_id.clone());
-            c.instance_id.push(e.instance_id.clone());
-            c.api.push(e.api.clone());
+            c.instance_id.push(e.instance_id.to_string());
+            c.api.push(e.api.as_deref().map(str::to_owned));
             c.method.push(e.method.clone());
             c.path.push(e.path.clone());
-            c.route_id.push(e.route_id.clone());
+            c.route_id.push(e.route_id.as_deref().map(str::to_owned));
             c.principal_id.push(e.principal_id.clone());
-            c.principal_kind.push(e.principal_kind.clone());
+            c.principal_kind.push(e.principal_kind.to_string());
             c.principal_issuer.push(e.principal_issuer.clone());
             c.groups.push(json_array(&e.groups)?);
             c.node_keys.push(json_array(&e.node_keys)?);
             c.verbs.push(json_array(&e.verbs)?);
-            c.decision.push(e.decision.clone());
-            c.reason.push(e.reason.clone());
-            c.reason_detail.push(e.reason_detail.clone());
+            c.decision.push(e.decision.to_string());
+            c.reason.push(e.reason.as_deref().map(str::to_owned));
+            c.reason_detail
+                .push(e.reason_detail.as_deref().map(str::to_owned));
             c.granted_via.push(json_array(&e.granted_via)?);
             c.client_addr.push(e.client_addr.map(|a| a.to_string()));
             c.user_agent.push(e.user_agent.clone());

@@ -1,10 +1,11 @@
 //! `portcullis audit query`: reads `audit_events` with optional filters, newest first, and
 //! formats the result as a table or JSON lines.
 
-use super::{AuditError, AuditEvent};
+use super::{AuditError, AuditEvent, Word};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 use sqlx::Row;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Filters for [`query`]; `None` means "any".
@@ -67,6 +68,11 @@ pub async fn query(pool: &PgPool, filter: &AuditFilter) -> Result<Vec<AuditEvent
     rows.iter().map(from_row).collect()
 }
 
+/// A stored optional vocabulary field.
+fn owned(v: Option<String>) -> Option<Word> {
+    v.map(Word::Owned)
+}
+
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<AuditEvent, AuditError> {
     let get_err = AuditError::Query;
     let addr: Option<String> = r.try_get("client_addr").map_err(get_err)?;
@@ -75,20 +81,23 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<AuditEvent, AuditError> {
         occurred_at: r.try_get("occurred_at").map_err(get_err)?,
         event_id: r.try_get("event_id").map_err(get_err)?,
         request_id: r.try_get("request_id").map_err(get_err)?,
-        instance_id: r.try_get("instance_id").map_err(get_err)?,
-        api: r.try_get("api").map_err(get_err)?,
+        instance_id: Arc::from(r.try_get::<String, _>("instance_id").map_err(get_err)?),
+        api: owned(r.try_get("api").map_err(get_err)?),
         method: r.try_get("method").map_err(get_err)?,
         path: r.try_get("path").map_err(get_err)?,
-        route_id: r.try_get("route_id").map_err(get_err)?,
+        route_id: r
+            .try_get::<Option<String>, _>("route_id")
+            .map_err(get_err)?
+            .map(Arc::from),
         principal_id: r.try_get("principal_id").map_err(get_err)?,
-        principal_kind: r.try_get("principal_kind").map_err(get_err)?,
+        principal_kind: Word::Owned(r.try_get::<String, _>("principal_kind").map_err(get_err)?),
         principal_issuer: r.try_get("principal_issuer").map_err(get_err)?,
         groups: r.try_get("groups").map_err(get_err)?,
         node_keys: r.try_get("node_keys").map_err(get_err)?,
         verbs: r.try_get("verbs").map_err(get_err)?,
-        decision: r.try_get("decision").map_err(get_err)?,
-        reason: r.try_get("reason").map_err(get_err)?,
-        reason_detail: r.try_get("reason_detail").map_err(get_err)?,
+        decision: Word::Owned(r.try_get::<String, _>("decision").map_err(get_err)?),
+        reason: owned(r.try_get("reason").map_err(get_err)?),
+        reason_detail: owned(r.try_get("reason_detail").map_err(get_err)?),
         granted_via: r.try_get("granted_via").map_err(get_err)?,
         // host() of a stored inet always parses; an unparsable value is shown as absent.
         client_addr: addr.and_then(|a| a.parse().ok()),
@@ -127,16 +136,16 @@ pub fn format_table(events: &[AuditEvent]) -> String {
         .map(|e| {
             let reason = match (&e.reason, &e.reason_detail) {
                 (Some(r), Some(d)) => format!("{r}/{d}"),
-                (Some(r), None) => r.clone(),
+                (Some(r), None) => r.to_string(),
                 _ => "-".to_owned(),
             };
             [
                 e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                e.decision.clone(),
+                e.decision.to_string(),
                 reason,
                 e.method.clone(),
                 e.path.clone(),
-                e.route_id.clone().unwrap_or_else(|| "-".into()),
+                e.route_id.as_deref().unwrap_or("-").to_owned(),
                 e.principal_id.clone().unwrap_or_else(|| "-".into()),
                 e.upstream_status
                     .map_or_else(|| "-".into(), |s| s.to_string()),

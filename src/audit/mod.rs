@@ -381,7 +381,9 @@ pub fn new_v7() -> Uuid {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let random: [u8; 10] = rand::random();
+    // One 128-bit draw: `rand::random::<[u8; 10]>()` draws each byte on its own.
+    let bits = rand::random::<u128>().to_le_bytes();
+    let random: [u8; 10] = std::array::from_fn(|i| bits[i]);
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }
 

@@ -440,3 +440,34 @@ fn every_grant_reads_as_its_documented_text() {
         assert_eq!(grant_text(&grant), text, "{grant:?}");
     }
 }
+
+#[test]
+fn v7_ids_carry_the_time_and_random_bits_in_every_random_byte() {
+    let before = chrono::Utc::now().timestamp_millis();
+    let ids: Vec<Uuid> = (0..2000).map(|_| super::new_v7()).collect();
+    let after = chrono::Utc::now().timestamp_millis();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        let (secs, nanos) = id.get_timestamp().expect("v7 has a time").to_unix();
+        let millis = i64::try_from(secs * 1000 + u64::from(nanos) / 1_000_000).expect("ms");
+        assert!(
+            (before..=after).contains(&millis),
+            "{millis} not in {before}..={after}"
+        );
+    }
+    // Bytes 6..16 hold the random bits (with the version and variant in their top bits): each
+    // byte takes many values across the ids.
+    for i in 6..16 {
+        let seen: std::collections::HashSet<u8> = ids.iter().map(|id| id.as_bytes()[i]).collect();
+        assert!(seen.len() > 8, "byte {i}: {seen:?}");
+    }
+    // And within an id the random bytes are independent draws, not one byte repeated.
+    let repeated = ids
+        .iter()
+        .filter(|id| id.as_bytes()[9..].windows(2).all(|w| w[0] == w[1]))
+        .count();
+    assert_eq!(repeated, 0);
+}

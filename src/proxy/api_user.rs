@@ -9,7 +9,9 @@
 //! (one fetch shared by every request that saw the same rejected token).
 
 use super::{Gateway, RequestCtx, UpstreamFailure};
-use crate::umbraco::ApiUser;
+use crate::authn::{Principal, PrincipalKind};
+use crate::request::Api;
+use crate::umbraco::{ApiUser, CredentialKind};
 use pingora::http::RequestHeader;
 use pingora::prelude::Session;
 use pingora::{Error, ErrorType, Result};
@@ -119,5 +121,70 @@ impl Gateway {
             .as_ref()
             .and(self.shared.services.api_user.as_deref())
             .map(ApiUser::client_id)
+    }
+}
+
+/// The credential an allowed request carries to Umbraco.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamCredential {
+    /// The request's own `Authorization` (Portcullis API keys are removed regardless).
+    AsSent,
+    /// The configured API user's token replaces `Authorization`.
+    ApiUser,
+}
+
+/// Which credential Umbraco receives: with `[upstream.credential] kind = "umbraco_api_user"`,
+/// Management API requests of callers whose credential Umbraco cannot read (an external IdP's
+/// JWT, a Portcullis API key) carry the API user's token; everything else goes as sent.
+pub fn upstream_credential(
+    api: Option<Api>,
+    principal: Option<&Principal>,
+    kind: CredentialKind,
+) -> UpstreamCredential {
+    let foreign = principal.is_some_and(|p| {
+        matches!(
+            p.kind,
+            PrincipalKind::Jwt { .. } | PrincipalKind::ApiKey { .. }
+        )
+    });
+    if kind == CredentialKind::UmbracoApiUser && api == Some(Api::Management) && foreign {
+        UpstreamCredential::ApiUser
+    } else {
+        UpstreamCredential::AsSent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_management_requests_of_jwt_and_key_callers_get_the_api_user_token() {
+        use crate::authn::Subject;
+        let p = |kind| Principal {
+            id: "x".into(),
+            kind,
+            subject: Subject::Anonymous,
+        };
+        let jwt = p(PrincipalKind::Jwt {
+            issuer: std::sync::Arc::from("idp"),
+        });
+        let key = p(PrincipalKind::ApiKey { key_id: "k".into() });
+        let anon = p(PrincipalKind::Anonymous);
+        let api_user = CredentialKind::UmbracoApiUser;
+        let m = Some(Api::Management);
+        use UpstreamCredential::*;
+        assert_eq!(upstream_credential(m, Some(&jwt), api_user), ApiUser);
+        assert_eq!(upstream_credential(m, Some(&key), api_user), ApiUser);
+        assert_eq!(upstream_credential(m, Some(&anon), api_user), AsSent);
+        assert_eq!(upstream_credential(m, None, api_user), AsSent);
+        assert_eq!(
+            upstream_credential(Some(Api::Delivery), Some(&key), api_user),
+            AsSent
+        );
+        assert_eq!(
+            upstream_credential(m, Some(&jwt), CredentialKind::Passthrough),
+            AsSent
+        );
     }
 }

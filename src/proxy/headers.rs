@@ -1,11 +1,11 @@
 //! Header hygiene between client and upstream: request ids, hop-by-hop and gateway-owned
-//! headers, `X-Forwarded-*`, and which credential Umbraco receives. Pure functions over
+//! headers, `X-Forwarded-*` and the identity headers (which credential Umbraco receives is
+//! `api_user::upstream_credential`). Pure functions over
 //! `http::HeaderMap` and the decision ([`upstream_edits`]); [`apply`] carries their result out.
 
-use crate::authn::{Principal, PrincipalKind, Subject};
+use crate::authn::{PrincipalKind, Subject};
 use crate::gate::Verdict;
 use crate::request::Api;
-use crate::umbraco::CredentialKind;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -137,8 +137,8 @@ pub fn uuid_text<'b>(id: &uuid::Uuid, buf: &'b mut [u8; 36]) -> &'b str {
 /// Names of what the upstream must never receive from a client: hop-by-hop headers, headers
 /// the client named in `Connection`, `X-Portcullis-*`, the configured identity headers, every
 /// header carrying a Portcullis API key (`pcl_…`), and — unless the peer is a trusted proxy —
-/// the client claims ([`is_client_claim`]). Removed before the gateway adds its own headers, so a client cannot
-/// make it drop them.
+/// the client claims ([`is_client_claim`]). Removed before the gateway adds its own headers, so a
+/// client cannot make it drop them.
 pub fn client_headers_to_strip(
     headers: &HeaderMap,
     identity: &[HeaderName],
@@ -425,36 +425,6 @@ fn identity(
         edits.push(set(&DECISION_ID_NAME, id)?);
     }
     Ok(())
-}
-
-/// The credential an allowed request carries to Umbraco.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamCredential {
-    /// The request's own `Authorization` (Portcullis API keys are removed regardless).
-    AsSent,
-    /// The configured API user's token replaces `Authorization`.
-    ApiUser,
-}
-
-/// Which credential Umbraco receives: with `[upstream.credential] kind = "umbraco_api_user"`,
-/// Management API requests of callers whose credential Umbraco cannot read (an external IdP's
-/// JWT, a Portcullis API key) carry the API user's token; everything else goes as sent.
-pub fn upstream_credential(
-    api: Option<Api>,
-    principal: Option<&Principal>,
-    kind: CredentialKind,
-) -> UpstreamCredential {
-    let foreign = principal.is_some_and(|p| {
-        matches!(
-            p.kind,
-            PrincipalKind::Jwt { .. } | PrincipalKind::ApiKey { .. }
-        )
-    });
-    if kind == CredentialKind::UmbracoApiUser && api == Some(Api::Management) && foreign {
-        UpstreamCredential::ApiUser
-    } else {
-        UpstreamCredential::AsSent
-    }
 }
 
 #[cfg(test)]

@@ -101,36 +101,6 @@ fn forwarded_headers_from_trusted_proxies_are_extended() {
     assert_eq!(f[1].1.as_ref().expect("proto"), "https");
 }
 
-#[test]
-fn only_management_requests_of_jwt_and_key_callers_get_the_api_user_token() {
-    use crate::authn::Subject;
-    let p = |kind| Principal {
-        id: "x".into(),
-        kind,
-        subject: Subject::Anonymous,
-    };
-    let jwt = p(PrincipalKind::Jwt {
-        issuer: std::sync::Arc::from("idp"),
-    });
-    let key = p(PrincipalKind::ApiKey { key_id: "k".into() });
-    let anon = p(PrincipalKind::Anonymous);
-    let api_user = CredentialKind::UmbracoApiUser;
-    let m = Some(Api::Management);
-    use UpstreamCredential::*;
-    assert_eq!(upstream_credential(m, Some(&jwt), api_user), ApiUser);
-    assert_eq!(upstream_credential(m, Some(&key), api_user), ApiUser);
-    assert_eq!(upstream_credential(m, Some(&anon), api_user), AsSent);
-    assert_eq!(upstream_credential(m, None, api_user), AsSent);
-    assert_eq!(
-        upstream_credential(Some(Api::Delivery), Some(&key), api_user),
-        AsSent
-    );
-    assert_eq!(
-        upstream_credential(m, Some(&jwt), CredentialKind::Passthrough),
-        AsSent
-    );
-}
-
 fn removed(edits: &[Edit]) -> Vec<&str> {
     edits
         .iter()

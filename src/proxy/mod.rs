@@ -16,10 +16,10 @@ use crate::authz::{Decision, DenyReason};
 use crate::gate::{Progress, Verdict};
 use crate::request::Api;
 use crate::telemetry::request_span;
+use api_user::UpstreamCredential;
 use async_trait::async_trait;
 use body::inspect_body;
 use bytes::Bytes;
-use headers::UpstreamCredential;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType, OrErr, Result};
@@ -313,7 +313,7 @@ impl ProxyHttp for Gateway {
             .verdict
             .as_ref()
             .map_or(UpstreamCredential::AsSent, |v| {
-                headers::upstream_credential(v.api, v.principal.as_ref(), kind)
+                api_user::upstream_credential(v.api, v.principal.as_ref(), kind)
             });
         if credential == UpstreamCredential::ApiUser {
             // Boxed: pingora boxes this filter's future per request, so it stays small.

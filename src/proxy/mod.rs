@@ -218,7 +218,7 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let path = verdict.uri.as_deref().map_or_else(
             || req.uri.path().to_owned(),
-            |u| u.split('?').next().unwrap_or(u).to_owned(),
+            |u| u[..memchr::memchr(b'?', u.as_bytes()).unwrap_or(u.len())].to_owned(),
         );
         let peer = session
             .client_addr()

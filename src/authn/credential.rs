@@ -116,7 +116,8 @@ fn header_credential(headers: &HeaderMap, site_name: &str) -> Result<Credential,
                 None => Err(malformed),
             };
         }
-        let (scheme, rest) = value.split_once(' ').ok_or(malformed)?;
+        let space = memchr::memchr(b' ', value.as_bytes()).ok_or(malformed)?;
+        let (scheme, rest) = (&value[..space], &value[space + 1..]);
         let rest = rest.trim_matches(' ');
         // `memchr`: a JWT is ~700 bytes, which `str::contains` walks a byte at a time.
         if rest.is_empty() || memchr::memchr(b' ', rest.as_bytes()).is_some() {

@@ -8,7 +8,7 @@
 
 use super::body::{self, BodyError};
 use super::delivery::{content_path, delivery_query, query_pairs};
-use super::normalize::{canonicalize, decode_path_component, Canonical};
+use super::normalize::{canonicalize, Canonical};
 use super::route::{
     ItemScope, Method, Route, RouteError, RouteTable, RoutesConfig, Source, Unmatched,
 };
@@ -315,14 +315,8 @@ fn resolve_head(
             .map_err(|_e| "bad content path")?],
         Source::Path { index, .. } => {
             let seg = segs.get(*index).ok_or("missing path parameter")?;
-            // Only an escaped segment needs a decoded (allocated) copy.
-            let key = if seg.contains('%') {
-                let decoded = decode_path_component(seg).ok_or("bad path parameter")?;
-                body::parse_guid(&decoded)
-            } else {
-                body::parse_guid(seg)
-            };
-            vec![NodeRef::Key(key.ok_or("path parameter is not a guid")?)]
+            let key = super::route::segment_guid(seg).ok_or("path parameter is not a guid")?;
+            vec![NodeRef::Key(key)]
         }
         Source::Query(name) => {
             // ASP.NET also binds collections from `id[0]=…`, `id[]=…` and, with no `id` key,

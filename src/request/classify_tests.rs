@@ -459,3 +459,17 @@ fn decode_path_must_name_a_non_guid_parameter() {
     assert!(problems[0].contains("guid parameter"), "{problems:?}");
     assert!(problems[1].contains("names no parameter"), "{problems:?}");
 }
+
+#[test]
+fn a_guid_kept_escaped_in_the_path_is_the_node_it_decodes_to() {
+    // `{` and `}` are not unreserved, so canonicalisation keeps them escaped; ASP.NET's `guid`
+    // constraint and `Guid.TryParse` read the decoded `{…}` (B format) as the GUID.
+    let (t, uri) = ready(classify("GET", &format!("{M}/document/%7B{G}%7D")));
+    assert_eq!(t.checks[0].nodes, vec![key(G)]);
+    assert!(uri.ends_with(&format!("/document/%7B{G}%7D")), "{uri}");
+    // Escaped but not a GUID once decoded: no `{id:guid}` route matches it.
+    assert_eq!(
+        classify("GET", &format!("{M}/document/%7B{G}x%7D")),
+        Classified::Reject(DenyReason::NoRoute)
+    );
+}

@@ -126,7 +126,7 @@ impl Trie {
             }
         }
         if let Some(c) = node.guid {
-            if segment_is_guid(s) {
+            if segment_guid(s).is_some() {
                 if let Some(r) = self.walk(c, rest, m) {
                     return Some(r);
                 }
@@ -149,11 +149,14 @@ fn lit_order(key: &str, seg: &str) -> std::cmp::Ordering {
     })
 }
 
-/// Whether a canonical path segment is a GUID once decoded (as the `guid` route constraint).
-pub fn segment_is_guid(s: &str) -> bool {
-    if s.contains('%') {
-        decode_path_component(s).is_some_and(|d| parse_guid(&d).is_some())
+/// The GUID a canonical path segment holds once decoded (the `guid` route constraint, and the
+/// node id a path check names). Only an escaped segment needs a
+/// decoded (allocated) copy; `%` is found with `memchr` (`str::contains` walks it a char at a
+/// time).
+pub fn segment_guid(s: &str) -> Option<uuid::Uuid> {
+    if memchr::memchr(b'%', s.as_bytes()).is_some() {
+        decode_path_component(s).and_then(|d| parse_guid(&d))
     } else {
-        parse_guid(s).is_some()
+        parse_guid(s)
     }
 }

@@ -12,6 +12,7 @@ use super::body::BodyPath;
 use super::normalize::Prefixes;
 use super::{Api, CheckKind, CheckScope, SectionPolicy};
 use compile::{compile_route, is_literal};
+pub use matcher::segment_guid;
 use matcher::Trie;
 use schema::RouteDef;
 use std::collections::HashMap;

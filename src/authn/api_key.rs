@@ -229,4 +229,4 @@ pub fn verify(
 
 #[cfg(test)]
 #[path = "api_key_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 const PEPPER: &[u8] = b"test-pepper-test-pepper-test-pepper!";
 
-fn record_for(k: &GeneratedKey) -> ApiKeyRecord {
+/// A live, unexpired Delivery key's record for `k` (also used by the authenticator's tests).
+pub(crate) fn record_for(k: &GeneratedKey) -> ApiKeyRecord {
     ApiKeyRecord {
         scope: Arc::new(ApiKeyScope {
             key_id: k.key_id.clone(),

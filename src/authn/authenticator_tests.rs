@@ -374,23 +374,7 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
     let a = Authenticator::new(&config(vec![]), &registry).unwrap();
     let k = a.generate_api_key().unwrap();
     let presented = super::api_key::parse(&k.full).unwrap();
-    let record = super::ApiKeyRecord {
-        scope: Arc::new(super::ApiKeyScope {
-            key_id: k.key_id.clone(),
-            name: "n".into(),
-            apis: vec![crate::request::Api::Delivery],
-            subtree_roots: vec![],
-            cultures: vec![],
-            preview: false,
-            acts_as: None,
-            rate_limit_rps: None,
-        }),
-        hash: k.hash,
-        owner: "o".into(),
-        expires_at: None,
-        revoked: false,
-        previous: None,
-    };
+    let record = super::api_key::tests::record_for(&k);
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
     let other_env = super::api_key::parse(&k.full.replacen("pcl_live_", "pcl_dev_", 1)).unwrap();
     assert_eq!(

@@ -3,13 +3,9 @@
 
 use crate::authn::Principal;
 use crate::authz::{Decision, DenyReason, Evidence, Grant, Permit};
+use crate::request::route::{PASSTHROUGH, UNMATCHED};
 use crate::request::{Api, PendingBody, Target};
-use std::sync::{Arc, LazyLock};
-
-/// The route names of verdicts without a route, shared: a verdict built from
-/// [`Verdict::denied`] and then given its route allocates nothing for the placeholder.
-static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unmatched"));
-static PASSTHROUGH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("passthrough"));
+use std::sync::Arc;
 
 /// What the pipeline concluded about one request, with what the audit trail needs.
 #[derive(Debug, Clone)]

@@ -25,12 +25,9 @@ use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType, OrErr, Result};
 use pingora_proxy::FailToProxy;
 use respond::{Reply, UpstreamFailure};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-
-/// A request's route before it is decided (an empty name), shared by every new request.
-static NO_ROUTE_YET: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 /// The proxy service: one per process, shared by all requests.
 pub struct Gateway {
@@ -151,7 +148,7 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             request_id: String::new(),
             api: None,
-            route: NO_ROUTE_YET.clone(),
+            route: crate::request::route::NOT_YET.clone(),
             verdict: None,
             meta: None,
             traceparent: None,

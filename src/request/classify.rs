@@ -17,7 +17,6 @@ use crate::authz::DenyReason;
 use http::{HeaderMap, HeaderName};
 use smallvec::SmallVec;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Headers that ask a framework to treat the request as another method.
 // Pre-parsed names: a `&str` key would be parsed and validated on every lookup.
@@ -226,7 +225,7 @@ impl Classifier {
         Classified::Ready {
             target: Target {
                 api,
-                route: Arc::from("unmatched"),
+                route: super::route::UNMATCHED.clone(),
                 sections: SectionPolicy::Backoffice,
                 checks: Vec::new(),
                 cultures: Vec::new(),

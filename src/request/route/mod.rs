@@ -17,7 +17,14 @@ use matcher::Trie;
 use schema::RouteDef;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+/// Route names that no table route has, shared instead of allocated per request: the
+/// backoffice fallback's and the development placeholder's (`compile` refuses both as ids), and
+/// the empty name of a request not classified yet.
+pub static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unmatched"));
+pub static PASSTHROUGH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("passthrough"));
+pub static NOT_YET: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 /// Why the route table could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -198,7 +198,7 @@ fn digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
 
 /// `n` in decimal.
 fn integer(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(crate::text::decimal(n, &mut [0; 20]).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]

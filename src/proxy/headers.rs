@@ -228,7 +228,8 @@ pub enum Edit {
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
+/// [`REQUEST_ID`] parsed once.
+pub static REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static API_KEY: HeaderName = HeaderName::from_static("api-key");
 static PRINCIPAL: HeaderName = HeaderName::from_static("x-portcullis-principal");

@@ -83,7 +83,7 @@ impl Reply {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
         let id = HeaderValue::from_str(request_id).map_err(invalid)?;
-        h.insert(HeaderName::from_static(super::headers::REQUEST_ID), id);
+        h.insert(super::headers::REQUEST_ID_NAME.clone(), id);
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for (name, value) in &self.headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(invalid)?;

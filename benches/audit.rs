@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
             .expect("start")
     });
     let (meta, target, principal, decision) = inputs();
-    let groups = vec!["editor".to_owned()];
+    let groups: Vec<std::sync::Arc<str>> = vec!["editor".into()];
     let deny = Decision::Deny(DenyReason::MissingVerb);
 
     c.bench_function("audit_event_new", |b| {

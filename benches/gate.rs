@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
             let event = AuditEvent::new(
                 &meta,
                 v.target.as_ref(),
-                v.principal.as_ref(),
+                v.principal.as_deref(),
                 &v.groups,
                 &v.decision,
             )

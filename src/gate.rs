@@ -69,7 +69,7 @@ pub enum Progress {
     /// [`Gate::decide_with_body`] with this principal. Nothing of the body was needed so far.
     ReadBody {
         pending: Box<PendingBody>,
-        principal: Box<Principal>,
+        principal: Arc<Principal>,
         limit: usize,
     },
 }
@@ -246,7 +246,7 @@ impl Gate {
         match verdict.decision {
             Decision::Allow(_) => Progress::ReadBody {
                 pending: Box::new(pending),
-                principal: Box::new(principal),
+                principal,
                 limit: self.classifier.body_limit(),
             },
             Decision::Deny(_) => Progress::Decided(Box::new(Verdict {
@@ -261,7 +261,7 @@ impl Gate {
     pub async fn decide_with_body(
         &self,
         pending: &PendingBody,
-        principal: Principal,
+        principal: Arc<Principal>,
         body: &[u8],
     ) -> Verdict {
         match self.classifier.complete(pending, body) {
@@ -277,7 +277,7 @@ impl Gate {
     /// read: the store gets a fresh `decision_deadline`).
     async fn authorize_as(
         &self,
-        principal: Principal,
+        principal: Arc<Principal>,
         target: Target,
         uri: Option<String>,
     ) -> Verdict {
@@ -288,7 +288,7 @@ impl Gate {
     /// Authorises for an authenticated principal; the store waits end at `deadline`.
     async fn authorize_in(
         &self,
-        principal: Principal,
+        principal: Arc<Principal>,
         target: Target,
         uri: Option<String>,
         deadline: Instant,
@@ -300,7 +300,7 @@ impl Gate {
     /// Resolves and decides; every store wait together ends at `deadline` (503 after it).
     async fn evaluate_in(
         &self,
-        principal: Principal,
+        principal: Arc<Principal>,
         target: &Target,
         with_evidence: bool,
         deadline: Instant,
@@ -319,7 +319,7 @@ impl Gate {
     /// Resolves (waiting for the store) and decides, for a principal whose access is known.
     async fn evaluate_with(
         &self,
-        principal: Principal,
+        principal: Arc<Principal>,
         access: Option<Arc<UserAccess>>,
         target: &Target,
         with_evidence: bool,
@@ -341,7 +341,7 @@ impl Gate {
     /// The decision on resolved facts (and its evidence, for explain).
     fn conclude(
         &self,
-        principal: Principal,
+        principal: Arc<Principal>,
         access: Option<Arc<UserAccess>>,
         target: &Target,
         resolved: &Resolved,
@@ -373,13 +373,13 @@ enum At {
     Authenticate { target: Target, uri: String },
     /// The principal's user access needs the store.
     Access {
-        principal: Principal,
+        principal: Arc<Principal>,
         target: Target,
         uri: String,
     },
     /// A node (or route) the decision needs is not cached.
     Resolve {
-        principal: Principal,
+        principal: Arc<Principal>,
         access: Option<Arc<UserAccess>>,
         target: Target,
         uri: String,

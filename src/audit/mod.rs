@@ -110,7 +110,8 @@ pub struct RequestMeta {
     /// UUID v7: time-ordered, unique per request.
     pub event_id: Uuid,
     pub request_id: String,
-    pub method: String,
+    /// A standard method's name is borrowed; only an extension method is copied.
+    pub method: Word,
     /// The canonical path (after `normalize`), never the raw one.
     pub path: String,
     pub client_addr: Option<IpAddr>,
@@ -135,12 +136,30 @@ impl RequestMeta {
         RequestMeta {
             event_id: new_v7(),
             request_id: request_id.into(),
-            method: method.as_str().to_owned(),
+            method: method_word(method),
             path: canonical_path.into(),
             client_addr,
             user_agent,
         }
     }
+}
+
+/// A method as a [`Word`]: the standard methods are the program's own strings.
+fn method_word(method: &http::Method) -> Word {
+    use http::Method;
+    let name = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => return Word::Owned(method.as_str().to_owned()),
+    };
+    Word::Borrowed(name)
 }
 
 /// The instance id of an event [`Auditor::record`] has not stamped yet (shared, not allocated
@@ -163,21 +182,22 @@ pub struct AuditEvent {
     pub instance_id: Arc<str>,
     /// `management` / `delivery`; `None` when the request was refused before classification.
     pub api: Option<Word>,
-    pub method: String,
+    pub method: Word,
     pub path: String,
     /// The route table's own name (shared, not copied).
     pub route_id: Option<Arc<str>>,
     /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `anonymous`; `None` before authentication.
-    pub principal_id: Option<String>,
+    pub principal_id: Option<Arc<str>>,
     /// `jwt`, `api_key`, `anonymous` or `none` (refused before authentication).
     pub principal_kind: Word,
     /// The token issuer (jwt) or the public key id (api_key). Never a secret.
-    pub principal_issuer: Option<String>,
-    pub groups: Vec<String>,
+    pub principal_issuer: Option<Arc<str>>,
+    /// Shared with the group policies (no copy per request).
+    pub groups: Vec<Arc<str>>,
     /// Node keys the request's checks named (GUIDs only; root / recycle bin are not keys).
     pub node_keys: Vec<Uuid>,
-    /// Verbs the route required, deduplicated, in route order.
-    pub verbs: Vec<String>,
+    /// Verbs the route required, deduplicated, in route order (shared with the route table).
+    pub verbs: Vec<Arc<str>>,
     /// `allow` / `deny`.
     pub decision: Word,
     /// The stable deny reason id (`DenyReason::as_str`); `None` for allows.
@@ -207,13 +227,13 @@ impl AuditEvent {
         meta: &RequestMeta,
         target: Option<&Target>,
         principal: Option<&Principal>,
-        groups: &[String],
+        groups: &[Arc<str>],
         decision: &Decision,
     ) -> Self {
         AuditEvent::decided(
             meta.clone(),
             target.cloned(),
-            principal.cloned(),
+            principal.cloned().map(Arc::new),
             groups.to_vec(),
             decision.clone(),
         )
@@ -224,8 +244,8 @@ impl AuditEvent {
     pub fn decided(
         meta: RequestMeta,
         target: Option<Target>,
-        principal: Option<Principal>,
-        groups: Vec<String>,
+        principal: Option<Arc<Principal>>,
+        groups: Vec<Arc<str>>,
         decision: Decision,
     ) -> Self {
         let api = target.as_ref().map(|t| Word::Borrowed(t.api.as_str()));
@@ -234,13 +254,13 @@ impl AuditEvent {
         let (principal_id, principal_kind, principal_issuer) = match principal {
             None => (None, "none", None),
             Some(p) => {
-                let (kind, issuer) = match p.kind {
+                let (kind, issuer) = match &p.kind {
                     PrincipalKind::Anonymous => ("anonymous", None),
-                    PrincipalKind::Jwt { issuer } => ("jwt", Some(String::from(&*issuer))),
-                    PrincipalKind::ApiKey { key_id } => ("api_key", Some(key_id)),
+                    PrincipalKind::Jwt { issuer } => ("jwt", Some(issuer.clone())),
+                    PrincipalKind::ApiKey { key_id } => ("api_key", Some(Arc::from(&**key_id))),
                     PrincipalKind::Umbraco { .. } => ("umbraco", None),
                 };
-                (Some(p.id), kind, issuer)
+                (Some(p.id.clone()), kind, issuer)
             }
         };
         let decision_text = Word::Borrowed(decision.as_str());
@@ -301,9 +321,9 @@ impl AuditEvent {
 
 /// The node keys a target's checks name (and a Delivery `Start-Item` key), and the verbs its
 /// checks require, each deduplicated in route order.
-fn named_nodes_and_verbs(t: Target) -> (Vec<Uuid>, Vec<String>) {
+fn named_nodes_and_verbs(t: Target) -> (Vec<Uuid>, Vec<Arc<str>>) {
     let mut node_keys = Vec::new();
-    let mut verbs: Vec<String> = Vec::new();
+    let mut verbs: Vec<Arc<str>> = Vec::new();
     for check in t.checks {
         for node in &check.nodes {
             if let NodeRef::Key(k) = node {

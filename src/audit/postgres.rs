@@ -106,12 +106,14 @@ impl Columns {
             c.request_id.push(e.request_id.clone());
             c.instance_id.push(e.instance_id.to_string());
             c.api.push(e.api.as_deref().map(str::to_owned));
-            c.method.push(e.method.clone());
+            c.method.push(e.method.to_string());
             c.path.push(e.path.clone());
             c.route_id.push(e.route_id.as_deref().map(str::to_owned));
-            c.principal_id.push(e.principal_id.clone());
+            c.principal_id
+                .push(e.principal_id.as_deref().map(str::to_owned));
             c.principal_kind.push(e.principal_kind.to_string());
-            c.principal_issuer.push(e.principal_issuer.clone());
+            c.principal_issuer
+                .push(e.principal_issuer.as_deref().map(str::to_owned));
             c.groups.push(json_array(&e.groups)?);
             c.node_keys.push(json_array(&e.node_keys)?);
             c.verbs.push(json_array(&e.verbs)?);

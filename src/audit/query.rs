@@ -73,6 +73,11 @@ fn owned(v: Option<String>) -> Option<Word> {
     v.map(Word::Owned)
 }
 
+/// A stored list of names shared on the request path (groups, verbs).
+fn shared(v: Vec<String>) -> Vec<Arc<str>> {
+    v.into_iter().map(Arc::from).collect()
+}
+
 fn from_row(r: &sqlx::postgres::PgRow) -> Result<AuditEvent, AuditError> {
     let get_err = AuditError::Query;
     let addr: Option<String> = r.try_get("client_addr").map_err(get_err)?;
@@ -83,18 +88,24 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Result<AuditEvent, AuditError> {
         request_id: r.try_get("request_id").map_err(get_err)?,
         instance_id: Arc::from(r.try_get::<String, _>("instance_id").map_err(get_err)?),
         api: owned(r.try_get("api").map_err(get_err)?),
-        method: r.try_get("method").map_err(get_err)?,
+        method: Word::Owned(r.try_get::<String, _>("method").map_err(get_err)?),
         path: r.try_get("path").map_err(get_err)?,
         route_id: r
             .try_get::<Option<String>, _>("route_id")
             .map_err(get_err)?
             .map(Arc::from),
-        principal_id: r.try_get("principal_id").map_err(get_err)?,
+        principal_id: r
+            .try_get::<Option<String>, _>("principal_id")
+            .map_err(get_err)?
+            .map(Arc::from),
         principal_kind: Word::Owned(r.try_get::<String, _>("principal_kind").map_err(get_err)?),
-        principal_issuer: r.try_get("principal_issuer").map_err(get_err)?,
-        groups: r.try_get("groups").map_err(get_err)?,
+        principal_issuer: r
+            .try_get::<Option<String>, _>("principal_issuer")
+            .map_err(get_err)?
+            .map(Arc::from),
+        groups: shared(r.try_get("groups").map_err(get_err)?),
         node_keys: r.try_get("node_keys").map_err(get_err)?,
-        verbs: r.try_get("verbs").map_err(get_err)?,
+        verbs: shared(r.try_get("verbs").map_err(get_err)?),
         decision: Word::Owned(r.try_get::<String, _>("decision").map_err(get_err)?),
         reason: owned(r.try_get("reason").map_err(get_err)?),
         reason_detail: owned(r.try_get("reason_detail").map_err(get_err)?),
@@ -143,10 +154,10 @@ pub fn format_table(events: &[AuditEvent]) -> String {
                 e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
                 e.decision.to_string(),
                 reason,
-                e.method.clone(),
+                e.method.to_string(),
                 e.path.clone(),
                 e.route_id.as_deref().unwrap_or("-").to_owned(),
-                e.principal_id.clone().unwrap_or_else(|| "-".into()),
+                e.principal_id.as_deref().unwrap_or("-").to_owned(),
                 e.upstream_status
                     .map_or_else(|| "-".into(), |s| s.to_string()),
                 e.event_id.to_string(),

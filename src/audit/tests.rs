@@ -92,7 +92,7 @@ pub(crate) fn sample_allow() -> AuditEvent {
         &meta_with_secrets(),
         Some(&target()),
         Some(&jwt_principal()),
-        &["editor".to_owned()],
+        &["editor".into()],
         &Decision::Allow(permit),
     )
     .with_upstream(Some(200), Some(Duration::from_micros(1500)))
@@ -117,7 +117,10 @@ fn allow_event_names_route_principal_nodes_verbs_and_grant() {
     assert_eq!(e.principal_kind, "jwt");
     assert_eq!(e.principal_issuer.as_deref(), Some("https://id.example"));
     assert_eq!(e.node_keys, vec![node(1), node(2)]);
-    assert_eq!(e.verbs, vec!["Umb.Document.Publish", "Umb.Document.Read"]);
+    assert_eq!(
+        e.verbs,
+        vec!["Umb.Document.Publish".into(), "Umb.Document.Read".into()] as Vec<Arc<str>>
+    );
     assert_eq!(
         e.granted_via,
         vec!["verb:Umb.Document.Publish@1234 by editor (entry on 1200)"]
@@ -188,6 +191,21 @@ fn long_user_agent_is_cut_on_a_char_boundary() {
     let m = RequestMeta::new("r", &http::Method::GET, "/", None, &h);
     let got = m.user_agent.expect("ua");
     assert!(got.len() <= MAX_USER_AGENT && got.len() >= MAX_USER_AGENT - 1);
+}
+
+#[test]
+fn a_standard_method_is_borrowed_and_an_extension_method_copied() {
+    let h = http::HeaderMap::new();
+    for name in [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ] {
+        let method = http::Method::from_bytes(name.as_bytes()).expect("method");
+        let m = RequestMeta::new("r", &method, "/", None, &h);
+        assert!(matches!(m.method, Word::Borrowed(n) if n == name), "{name}");
+    }
+    let purge = http::Method::from_bytes(b"PURGE").expect("method");
+    let m = RequestMeta::new("r", &purge, "/", None, &h);
+    assert!(matches!(&m.method, Word::Owned(n) if n == "PURGE"));
 }
 
 #[test]
@@ -398,17 +416,22 @@ fn every_grant_reads_as_its_documented_text() {
         (Grant::Backoffice, "backoffice"),
         (
             Grant::Section {
-                section: g("content"),
-                group: g("editor"),
+                section: g("content").into(),
+                group: g("editor").into(),
             },
             "section:content by editor",
         ),
-        (Grant::Admin { group: g("admin") }, "admin by admin"),
+        (
+            Grant::Admin {
+                group: g("admin").into(),
+            },
+            "admin by admin",
+        ),
         (
             Grant::Verb {
                 node: 1234,
-                verb: g("Umb.Document.Update"),
-                group: g("editor"),
+                verb: g("Umb.Document.Update").into(),
+                group: g("editor").into(),
                 entry_on: Some(1200),
             },
             "verb:Umb.Document.Update@1234 by editor (entry on 1200)",
@@ -416,8 +439,8 @@ fn every_grant_reads_as_its_documented_text() {
         (
             Grant::Verb {
                 node: -20,
-                verb: g("Umb.Document.Delete"),
-                group: g("writer"),
+                verb: g("Umb.Document.Delete").into(),
+                group: g("writer").into(),
                 entry_on: None,
             },
             "verb:Umb.Document.Delete@-20 by writer (default)",
@@ -434,7 +457,12 @@ fn every_grant_reads_as_its_documented_text() {
             "start_node:-1 covers 1234",
         ),
         (Grant::UserTarget { user: g("u1") }, "user_target:u1"),
-        (Grant::GroupMember { group: g("g1") }, "group_member:g1"),
+        (
+            Grant::GroupMember {
+                group: g("g1").into(),
+            },
+            "group_member:g1",
+        ),
     ];
     for (grant, text) in cases {
         assert_eq!(grant_text(&grant), text, "{grant:?}");

@@ -219,7 +219,7 @@ pub fn verify(
     id.push_str("key:");
     id.push_str(key_id);
     Ok(Principal {
-        id,
+        id: id.into(),
         kind: PrincipalKind::ApiKey {
             key_id: record.scope.key_id.clone(),
         },

@@ -69,12 +69,7 @@ struct Inner {
 impl Inner {
     /// Counts one authentication in `portcullis_authn_total{method, issuer}` and returns its
     /// `result` label: `ok`, else the deny's detail (the token problem) or its id.
-    fn count(
-        &self,
-        method: &str,
-        issuer: &str,
-        result: &Result<Principal, DenyReason>,
-    ) -> &'static str {
+    fn count<T>(&self, method: &str, issuer: &str, result: &Result<T, DenyReason>) -> &'static str {
         let outcome = match result {
             Ok(_) => "ok",
             Err(reason) => reason.detail().unwrap_or(reason.as_str()),

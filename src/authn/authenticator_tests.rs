@@ -80,7 +80,7 @@ fn b64_json(v: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
-fn invalid(p: TokenProblem) -> Result<super::Principal, DenyReason> {
+fn invalid(p: TokenProblem) -> Result<std::sync::Arc<super::Principal>, DenyReason> {
     Err(DenyReason::InvalidToken(p))
 }
 
@@ -93,12 +93,12 @@ async fn valid_rs256_and_es256_tokens_are_accepted() {
         .verify_bearer(&idp().mint("rsa-a", Algorithm::RS256, &claims()))
         .await
         .unwrap();
-    assert_eq!(p.id, "jwt:idp#user-1");
+    assert_eq!(&*p.id, "jwt:idp#user-1");
     let p = a
         .verify_bearer(&idp().mint("ec-a", Algorithm::ES256, &claims()))
         .await
         .unwrap();
-    assert_eq!(p.id, "jwt:idp#user-1");
+    assert_eq!(&*p.id, "jwt:idp#user-1");
 }
 
 #[tokio::test]
@@ -378,7 +378,8 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
     let other_env = super::api_key::parse(&k.full.replacen("pcl_live_", "pcl_dev_", 1)).unwrap();
     assert_eq!(
-        a.verify_api_key(&other_env, Some(&record)),
+        a.verify_api_key(&other_env, Some(&record))
+            .map(std::sync::Arc::new),
         invalid(TokenProblem::UnknownApiKey)
     );
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());

@@ -86,8 +86,9 @@ pub enum AuthnError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
     /// Stable id for logs, audit rows and the permission lookup:
-    /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `umbraco:{user key}`, `anonymous`.
-    pub id: String,
+    /// `jwt:{issuer}#{subject}`, `key:{key_id}`, `umbraco:{user key}`, `anonymous`. Shared
+    /// with the permit and the audit event (no copy per request).
+    pub id: Arc<str>,
     pub kind: PrincipalKind,
     pub subject: Subject,
 }

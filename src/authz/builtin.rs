@@ -121,7 +121,7 @@ fn group(g: &BuiltinGroup) -> GroupPolicy {
         .then(|| NodePath(std::sync::Arc::from([-1])));
     GroupPolicy {
         key: g.key,
-        alias: g.alias.to_string(),
+        alias: g.alias.into(),
         name: g.name.to_string(),
         sections: g.sections.iter().map(|s| Section::new(s)).collect(),
         default_verbs: g.verbs.iter().collect::<VerbSet>(),

@@ -302,7 +302,7 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 });
                 match found {
                     Some((s, g)) => self.via.push(Grant::Section {
-                        section: s.as_str().to_string(),
+                        section: s.0.clone(),
                         group: g.alias.clone(),
                     }),
                     None => {
@@ -367,8 +367,8 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 let missing: Vec<String> = check
                     .verbs
                     .iter()
-                    .filter(|v| res.grant_for(v).is_none() || missing.is_some_and(|m| m.0 == *v))
-                    .cloned()
+                    .filter(|v| res.grant_for(v).is_none() || missing.is_some_and(|m| m.0 == &***v))
+                    .map(|v| v.to_string())
                     .collect();
                 self.note(|| {
                     located_evidence(check, r, &loc, Some(start_node), Some(&res), &missing)
@@ -391,10 +391,10 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
     }
 }
 
-fn verb_grant(node: NodeId, verb: &str, at: &GroupAt<'_>) -> Grant {
+fn verb_grant(node: NodeId, verb: &Arc<str>, at: &GroupAt<'_>) -> Grant {
     Grant::Verb {
         node,
-        verb: verb.to_owned(),
+        verb: verb.clone(),
         group: at.group.alias.clone(),
         entry_on: at.entry_on,
     }
@@ -452,7 +452,7 @@ fn located_evidence(
         trashed: loc.trashed,
         start_node,
         groups: res.map(GroupEvidence::from_resolution).unwrap_or_default(),
-        required: check.verbs.to_vec(),
+        required: check.verbs.iter().map(|v| v.to_string()).collect(),
         missing: missing.to_vec(),
         note: (check.scope == CheckScope::Branch)
             .then(|| "branch: the verb must also hold below the node".to_string()),

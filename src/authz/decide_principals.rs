@@ -105,5 +105,5 @@ fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
         .groups
         .iter()
         .map(|g| &**g)
-        .find(|g| g.alias == ADMIN_ALIAS)
+        .find(|g| &*g.alias == ADMIN_ALIAS)
 }

@@ -565,7 +565,7 @@ fn branch_publish_passes_when_a_mix_of_groups_covers_every_descendant() {
             group,
             entry_on,
             ..
-        } => Some((group.clone(), *entry_on)),
+        } => Some((group.to_string(), *entry_on)),
         _ => None,
     });
     assert_eq!(on_1070, Some(("b".to_string(), Some(1070))));

@@ -56,7 +56,7 @@ impl GroupEvidence {
         r.per_group
             .iter()
             .map(|g| GroupEvidence {
-                group: g.group.alias.clone(),
+                group: g.group.alias.to_string(),
                 entry_on: g.entry_on,
                 verbs: g.verbs.iter().map(|v| v.as_str().to_string()).collect(),
             })
@@ -109,13 +109,13 @@ pub fn explain(
         api: target.api,
         sections: target.sections.clone(),
         principal: PrincipalEvidence {
-            id: who.principal.id.clone(),
+            id: who.principal.id.to_string(),
             kind: who.principal.kind.as_str(),
             user: access.map(|a| a.name.clone()),
             state: access.map(|a| a.state),
         },
         groups: access
-            .map(|a| a.groups.iter().map(|g| g.alias.clone()).collect())
+            .map(|a| a.groups.iter().map(|g| g.alias.to_string()).collect())
             .unwrap_or_default(),
         content_start_nodes: access
             .map(|a| paths(&a.content_start_nodes))

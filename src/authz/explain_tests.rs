@@ -259,7 +259,7 @@ fn fact_maps_hash_a_key_the_same_way_every_time_and_in_every_resolved() {
 #[test]
 fn builtin_groups_match_umbraco_md_section_4() {
     let groups = builtin_groups();
-    let aliases: Vec<&str> = groups.iter().map(|g| g.alias.as_str()).collect();
+    let aliases: Vec<&str> = groups.iter().map(|g| &*g.alias).collect();
     assert_eq!(
         aliases,
         ["admin", "editor", "writer", "translator", "sensitiveData"]

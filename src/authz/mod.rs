@@ -63,7 +63,7 @@ pub struct Permit {
     /// it.
     pub route: Arc<str>,
     /// Stable principal id (`None` for anonymous routes).
-    pub principal: Option<String>,
+    pub principal: Option<Arc<str>>,
     /// The evidence: one entry per satisfied requirement.
     pub via: Vec<Grant>,
 }
@@ -77,15 +77,15 @@ pub enum Grant {
     /// Any approved back-office user may call the route.
     Backoffice,
     /// A section the caller holds through a group.
-    Section { section: String, group: String },
+    Section { section: Arc<str>, group: Arc<str> },
     /// Membership of the `admin` group.
-    Admin { group: String },
+    Admin { group: Arc<str> },
     /// A verb on a node, granted by `group`; `entry_on` is the node id carrying the explicit
     /// entry that applied, or `None` when the group's default verbs applied.
     Verb {
         node: i64,
-        verb: String,
-        group: String,
+        verb: Arc<str>,
+        group: Arc<str>,
         entry_on: Option<i64>,
     },
     /// A Delivery API key whose scope covers the node(s).
@@ -101,7 +101,7 @@ pub enum Grant {
     /// A user check passed: the target user is not an administrator.
     UserTarget { user: String },
     /// A user-group check passed: the caller is a member of the group.
-    GroupMember { group: String },
+    GroupMember { group: Arc<str> },
 }
 
 /// Why a request was refused. `as_str()` is the one stable vocabulary used by responses, audit

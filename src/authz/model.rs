@@ -279,7 +279,8 @@ pub enum LanguageAccess {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupPolicy {
     pub key: Uuid,
-    pub alias: String,
+    /// Shared with every grant and audit event that names the group (no copy per request).
+    pub alias: Arc<str>,
     pub name: String,
     pub sections: Vec<Section>,
     pub default_verbs: VerbSet,

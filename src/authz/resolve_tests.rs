@@ -38,7 +38,7 @@ fn the_effective_set_is_the_union_of_the_groups_sets() {
     ];
     let r = resolve_at(&groups, &p("-1,1051,1062"));
     assert_eq!(r.effective(), ["y", "z"].iter().collect::<VerbSet>());
-    assert_eq!(r.grant_for("z").map(|g| g.group.alias.as_str()), Some("b"));
+    assert_eq!(r.grant_for("z").map(|g| &*g.group.alias), Some("b"));
     assert!(r.grant_for("x").is_none());
 }
 
@@ -206,7 +206,7 @@ proptest! {
                         scope: CheckScope::Node,
                         source: "path:id".into(),
                         nodes: vec![NodeRef::Key(uuid::Uuid::from_u128(*path.last().unwrap_or(&-1) as u128))],
-                        verbs: vec![verb.to_string()].into(),
+                        verbs: vec![Arc::<str>::from(verb.to_string())].into(),
                     }],
                     cultures: vec![],
                     delivery: None,

@@ -71,7 +71,7 @@ pub fn resolved() -> Resolved {
 pub fn builtin(alias: &str) -> GroupPolicy {
     builtin_groups()
         .into_iter()
-        .find(|g| g.alias == alias)
+        .find(|g| &*g.alias == alias)
         .expect("built-in group")
 }
 
@@ -121,7 +121,7 @@ pub fn anonymous() -> Principal {
 
 pub fn member(username: &str, groups: &[&str]) -> Principal {
     Principal {
-        id: format!("member:{username}"),
+        id: format!("member:{username}").into(),
         kind: PrincipalKind::Jwt {
             issuer: Arc::from("https://members"),
         },
@@ -147,7 +147,7 @@ pub fn scope(roots: &[NodeId]) -> ApiKeyScope {
 
 pub fn key_principal(scope: ApiKeyScope) -> Principal {
     Principal {
-        id: format!("key:{}", scope.key_id),
+        id: format!("key:{}", scope.key_id).into(),
         kind: PrincipalKind::ApiKey {
             key_id: scope.key_id.clone(),
         },
@@ -161,7 +161,7 @@ pub fn check(kind: CheckKind, nodes: Vec<NodeRef>, verbs: &[&str]) -> NodeCheck 
         scope: CheckScope::Node,
         source: "path:id".into(),
         nodes,
-        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        verbs: verbs.iter().map(|v| Arc::from(*v)).collect(),
     }
 }
 

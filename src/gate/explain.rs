@@ -94,7 +94,7 @@ impl Gate {
         with_evidence: bool,
     ) -> Result<Evaluation, DenyReason> {
         let deadline = Instant::now() + self.deadline;
-        self.evaluate_in(principal, target, with_evidence, deadline)
+        self.evaluate_in(Arc::new(principal), target, with_evidence, deadline)
             .await
     }
 }
@@ -126,7 +126,7 @@ impl Explanation {
 /// The principal `explain --principal` acts as (see [`Gate::explain_as`]).
 pub fn explain_principal(external_id: &str) -> Principal {
     Principal {
-        id: format!("explain:{external_id}"),
+        id: format!("explain:{external_id}").into(),
         kind: PrincipalKind::Jwt {
             issuer: Arc::from("explain"),
         },

@@ -19,7 +19,7 @@ impl Gate {
         parts: &http::request::Parts,
         cookie: Option<&AccessCookie>,
         deadline: Instant,
-    ) -> Result<Principal, DenyReason> {
+    ) -> Result<Arc<Principal>, DenyReason> {
         let services = self.services();
         let (Some(sessions), Some(authorization)) = (
             &services.sessions,
@@ -33,13 +33,13 @@ impl Gate {
         };
         let check = sessions.check(parts, &services.cache);
         match tokio::time::timeout_at(deadline, check).await {
-            Ok(Ok(SessionOutcome::User(access))) => Ok(Principal {
-                id: format!("umbraco:{}", access.user_key),
+            Ok(Ok(SessionOutcome::User(access))) => Ok(Arc::new(Principal {
+                id: format!("umbraco:{}", access.user_key).into(),
                 kind: PrincipalKind::Umbraco {
                     user_key: access.user_key,
                 },
                 subject: Subject::Umbraco(access),
-            }),
+            })),
             Ok(Ok(SessionOutcome::Rejected(reason))) => Err(reason),
             Ok(Err(e)) => {
                 tracing::warn!(error = %crate::config::error_chain(&*e), "umbraco cannot check the session; failing closed");

@@ -17,9 +17,9 @@ pub struct Verdict {
     /// Canonical path and query to forward (`None` when the request could not be read).
     pub uri: Option<String>,
     pub target: Option<Target>,
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
     /// Aliases of the groups the caller acts with.
-    pub groups: Vec<String>,
+    pub groups: Vec<Arc<str>>,
 }
 
 impl Verdict {
@@ -62,8 +62,8 @@ impl Verdict {
 /// What evaluating an authenticated request concluded.
 pub(super) struct Evaluation {
     pub(super) decision: Decision,
-    pub(super) principal: Principal,
-    pub(super) groups: Vec<String>,
+    pub(super) principal: Arc<Principal>,
+    pub(super) groups: Vec<Arc<str>>,
     pub(super) explanation: Option<Evidence>,
 }
 
@@ -115,7 +115,7 @@ pub(super) fn passthrough(target: Target, uri: String) -> Verdict {
 }
 
 /// An allow of `route` by one grant.
-fn allow(route: &Arc<str>, principal: Option<String>, grant: Grant) -> Decision {
+fn allow(route: &Arc<str>, principal: Option<Arc<str>>, grant: Grant) -> Decision {
     Decision::Allow(Permit {
         route: route.clone(),
         principal,

@@ -22,7 +22,7 @@ impl Gate {
         parts: &http::request::Parts,
         api: Api,
         deadline: Instant,
-    ) -> Result<Principal, DenyReason> {
+    ) -> Result<Arc<Principal>, DenyReason> {
         let s = &self.services;
         let allows = |m| self.methods.allows(api, m);
         let not_accepted = DenyReason::InvalidToken(TokenProblem::NotAccepted);

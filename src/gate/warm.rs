@@ -18,7 +18,7 @@ impl Gate {
         &self,
         parts: &http::request::Parts,
         api: Api,
-    ) -> Option<Result<Principal, DenyReason>> {
+    ) -> Option<Result<Arc<Principal>, DenyReason>> {
         let s = &self.services;
         let allows = |m| self.methods.allows(api, m);
         let umbraco = allows(AuthMethod::Umbraco) && s.sessions.is_some();
@@ -50,12 +50,12 @@ impl Gate {
         &self,
         key: &PresentedKey,
         record: Option<&crate::authn::ApiKeyRecord>,
-    ) -> Result<Principal, DenyReason> {
+    ) -> Result<Arc<Principal>, DenyReason> {
         let s = &self.services;
         let principal = s.authn.verify_api_key(key, record)?;
         s.cache.record_api_key_use(key.key_id());
         s.authn.admit(&principal)?;
-        Ok(principal)
+        Ok(Arc::new(principal))
     }
 
     /// [`Gate::access`] when the user is cached (or none is needed).
@@ -112,11 +112,14 @@ impl Gate {
     }
 }
 
-/// The principal of a request without a credential.
-pub(super) fn anonymous() -> Principal {
-    Principal {
-        id: "anonymous".into(),
-        kind: PrincipalKind::Anonymous,
-        subject: Subject::Anonymous,
-    }
+/// The principal of a request without a credential (one for the process, shared).
+pub(super) fn anonymous() -> Arc<Principal> {
+    static ANONYMOUS: std::sync::LazyLock<Arc<Principal>> = std::sync::LazyLock::new(|| {
+        Arc::new(Principal {
+            id: "anonymous".into(),
+            kind: PrincipalKind::Anonymous,
+            subject: Subject::Anonymous,
+        })
+    });
+    ANONYMOUS.clone()
 }

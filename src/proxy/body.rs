@@ -9,6 +9,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::prelude::Session;
 use pingora::Result;
+use std::sync::Arc;
 
 /// pingora forwards an already-read body only from its retry buffer, which holds 64 KiB: an
 /// inspected body larger than that could not be forwarded byte for byte, so it is refused.
@@ -22,7 +23,7 @@ pub(super) async fn inspect_body(
     session: &mut Session,
     runtime: &Runtime,
     pending: &PendingBody,
-    principal: Principal,
+    principal: Arc<Principal>,
     limit: usize,
 ) -> Result<Verdict> {
     let limit = limit.min(FORWARDABLE_BODY);

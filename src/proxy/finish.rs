@@ -102,20 +102,21 @@ impl Gateway {
                 upstream.ms = ctx.upstream_elapsed.map(|d| d.as_secs_f64() * 1000.0),
                 upstream.failure = ctx.upstream_failure.map(UpstreamFailure::as_str),
                 trace.id = ctx.traceparent.as_deref().map(headers::trace_id),
-                principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| p.id.as_str()),
+                principal.id = ctx.verdict.as_ref().and_then(|v| v.principal.as_ref()).map(|p| &*p.id),
                 upstream.identity = self.upstream_identity(ctx),
                 duration.ms = elapsed.as_secs_f64() * 1000.0,
                 error = e.map(|e| e.etype().as_str()),
                 "request"
             );
         }
-        // Last: the event takes the request's meta and verdict (their strings move into it).
-        if let (Some(meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
+        // Last: the event takes the request's meta, verdict and id (their strings move into it).
+        if let (Some(mut meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
             // Sampling is decided before the event is built: a sampled-out allow costs nothing.
             let deny = matches!(v.decision, Decision::Deny(_));
             if self.shared.auditor.keeps(meta.event_id, deny) {
                 let upstream_status = session.response_written().map(|r| r.status.as_u16());
                 let identity = self.upstream_identity(ctx);
+                meta.request_id = std::mem::take(&mut ctx.request_id);
                 let v = *v;
                 let event = AuditEvent::decided(meta, v.target, v.principal, v.groups, v.decision)
                     .with_upstream(upstream_status, ctx.upstream_elapsed)

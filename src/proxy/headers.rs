@@ -410,7 +410,7 @@ fn identity(
             }
         }
     }
-    edits.push(set(&PRINCIPAL, p.id.as_str())?);
+    edits.push(set(&PRINCIPAL, &p.id)?);
     edits.push(Edit::Set(
         PRINCIPAL_KIND.clone(),
         HeaderValue::from_static(p.kind.as_str()),

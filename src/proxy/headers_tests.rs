@@ -245,13 +245,13 @@ fn an_api_key_caller_on_delivery_sends_umbracos_key_and_its_identity() {
     let h = map(&[("api-key", KEY), ("x-portcullis-principal", "admin")]);
     let verdict = Verdict {
         api: Some(Api::Delivery),
-        principal: Some(Principal {
+        principal: Some(std::sync::Arc::new(Principal {
             id: "key:0123456789ABCDEF".into(),
             kind: PrincipalKind::ApiKey {
                 key_id: "0123456789ABCDEF".into(),
             },
             subject: Subject::Anonymous,
-        }),
+        })),
         groups: vec!["editors".into()],
         ..Verdict::denied(crate::authz::DenyReason::NoRoute)
     };

@@ -199,7 +199,7 @@ impl ProxyHttp for Gateway {
             } => {
                 ctx.body_inspected = true;
                 let span = request_span(&ctx.request_id, &session.req_header().method, true);
-                let inspect = inspect_body(session, &ctx.runtime, &pending, *principal, limit);
+                let inspect = inspect_body(session, &ctx.runtime, &pending, principal, limit);
                 Box::new(Box::pin(inspect.instrument(span)).await?)
             }
             // `resume` never waits again; fail closed if it ever did.
@@ -221,8 +221,9 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        // The request id joins the meta when the event is built (`log_and_audit` moves it in).
         ctx.meta = Some(RequestMeta::new(
-            ctx.request_id.clone(),
+            String::new(),
             &req.method,
             path,
             peer,
@@ -310,7 +311,7 @@ impl ProxyHttp for Gateway {
             .verdict
             .as_ref()
             .map_or(UpstreamCredential::AsSent, |v| {
-                api_user::upstream_credential(v.api, v.principal.as_ref(), kind)
+                api_user::upstream_credential(v.api, v.principal.as_deref(), kind)
             });
         if credential == UpstreamCredential::ApiUser {
             // Boxed: pingora boxes this filter's future per request, so it stays small.

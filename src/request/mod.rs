@@ -90,7 +90,7 @@ pub struct NodeCheck {
     pub nodes: Vec<NodeRef>,
     /// Verb names (`Umb.Document.Update`); empty means path (start-node) access only. Shared
     /// with the route table.
-    pub verbs: Arc<[String]>,
+    pub verbs: Arc<[Arc<str>]>,
 }
 
 /// Delivery API request details that change what the upstream returns (UMBRACO.md §8).

@@ -339,7 +339,7 @@ impl PolicyCache {
             return Ok(None);
         };
         Ok(self.user_access(&ext).await?.map(|a| UserFacts {
-            is_admin: a.groups.iter().any(|g| g.alias == ADMIN_ALIAS),
+            is_admin: a.groups.iter().any(|g| &*g.alias == ADMIN_ALIAS),
         }))
     }
 

@@ -56,7 +56,7 @@ impl Snapshot {
             }
             let policy = GroupPolicy {
                 key: g.key,
-                alias: g.alias.clone(),
+                alias: g.alias.as_str().into(),
                 name: g.name.clone(),
                 sections: g.sections.iter().map(|x| Section::new(x)).collect(),
                 default_verbs: g.default_verbs.iter().collect(),

@@ -166,7 +166,7 @@ impl CurrentUser {
         };
         let aggregate = GroupPolicy {
             key: Uuid::nil(),
-            alias: AGGREGATE_ALIAS.to_owned(),
+            alias: AGGREGATE_ALIAS.into(),
             name: "Umbraco user/current".to_owned(),
             sections: self
                 .allowed_sections
@@ -202,8 +202,8 @@ impl CurrentUser {
         let empty = |key: Uuid, alias: String| {
             Arc::new(GroupPolicy {
                 key,
-                name: alias.clone(),
-                alias,
+                alias: alias.as_str().into(),
+                name: alias,
                 sections: Vec::new(),
                 default_verbs: VerbSet::default(),
                 content_start: None,

@@ -102,12 +102,12 @@ fn sections_languages_and_groups_follow_the_answer() {
         .groups
         .iter()
         .any(|g| g.key == G && g.sections.is_empty()));
-    assert!(!access.groups.iter().any(|g| g.alias == ADMIN_ALIAS));
+    assert!(!access.groups.iter().any(|g| &*g.alias == ADMIN_ALIAS));
     let admin = parse(body(true, &[], true)).to_access(&paths());
     let g = admin
         .groups
         .iter()
-        .find(|g| g.alias == ADMIN_ALIAS)
+        .find(|g| &*g.alias == ADMIN_ALIAS)
         .unwrap();
     assert_eq!(g.key, ADMIN_GROUP_KEY);
     assert_eq!(access.state, UserState::Active);

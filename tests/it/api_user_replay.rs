@@ -69,6 +69,7 @@ async fn the_audit_event_names_the_caller_and_the_api_user_umbraco_saw() {
     let jwt = send(
         client()
             .get(gw.url(CURRENT))
+            .header("x-request-id", "audit-names-1")
             .bearer_auth(token("dev-editor")),
     )
     .await;
@@ -89,6 +90,10 @@ async fn the_audit_event_names_the_caller_and_the_api_user_umbraco_saw() {
     };
     let external = by("jwt:");
     assert_eq!(external["principal_id"], "jwt:dev#dev-editor");
+    // The request id, the client's or the one the gateway made, is the response's.
+    assert_eq!(external["request_id"], "audit-names-1");
+    let made = umb.1["x-request-id"].to_str().expect("request id");
+    assert_eq!(by("umbraco:")["request_id"], made);
     assert_eq!(external["upstream_identity"], CLIENT_ID);
     assert_eq!(external["upstream_status"], 200);
     let passthrough = by("umbraco:");

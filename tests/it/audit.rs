@@ -58,7 +58,7 @@ fn target() -> Target {
 
 fn principal(name: &str) -> Principal {
     Principal {
-        id: format!("jwt:https://id.example#{name}"),
+        id: format!("jwt:https://id.example#{name}").into(),
         kind: PrincipalKind::Jwt {
             issuer: "https://id.example".into(),
         },
@@ -171,7 +171,7 @@ async fn allow_and_deny_events_land_in_postgres_with_their_fields(pool: PgPool) 
     assert_eq!(expired.reason.as_deref(), Some("invalid_token"));
 
     let by_principal = AuditFilter {
-        principal: Some(alice.id.clone()),
+        principal: Some(alice.id.to_string()),
         decision: Some("deny".into()),
         ..AuditFilter::default()
     };

@@ -13,7 +13,8 @@ use crate::authn::Principal;
 use crate::authz::{DenyReason, TokenProblem};
 
 pub(super) struct Cached {
-    principal: Principal,
+    /// Handed out shared: a hit copies no string.
+    principal: Arc<Principal>,
     exp: i64,
     /// The issuer's `ok` counter.
     verified: prometheus::IntCounter,
@@ -64,7 +65,7 @@ impl Authenticator {
     /// Verifies a bearer token. A cached token (the same bytes, before its `exp`) costs one
     /// fast hash and a byte comparison, and no signature check. Errors: `KeysUnavailable` when the issuer's keys were never
     /// fetched, otherwise `InvalidToken(problem)`.
-    pub async fn verify_bearer(&self, token: &str) -> Result<Principal, DenyReason> {
+    pub async fn verify_bearer(&self, token: &str) -> Result<Arc<Principal>, DenyReason> {
         match self.verified_bearer(token) {
             Some(principal) => Ok(principal),
             // The cold path (parse, key set, maybe a refetch) in its own allocation: the
@@ -75,7 +76,7 @@ impl Authenticator {
 
     /// The principal of a bearer token verified earlier (the same bytes, before its `exp`),
     /// without waiting; `None` when it must be verified ([`Authenticator::verify_bearer`]).
-    pub fn verified_bearer(&self, token: &str) -> Option<Principal> {
+    pub fn verified_bearer(&self, token: &str) -> Option<Arc<Principal>> {
         let hit = self.inner.cache.get(token)?;
         if hit.exp <= unix_now() {
             return None;
@@ -84,7 +85,7 @@ impl Authenticator {
         Some(hit.principal.clone())
     }
 
-    async fn verify_bearer_cold(&self, token: &str) -> Result<Principal, DenyReason> {
+    async fn verify_bearer_cold(&self, token: &str) -> Result<Arc<Principal>, DenyReason> {
         let (issuer, result) = self.verify_bearer_inner(token).await;
         let issuer_label = issuer.as_deref().unwrap_or("none");
         self.inner.count("jwt", issuer_label, &result);
@@ -102,7 +103,7 @@ impl Authenticator {
     async fn verify_bearer_inner(
         &self,
         token: &str,
-    ) -> (Option<Arc<str>>, Result<Principal, DenyReason>) {
+    ) -> (Option<Arc<str>>, Result<Arc<Principal>, DenyReason>) {
         let invalid = DenyReason::InvalidToken;
         if token.len() > jwt::MAX_TOKEN_BYTES {
             return (None, Err(invalid(TokenProblem::TooLarge)));
@@ -146,12 +147,12 @@ impl Authenticator {
         }
         match jwt::check_claims(&parsed.claims, &issuer.policy, now) {
             Ok(accepted) => {
-                let principal = accepted.principal.clone();
+                let principal = Arc::new(accepted.principal);
                 if accepted.exp > now {
                     self.inner.cache.insert(
                         Box::from(token),
                         Arc::new(Cached {
-                            principal: accepted.principal,
+                            principal: principal.clone(),
                             exp: accepted.exp,
                             verified: issuer.verified.clone(),
                         }),

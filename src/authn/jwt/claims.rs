@@ -149,7 +149,7 @@ pub(crate) fn check_claims(
     };
     Ok(Accepted {
         principal: Principal {
-            id: format!("jwt:{}#{}", policy.name, subject_id),
+            id: format!("jwt:{}#{}", policy.name, subject_id).into(),
             kind: PrincipalKind::Jwt {
                 issuer: policy.name.clone(),
             },
@@ -315,7 +315,7 @@ mod tests {
             1000,
         )
         .unwrap();
-        assert_eq!(a.principal.id, "jwt:idp#u1");
+        assert_eq!(&*a.principal.id, "jwt:idp#u1");
         assert_eq!(
             a.principal.subject,
             Subject::User {

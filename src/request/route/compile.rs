@@ -237,7 +237,7 @@ fn compile_check(
         scope: scope?,
         source_text: Arc::from(c.node.as_str()),
         source: source?,
-        verbs: c.verbs.as_slice().into(),
+        verbs: c.verbs.iter().map(|v| Arc::from(v.as_str())).collect(),
         when,
     })
 }

@@ -143,7 +143,8 @@ pub struct CheckSpec {
     /// The source as written (`path:id`), reported in `Target` and `routes match`.
     pub source_text: Arc<str>,
     pub source: Source,
-    pub verbs: Arc<[String]>,
+    /// Each name shared with every grant and audit event that names it.
+    pub verbs: Arc<[Arc<str>]>,
     /// The config the check depends on; `None`: always applies.
     pub when: Option<Condition>,
 }

@@ -293,7 +293,7 @@ fn checks_of(r: &Route) -> Vec<Check> {
             (
                 kind.as_str().unwrap().to_owned(),
                 c.source_text.to_string(),
-                c.verbs.to_vec(),
+                c.verbs.iter().map(|v| v.to_string()).collect(),
                 scope,
                 null,
             )

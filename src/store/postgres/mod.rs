@@ -325,7 +325,7 @@ impl PolicyStore for PostgresStore {
         let languages: Vec<String> = r.try_get("languages").map_err(row_err)?;
         Ok(Some(GroupPolicy {
             key: r.try_get("key").map_err(row_err)?,
-            alias: r.try_get("alias").map_err(row_err)?,
+            alias: r.try_get::<&str, _>("alias").map_err(row_err)?.into(),
             name: r.try_get("name").map_err(row_err)?,
             sections: sections.iter().map(|s| Section::new(s)).collect(),
             default_verbs: verbs.iter().collect(),

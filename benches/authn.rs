@@ -98,17 +98,19 @@ fn bench(c: &mut Criterion) {
     });
 
     let generated = a.generate_api_key().unwrap();
+    let scope = Arc::new(ApiKeyScope {
+        key_id: generated.key_id.clone(),
+        name: "bench".into(),
+        apis: vec![portcullis::request::Api::Delivery],
+        subtree_roots: vec![],
+        cultures: vec![],
+        preview: false,
+        acts_as: None,
+        rate_limit_rps: None,
+    });
     let record = ApiKeyRecord {
-        scope: Arc::new(ApiKeyScope {
-            key_id: generated.key_id.clone(),
-            name: "bench".into(),
-            apis: vec![portcullis::request::Api::Delivery],
-            subtree_roots: vec![],
-            cultures: vec![],
-            preview: false,
-            acts_as: None,
-            rate_limit_rps: None,
-        }),
+        principal: portcullis::authn::key_principal(&scope),
+        scope,
         hash: generated.hash,
         owner: "bench".into(),
         expires_at: None,

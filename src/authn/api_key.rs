@@ -9,8 +9,9 @@ use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiKeyRecord, Principal, PrincipalKind, Subject};
+use super::{ApiKeyRecord, Principal};
 use crate::authz::{DenyReason, TokenProblem};
+use std::sync::Arc;
 
 /// The visible prefix that makes leaked keys recognisable by secret scanners.
 pub const PREFIX: &str = "pcl_";
@@ -193,7 +194,7 @@ pub fn verify(
     record: Option<&ApiKeyRecord>,
     pepper: &[u8],
     now: DateTime<Utc>,
-) -> Result<Principal, DenyReason> {
+) -> Result<Arc<Principal>, DenyReason> {
     let unknown = DenyReason::InvalidToken(TokenProblem::UnknownApiKey);
     let Some(record) = record else {
         return Err(unknown);
@@ -214,17 +215,7 @@ pub fn verify(
     if overlap_over || record.expires_at.is_some_and(|at| at <= now) {
         return Err(DenyReason::InvalidToken(TokenProblem::Expired));
     }
-    let key_id = &record.scope.key_id;
-    let mut id = String::with_capacity(4 + key_id.len());
-    id.push_str("key:");
-    id.push_str(key_id);
-    Ok(Principal {
-        id: id.into(),
-        kind: PrincipalKind::ApiKey {
-            key_id: record.scope.key_id.clone(),
-        },
-        subject: Subject::ApiKey(record.scope.clone()),
-    })
+    Ok(record.principal.clone())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the position-based shape check, each against the earlier definition kept here as an oracle).
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 use super::*;
-use crate::authn::ApiKeyScope;
+use crate::authn::{ApiKeyScope, PrincipalKind, Subject};
 use crate::request::Api;
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -11,17 +11,19 @@ const PEPPER: &[u8] = b"test-pepper-test-pepper-test-pepper!";
 
 /// A live, unexpired Delivery key's record for `k` (also used by the authenticator's tests).
 pub(crate) fn record_for(k: &GeneratedKey) -> ApiKeyRecord {
+    let scope = Arc::new(ApiKeyScope {
+        key_id: k.key_id.clone(),
+        name: "site".into(),
+        apis: vec![Api::Delivery],
+        subtree_roots: vec![],
+        cultures: vec![],
+        preview: false,
+        acts_as: None,
+        rate_limit_rps: None,
+    });
     ApiKeyRecord {
-        scope: Arc::new(ApiKeyScope {
-            key_id: k.key_id.clone(),
-            name: "site".into(),
-            apis: vec![Api::Delivery],
-            subtree_roots: vec![],
-            cultures: vec![],
-            preview: false,
-            acts_as: None,
-            rate_limit_rps: None,
-        }),
+        principal: crate::authn::key_principal(&scope),
+        scope,
         hash: k.hash,
         owner: "web team".into(),
         expires_at: None,
@@ -39,7 +41,8 @@ fn generated_key_parses_back_to_its_id_and_verifies() {
     assert_eq!(hash_secret(PEPPER, p.secret()), k.hash);
     let principal = verify(&p, Some(&record_for(&k)), PEPPER, Utc::now()).unwrap();
     assert_eq!(*principal.id, format!("key:{}", k.key_id));
-    assert!(matches!(principal.subject, Subject::ApiKey(_)));
+    assert!(matches!(&principal.kind, PrincipalKind::ApiKey { key_id } if *key_id == k.key_id));
+    assert!(matches!(&principal.subject, Subject::ApiKey(s) if s.key_id == k.key_id));
 }
 
 #[test]

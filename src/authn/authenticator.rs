@@ -199,7 +199,7 @@ impl Authenticator {
         &self,
         presented: &PresentedKey,
         record: Option<&ApiKeyRecord>,
-    ) -> Result<Principal, DenyReason> {
+    ) -> Result<Arc<Principal>, DenyReason> {
         let result = if presented.env() == self.inner.key_env {
             api_key::verify(presented, record, &self.inner.pepper, Utc::now())
         } else {

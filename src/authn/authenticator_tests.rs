@@ -378,8 +378,7 @@ async fn api_keys_verify_through_the_authenticator_and_other_envs_are_unknown() 
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());
     let other_env = super::api_key::parse(&k.full.replacen("pcl_live_", "pcl_dev_", 1)).unwrap();
     assert_eq!(
-        a.verify_api_key(&other_env, Some(&record))
-            .map(std::sync::Arc::new),
+        a.verify_api_key(&other_env, Some(&record)),
         invalid(TokenProblem::UnknownApiKey)
     );
     assert!(a.verify_api_key(&presented, Some(&record)).is_ok());

@@ -171,6 +171,9 @@ pub struct ApiKeyScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub scope: Arc<ApiKeyScope>,
+    /// The principal a verified key acts as, made once with the record ([`key_principal`]):
+    /// a request with the key copies nothing.
+    pub principal: Arc<Principal>,
     /// `SHA-256(pepper || secret)`.
     pub hash: [u8; 32],
     /// Free-text label of who answers for the key; never used to authorise (see `acts_as`).
@@ -179,6 +182,17 @@ pub struct ApiKeyRecord {
     pub revoked: bool,
     /// After a rotation, the replaced secret, still accepted until its `expires_at`.
     pub previous: Option<PreviousSecret>,
+}
+
+/// The principal of an API key with this scope: `key:{key_id}`.
+pub fn key_principal(scope: &Arc<ApiKeyScope>) -> Arc<Principal> {
+    Arc::new(Principal {
+        id: format!("key:{}", scope.key_id).into(),
+        kind: PrincipalKind::ApiKey {
+            key_id: scope.key_id.clone(),
+        },
+        subject: Subject::ApiKey(scope.clone()),
+    })
 }
 
 /// A rotated-out secret's hash and the end of its overlap window.

@@ -55,7 +55,7 @@ impl Gate {
         let principal = s.authn.verify_api_key(key, record)?;
         s.cache.record_api_key_use(key.key_id());
         s.authn.admit(&principal)?;
-        Ok(Arc::new(principal))
+        Ok(principal)
     }
 
     /// [`Gate::access`] when the user is cached (or none is needed).

@@ -162,17 +162,19 @@ pub(crate) fn languages(all: bool, list: &[String]) -> LanguageAccess {
 }
 
 pub(crate) fn api_key_record(k: &super::policy_file::ApiKeyEntry, hash: [u8; 32]) -> ApiKeyRecord {
+    let scope = Arc::new(ApiKeyScope {
+        key_id: k.key_id.clone(),
+        name: k.name.clone(),
+        apis: k.apis.clone(),
+        subtree_roots: k.subtree_roots.clone(),
+        cultures: k.cultures.iter().map(|c| c.to_ascii_lowercase()).collect(),
+        preview: k.preview,
+        acts_as: k.acts_as.clone(),
+        rate_limit_rps: k.rate_limit_rps,
+    });
     ApiKeyRecord {
-        scope: Arc::new(ApiKeyScope {
-            key_id: k.key_id.clone(),
-            name: k.name.clone(),
-            apis: k.apis.clone(),
-            subtree_roots: k.subtree_roots.clone(),
-            cultures: k.cultures.iter().map(|c| c.to_ascii_lowercase()).collect(),
-            preview: k.preview,
-            acts_as: k.acts_as.clone(),
-            rate_limit_rps: k.rate_limit_rps,
-        }),
+        principal: crate::authn::key_principal(&scope),
+        scope,
         hash,
         owner: k.owner.clone(),
         expires_at: k.expires_at,

@@ -44,6 +44,9 @@ pub(super) fn weigh_key(k: &String, r: &Arc<ApiKeyRecord>) -> usize {
     let strings = |v: &[String]| v.iter().map(|x| x.len() + 24).sum::<usize>();
     k.len()
         + s.key_id.len()
+        // The record's principal: its id and its copy of the key id.
+        + r.principal.id.len()
+        + s.key_id.len()
         + s.name.len()
         + strings(&s.cultures)
         + s.subtree_roots.len() * 16

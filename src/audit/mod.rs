@@ -257,7 +257,7 @@ impl AuditEvent {
                 let (kind, issuer) = match &p.kind {
                     PrincipalKind::Anonymous => ("anonymous", None),
                     PrincipalKind::Jwt { issuer } => ("jwt", Some(issuer.clone())),
-                    PrincipalKind::ApiKey { key_id } => ("api_key", Some(Arc::from(&**key_id))),
+                    PrincipalKind::ApiKey { key_id } => ("api_key", Some(key_id.clone())),
                     PrincipalKind::Umbraco { .. } => ("umbraco", None),
                 };
                 (Some(p.id.clone()), kind, issuer)

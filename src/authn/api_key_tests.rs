@@ -41,7 +41,7 @@ fn generated_key_parses_back_to_its_id_and_verifies() {
     assert_eq!(hash_secret(PEPPER, p.secret()), k.hash);
     let principal = verify(&p, Some(&record_for(&k)), PEPPER, Utc::now()).unwrap();
     assert_eq!(*principal.id, format!("key:{}", k.key_id));
-    assert!(matches!(&principal.kind, PrincipalKind::ApiKey { key_id } if *key_id == k.key_id));
+    assert!(matches!(&principal.kind, PrincipalKind::ApiKey { key_id } if **key_id == k.key_id));
     assert!(matches!(&principal.subject, Subject::ApiKey(s) if s.key_id == k.key_id));
 }
 

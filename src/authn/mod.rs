@@ -102,9 +102,10 @@ pub enum PrincipalKind {
     Jwt {
         issuer: Arc<str>,
     },
-    /// A Portcullis API key (only its public id, never the secret).
+    /// A Portcullis API key (only its public id, never the secret; shared with the audit
+    /// event).
     ApiKey {
-        key_id: String,
+        key_id: Arc<str>,
     },
     /// One of Umbraco's own tokens, accepted by Umbraco's `user/current` for this user.
     Umbraco {
@@ -189,7 +190,7 @@ pub fn key_principal(scope: &Arc<ApiKeyScope>) -> Arc<Principal> {
     Arc::new(Principal {
         id: format!("key:{}", scope.key_id).into(),
         kind: PrincipalKind::ApiKey {
-            key_id: scope.key_id.clone(),
+            key_id: scope.key_id.as_str().into(),
         },
         subject: Subject::ApiKey(scope.clone()),
     })

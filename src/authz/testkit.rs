@@ -146,13 +146,7 @@ pub fn scope(roots: &[NodeId]) -> ApiKeyScope {
 }
 
 pub fn key_principal(scope: ApiKeyScope) -> Principal {
-    Principal {
-        id: format!("key:{}", scope.key_id).into(),
-        kind: PrincipalKind::ApiKey {
-            key_id: scope.key_id.clone(),
-        },
-        subject: Subject::ApiKey(Arc::new(scope)),
-    }
+    Principal::clone(&crate::authn::key_principal(&Arc::new(scope)))
 }
 
 pub fn check(kind: CheckKind, nodes: Vec<NodeRef>, verbs: &[&str]) -> NodeCheck {

@@ -3,7 +3,7 @@
 
 use super::Gate;
 use crate::authn::openiddict::AccessCookie;
-use crate::authn::{Principal, PrincipalKind, Subject};
+use crate::authn::{Principal, PrincipalKind};
 use crate::authz::{DenyReason, NodeInfo};
 use crate::store::StoreError;
 use crate::umbraco::{CredentialParts, SessionOutcome};
@@ -33,13 +33,7 @@ impl Gate {
         };
         let check = sessions.check(parts, &services.cache);
         match tokio::time::timeout_at(deadline, check).await {
-            Ok(Ok(SessionOutcome::User(access))) => Ok(Arc::new(Principal {
-                id: format!("umbraco:{}", access.user_key).into(),
-                kind: PrincipalKind::Umbraco {
-                    user_key: access.user_key,
-                },
-                subject: Subject::Umbraco(access),
-            })),
+            Ok(Ok(SessionOutcome::User(principal))) => Ok(principal),
             Ok(Ok(SessionOutcome::Rejected(reason))) => Err(reason),
             Ok(Err(e)) => {
                 tracing::warn!(error = %crate::config::error_chain(&*e), "umbraco cannot check the session; failing closed");

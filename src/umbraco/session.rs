@@ -27,8 +27,8 @@ use super::current_user::{CurrentUser, CURRENT_USER_PATH};
 use super::tree::NodeResolver;
 use super::{parse_json, ManagementClient, UmbracoError};
 use crate::authn::openiddict::AccessCookie;
-use crate::authn::UmbracoAuthnConfig;
-use crate::authz::{DenyReason, NodePath, TokenProblem, UserAccess};
+use crate::authn::{Principal, PrincipalKind, Subject, UmbracoAuthnConfig};
+use crate::authz::{DenyReason, NodePath, TokenProblem};
 use crate::store::PolicyCache;
 
 /// `user/current` answers grow with the user's granular entries; this bounds one.
@@ -39,7 +39,9 @@ const REJECTION_WEIGHT: u32 = 64;
 /// What Umbraco said about one credential.
 #[derive(Debug, Clone)]
 pub enum SessionOutcome {
-    User(Arc<UserAccess>),
+    /// The user's principal (`umbraco:{user key}`, with the access), made once per answer and
+    /// shared by every request the answer is remembered for.
+    User(Arc<Principal>),
     Rejected(DenyReason),
 }
 
@@ -175,7 +177,17 @@ impl Sessions {
         let paths = self.paths(&user, store).await?;
         let weight = user.weight();
         let access = Arc::new(user.to_access(&paths));
-        Ok(Arc::new((SessionOutcome::User(access), weight)))
+        let principal = Principal {
+            id: format!("umbraco:{}", access.user_key).into(),
+            kind: PrincipalKind::Umbraco {
+                user_key: access.user_key,
+            },
+            subject: Subject::Umbraco(access),
+        };
+        Ok(Arc::new((
+            SessionOutcome::User(Arc::new(principal)),
+            weight,
+        )))
     }
 
     /// The paths of the user's start nodes and entries: from the store, else the tree API.

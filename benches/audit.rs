@@ -29,7 +29,6 @@ fn inputs() -> (RequestMeta, Target, Principal, Decision) {
         "bench/1.0".parse().expect("header"),
     );
     let meta = RequestMeta::new(
-        "req-bench",
         &http::Method::PUT,
         "/umbraco/management/api/v1/document/00000000-0000-0000-0000-000000000001",
         Some("10.0.0.1".parse().expect("ip")),
@@ -100,11 +99,29 @@ fn bench(c: &mut Criterion) {
     let deny = Decision::Deny(DenyReason::MissingVerb);
 
     c.bench_function("audit_event_new", |b| {
-        b.iter(|| AuditEvent::new(&meta, Some(&target), Some(&principal), &groups, &decision))
+        b.iter(|| {
+            AuditEvent::new(
+                "req-bench",
+                &meta,
+                Some(&target),
+                Some(&principal),
+                &groups,
+                &decision,
+            )
+        })
     });
     c.bench_function("auditor_record", |b| {
         b.iter_batched(
-            || AuditEvent::new(&meta, Some(&target), Some(&principal), &groups, &deny),
+            || {
+                AuditEvent::new(
+                    "req-bench",
+                    &meta,
+                    Some(&target),
+                    Some(&principal),
+                    &groups,
+                    &deny,
+                )
+            },
             |e| auditor.record(e),
             BatchSize::SmallInput,
         )
@@ -112,6 +129,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("audit_event_new_and_record", |b| {
         b.iter(|| {
             auditor.record(AuditEvent::new(
+                "req-bench",
                 &meta,
                 Some(&target),
                 Some(&principal),

@@ -66,8 +66,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("gate_document_get_then_audit", |b| {
         b.iter(|| {
             let v = decided(rt.block_on(gate.decide(&parts, raw)));
-            let meta = RequestMeta::new("req", &parts.method, DOC, peer, &parts.headers);
+            let meta = RequestMeta::new(&parts.method, DOC, peer, &parts.headers);
             let event = AuditEvent::new(
+                "req",
                 &meta,
                 v.target.as_ref(),
                 v.principal.as_deref(),

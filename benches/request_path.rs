@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
             let request_id = headers::request_id(&parts.headers);
             let verdict = decided(gate.decide_now(&parts, raw));
             let path = verdict.uri.as_deref().unwrap_or_default();
-            let meta = RequestMeta::new(request_id, &parts.method, path, peer, &parts.headers);
+            let meta = RequestMeta::new(&parts.method, path, peer, &parts.headers);
             let traceparent = headers::traceparent(&parts.headers);
             let mut id = [0u8; 36];
             let forwarding = Forwarding {
@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
                 identity: &config.identity_headers,
                 verdict: Some(&verdict),
                 decision_id: Some(headers::uuid_text(&meta.event_id, &mut id)),
-                request_id: &meta.request_id,
+                request_id: &request_id,
                 traceparent: &traceparent,
                 body_inspected: false,
                 upstream_host: None,
@@ -78,8 +78,15 @@ fn bench(c: &mut Criterion) {
             };
             black_box(headers::upstream_edits(&parts.headers, &forwarding).unwrap());
             let v = *verdict;
-            let event = AuditEvent::decided(meta, v.target, v.principal, v.groups, v.decision)
-                .with_upstream(Some(200), None);
+            let event = AuditEvent::decided(
+                request_id,
+                meta,
+                v.target,
+                v.principal,
+                v.groups,
+                v.decision,
+            )
+            .with_upstream(Some(200), None);
             line.clear();
             json_line::write_line(&event, &mut line).unwrap();
             black_box(&line);

@@ -109,7 +109,6 @@ pub trait AuditSink: Send + Sync {
 pub struct RequestMeta {
     /// UUID v7: time-ordered, unique per request.
     pub event_id: Uuid,
-    pub request_id: String,
     /// A standard method's name is borrowed; only an extension method is copied.
     pub method: Word,
     /// The canonical path (after `normalize`), never the raw one.
@@ -122,7 +121,6 @@ impl RequestMeta {
     /// New metadata with a fresh v7 event id. Only the `User-Agent` header is read: credentials
     /// (`Authorization`, `Api-Key`, cookies) never enter audit data.
     pub fn new(
-        request_id: impl Into<String>,
         method: &http::Method,
         canonical_path: impl Into<String>,
         client_addr: Option<IpAddr>,
@@ -135,7 +133,6 @@ impl RequestMeta {
             .map(|ua| truncate(&ua, MAX_USER_AGENT).to_owned());
         RequestMeta {
             event_id: new_v7(),
-            request_id: request_id.into(),
             method: method_word(method),
             path: canonical_path.into(),
             client_addr,
@@ -224,6 +221,7 @@ impl AuditEvent {
     /// aliases (empty when unknown). `instance_id` is filled by [`Auditor::record`]. The proxy
     /// uses [`AuditEvent::decided`], which takes the parts instead of copying them.
     pub fn new(
+        request_id: &str,
         meta: &RequestMeta,
         target: Option<&Target>,
         principal: Option<&Principal>,
@@ -231,6 +229,7 @@ impl AuditEvent {
         decision: &Decision,
     ) -> Self {
         AuditEvent::decided(
+            request_id.to_owned(),
             meta.clone(),
             target.cloned(),
             principal.cloned().map(Arc::new),
@@ -240,8 +239,10 @@ impl AuditEvent {
     }
 
     /// [`AuditEvent::new`] from owned parts (the proxy's logging phase, once the request is
-    /// done with them): their strings move into the event instead of being copied.
+    /// done with them, its id included): their strings move into the event instead of being
+    /// copied.
     pub fn decided(
+        request_id: String,
         meta: RequestMeta,
         target: Option<Target>,
         principal: Option<Arc<Principal>>,
@@ -275,7 +276,7 @@ impl AuditEvent {
         AuditEvent {
             event_id: meta.event_id,
             occurred_at: Utc::now().trunc_subsecs(6),
-            request_id: meta.request_id,
+            request_id,
             instance_id: NO_INSTANCE.clone(),
             api,
             method: meta.method,

@@ -69,7 +69,6 @@ pub(crate) fn meta_with_secrets() -> RequestMeta {
         "curl/8.5".parse().expect("header"),
     );
     RequestMeta::new(
-        "req-1",
         &http::Method::PUT,
         "/umbraco/management/api/v1/document/00000000-0000-0000-0000-000000000001/publish",
         Some("10.0.0.7".parse().expect("ip")),
@@ -89,6 +88,7 @@ pub(crate) fn sample_allow() -> AuditEvent {
         }],
     };
     AuditEvent::new(
+        "req-1",
         &meta_with_secrets(),
         Some(&target()),
         Some(&jwt_principal()),
@@ -100,6 +100,7 @@ pub(crate) fn sample_allow() -> AuditEvent {
 
 pub(crate) fn sample_deny() -> AuditEvent {
     AuditEvent::new(
+        "req-1",
         &meta_with_secrets(),
         Some(&target()),
         Some(&jwt_principal()),
@@ -144,6 +145,7 @@ fn deny_event_carries_reason_and_detail_and_no_grants() {
 #[test]
 fn request_refused_before_classification_has_no_api_route_or_principal() {
     let e = AuditEvent::new(
+        "req-1",
         &meta_with_secrets(),
         None,
         None,
@@ -165,6 +167,7 @@ fn api_key_principal_records_key_id_only() {
         subject: Subject::Anonymous,
     };
     let e = AuditEvent::new(
+        "req-1",
         &meta_with_secrets(),
         None,
         Some(&p),
@@ -188,7 +191,7 @@ fn long_user_agent_is_cut_on_a_char_boundary() {
     let mut h = http::HeaderMap::new();
     let ua = "é".repeat(400);
     h.insert(http::header::USER_AGENT, ua.parse().expect("header"));
-    let m = RequestMeta::new("r", &http::Method::GET, "/", None, &h);
+    let m = RequestMeta::new(&http::Method::GET, "/", None, &h);
     let got = m.user_agent.expect("ua");
     assert!(got.len() <= MAX_USER_AGENT && got.len() >= MAX_USER_AGENT - 1);
 }
@@ -200,11 +203,11 @@ fn a_standard_method_is_borrowed_and_an_extension_method_copied() {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
     ] {
         let method = http::Method::from_bytes(name.as_bytes()).expect("method");
-        let m = RequestMeta::new("r", &method, "/", None, &h);
+        let m = RequestMeta::new(&method, "/", None, &h);
         assert!(matches!(m.method, Word::Borrowed(n) if n == name), "{name}");
     }
     let purge = http::Method::from_bytes(b"PURGE").expect("method");
-    let m = RequestMeta::new("r", &purge, "/", None, &h);
+    let m = RequestMeta::new(&purge, "/", None, &h);
     assert!(matches!(&m.method, Word::Owned(n) if n == "PURGE"));
 }
 

@@ -110,17 +110,18 @@ impl Gateway {
             );
         }
         // Last: the event takes the request's meta, verdict and id (their strings move into it).
-        if let (Some(mut meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
+        if let (Some(meta), Some(v)) = (ctx.meta.take(), ctx.verdict.take()) {
             // Sampling is decided before the event is built: a sampled-out allow costs nothing.
             let deny = matches!(v.decision, Decision::Deny(_));
             if self.shared.auditor.keeps(meta.event_id, deny) {
                 let upstream_status = session.response_written().map(|r| r.status.as_u16());
                 let identity = self.upstream_identity(ctx);
-                meta.request_id = std::mem::take(&mut ctx.request_id);
+                let id = std::mem::take(&mut ctx.request_id);
                 let v = *v;
-                let event = AuditEvent::decided(meta, v.target, v.principal, v.groups, v.decision)
-                    .with_upstream(upstream_status, ctx.upstream_elapsed)
-                    .with_upstream_identity(identity);
+                let event =
+                    AuditEvent::decided(id, meta, v.target, v.principal, v.groups, v.decision)
+                        .with_upstream(upstream_status, ctx.upstream_elapsed)
+                        .with_upstream_identity(identity);
                 self.shared.auditor.record(event);
             }
         }

@@ -221,14 +221,7 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        // The request id joins the meta when the event is built (`log_and_audit` moves it in).
-        ctx.meta = Some(RequestMeta::new(
-            String::new(),
-            &req.method,
-            path,
-            peer,
-            &req.headers,
-        ));
+        ctx.meta = Some(RequestMeta::new(&req.method, path, peer, &req.headers));
         let denied = match &verdict.decision {
             Decision::Deny(reason) => Some(*reason),
             Decision::Allow(_) => None,

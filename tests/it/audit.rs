@@ -31,7 +31,6 @@ fn meta() -> RequestMeta {
     h.insert("api-key", SECRET_KEY.parse().expect("header"));
     h.insert(http::header::USER_AGENT, "it/1.0".parse().expect("header"));
     RequestMeta::new(
-        "req-it",
         &http::Method::POST,
         "/umbraco/management/api/v1/document",
         Some("192.0.2.10".parse().expect("ip")),
@@ -82,6 +81,7 @@ fn allow() -> AuditEvent {
         }],
     };
     AuditEvent::new(
+        "req-it",
         &meta(),
         Some(&target()),
         Some(&principal("alice")),
@@ -95,6 +95,7 @@ fn allow() -> AuditEvent {
 fn deny(reason: DenyReason, who: Option<&Principal>, classified: bool) -> AuditEvent {
     let t = target();
     AuditEvent::new(
+        "req-it",
         &meta(),
         classified.then_some(&t),
         who,

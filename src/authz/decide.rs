@@ -367,8 +367,9 @@ impl<'r, 'w, 't> Ctx<'r, 'w, 't> {
                 let missing: Vec<String> = check
                     .verbs
                     .iter()
-                    .filter(|v| res.grant_for(v).is_none() || missing.is_some_and(|m| m.0 == &***v))
-                    .map(|v| v.to_string())
+                    .map(|v| &**v)
+                    .filter(|v| res.grant_for(v).is_none() || missing.is_some_and(|m| m.0 == *v))
+                    .map(str::to_owned)
                     .collect();
                 self.note(|| {
                     located_evidence(check, r, &loc, Some(start_node), Some(&res), &missing)

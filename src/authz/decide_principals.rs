@@ -3,15 +3,14 @@
 //! (`UserGroupPermissionService.AuthorizeAccessAsync`) and the request's cultures.
 
 use super::Ctx;
-use crate::authz::builtin::ADMIN_ALIAS;
-use crate::authz::model::{GroupPolicy, LanguageAccess, UserAccess};
+use crate::authz::model::{LanguageAccess, UserAccess};
 use crate::authz::{DenyReason, Grant};
 use crate::request::{NodeCheck, NodeRef};
 
 impl Ctx<'_, '_, '_> {
     /// Whether the user is in the `admin` group; if so, records the grant that admitted it.
     pub(super) fn admitted_as_admin(&mut self, access: &UserAccess) -> bool {
-        let Some(g) = admin_group(access) else {
+        let Some(g) = access.admin_group() else {
             return false;
         };
         self.via.push(Grant::Admin {
@@ -97,13 +96,4 @@ impl Ctx<'_, '_, '_> {
         }
         Ok(())
     }
-}
-
-/// The user's `admin` group, if any (Umbraco `IsAdmin`: alias `admin`, exact).
-fn admin_group(access: &UserAccess) -> Option<&GroupPolicy> {
-    access
-        .groups
-        .iter()
-        .map(|g| &**g)
-        .find(|g| &*g.alias == ADMIN_ALIAS)
 }

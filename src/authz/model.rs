@@ -303,3 +303,13 @@ pub struct UserAccess {
     pub content_start_nodes: StartNodes,
     pub media_start_nodes: StartNodes,
 }
+
+impl UserAccess {
+    /// The user's `admin` group, if any: Umbraco's `IsAdmin` (alias `admin`, exact).
+    pub fn admin_group(&self) -> Option<&GroupPolicy> {
+        self.groups
+            .iter()
+            .map(|g| &**g)
+            .find(|g| &*g.alias == crate::authz::builtin::ADMIN_ALIAS)
+    }
+}

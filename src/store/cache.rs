@@ -25,7 +25,6 @@ mod weigh;
 
 use super::{CacheConfig, PolicyStore, StartRef, StoreError, StoreMetrics};
 use crate::authn::ApiKeyRecord;
-use crate::authz::builtin::ADMIN_ALIAS;
 use crate::authz::{
     calculate_start_nodes, route_key, GroupPolicy, NodeId, NodeInfo, NodePath, StartNodes,
     UserAccess, UserFacts, UserState,
@@ -125,9 +124,11 @@ impl PolicyCache {
         max_staleness: Duration,
         metrics: StoreMetrics,
     ) -> Self {
-        let ev = |name| metrics.cache_evictions.with_label_values(&[name]);
-        let hit = |name| metrics.cache_hits.with_label_values(&[name]);
-        let s = max_staleness;
+        let setup = tier::Setup {
+            cfg: &cfg,
+            max_staleness,
+            metrics: &metrics,
+        };
         let negatives = moka::future::Cache::builder()
             .name("negative")
             .max_capacity(cfg.budget("negative"))
@@ -137,91 +138,46 @@ impl PolicyCache {
         let inner = Inner {
             users: Tier::new(
                 "users",
-                &cfg,
-                s,
-                ev("users"),
-                hit("users"),
+                &setup,
                 |k| Some(Absent::User(k.clone())),
                 weigh_user,
             ),
             user_keys: Tier::new(
                 "user_keys",
-                &cfg,
-                s,
-                ev("user_keys"),
-                hit("user_keys"),
+                &setup,
                 |k| Some(Absent::UserKey(*k)),
                 |_, ext| ext.len() + 40,
             ),
-            groups: Tier::new(
-                "groups",
-                &cfg,
-                s,
-                ev("groups"),
-                hit("groups"),
-                |k| Some(Absent::Group(*k)),
-                weigh_group,
-            ),
+            groups: Tier::new("groups", &setup, |k| Some(Absent::Group(*k)), weigh_group),
             aliases: Tier::new(
                 "group_aliases",
-                &cfg,
-                s,
-                ev("group_aliases"),
-                hit("group_aliases"),
+                &setup,
                 |k| Some(Absent::Alias(k.clone())),
                 |k, _| k.len() + 16,
             ),
             mappings: Tier::new(
                 "group_mappings",
-                &cfg,
-                s,
-                ev("group_mappings"),
-                hit("group_mappings"),
+                &setup,
                 |k| Some(Absent::Mappings(k.clone())),
                 weigh_mappings,
             ),
-            nodes: Tier::new(
-                "nodes",
-                &cfg,
-                s,
-                ev("nodes"),
-                hit("nodes"),
-                |k| Some(Absent::Node(*k)),
-                weigh_node,
-            ),
-            node_ids: Tier::new(
-                "node_ids",
-                &cfg,
-                s,
-                ev("node_ids"),
-                hit("node_ids"),
-                |k| Some(Absent::NodeId(*k)),
-                |_, _| 24,
-            ),
+            nodes: Tier::new("nodes", &setup, |k| Some(Absent::Node(*k)), weigh_node),
+            node_ids: Tier::new("node_ids", &setup, |k| Some(Absent::NodeId(*k)), |_, _| 24),
             routes: Tier::new(
                 "routes",
-                &cfg,
-                s,
-                ev("routes"),
-                hit("routes"),
+                &setup,
                 |k| Some(Absent::Route(k.clone())),
                 |k, v| k.len() + v.len() * 16 + 16,
             ),
             protected: Tier::new(
                 "protected_nodes",
-                &cfg,
-                s,
-                ev("protected_nodes"),
-                hit("protected_nodes"),
+                &setup,
                 |_| None,
                 protected::weigh_protected,
             ),
             api_keys: Tier::new(
                 "api_keys",
-                &cfg,
-                s,
-                ev("api_keys"),
-                hit("api_keys"),
+                &setup,
                 |k| Some(Absent::ApiKey(k.clone())),
                 weigh_key,
             ),
@@ -339,7 +295,7 @@ impl PolicyCache {
             return Ok(None);
         };
         Ok(self.user_access(&ext).await?.map(|a| UserFacts {
-            is_admin: a.groups.iter().any(|g| &*g.alias == ADMIN_ALIAS),
+            is_admin: a.admin_group().is_some(),
         }))
     }
 

@@ -3,7 +3,7 @@
 //! short-lived cache, and a memory budget enforced by moka weighers.
 
 use super::{PolicyCache, StoreError};
-use crate::store::CacheConfig;
+use crate::store::{CacheConfig, StoreMetrics};
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 use std::collections::HashMap;
@@ -67,6 +67,15 @@ const REFRESH_RETRY: Duration = Duration::from_secs(1);
 /// Most keys tracked as "refreshing or recently failed" per tier; past it refreshes wait.
 const MAX_REFRESHING: usize = 10_000;
 
+/// What every tier is made from: the cache settings, how long past `ttl` an entry may be
+/// served, and the metrics its counters are series of.
+#[derive(Clone, Copy)]
+pub(super) struct Setup<'a> {
+    pub(super) cfg: &'a CacheConfig,
+    pub(super) max_staleness: Duration,
+    pub(super) metrics: &'a StoreMetrics,
+}
+
 /// One cache of present values: `name` labels its metrics and picks its memory share.
 pub(super) struct Tier<K, V> {
     pub(super) name: &'static str,
@@ -85,16 +94,21 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// A tier holding at most its share of `cfg.max_memory`, entries weighed by `weigh`.
+    /// A tier holding at most its share of `cfg.max_memory`, entries weighed by `weigh`; its
+    /// hit and eviction counters are `setup.metrics`' series labelled `name`, resolved once.
     pub(super) fn new(
         name: &'static str,
-        cfg: &CacheConfig,
-        max_staleness: Duration,
-        evictions: prometheus::IntCounter,
-        hits: prometheus::IntCounter,
+        setup: &Setup,
         absent: fn(&K) -> Option<Absent>,
         weigh: fn(&K, &V) -> usize,
     ) -> Self {
+        let Setup {
+            cfg,
+            max_staleness,
+            metrics,
+        } = *setup;
+        let evictions = metrics.cache_evictions.with_label_values(&[name]);
+        let hits = metrics.cache_hits.with_label_values(&[name]);
         let map = Cache::builder()
             .name(name)
             .max_capacity(cfg.budget(name))

@@ -1,27 +1,22 @@
 //! Composition root: builds every part once from the config, wires the pingora services (proxy,
 //! admin, optional dev upstream), the reloader and the drain-on-SIGTERM signal watch, and runs.
-//! Only this module knows the wiring (`readiness.rs`: `/readyz`; `lifecycle.rs`: reloads, drain).
+//! Only this module knows the wiring (`build.rs`: the parts; `readiness.rs`: `/readyz`;
+//! `lifecycle.rs`: reloads, drain).
 
 use crate::admin::{AdminApp, AdminAuth};
 use crate::audit::Auditor;
-use crate::authn::Authenticator;
-use crate::authn::UmbracoAuthnConfig;
 use crate::config::{env_overrides, Config};
 use crate::gate::{Gate, Services};
 use crate::proxy::edge::{Edge, EdgeMetrics};
 use crate::proxy::Gateway;
-use crate::store::{
-    FileStore, KeyWriter, Listener, PolicyCache, PolicyStore, PostgresStore, StoreKind,
-    StoreMetrics,
-};
 use crate::telemetry::Metrics;
-use crate::umbraco::{
-    ApiUser, CredentialKind, ManagementClient, NodeResolver, Sessions, UmbracoMetrics,
-};
+mod build;
 mod lifecycle;
 mod readiness;
 
 use arc_swap::ArcSwap;
+pub(crate) use build::build_policy_cache;
+use build::build_services;
 use lifecycle::{finish_drain, spawn_background, DrainOnTerm};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
@@ -150,217 +145,6 @@ pub enum AppError {
     Mirror(#[source] crate::mirror::SyncError),
 }
 
-/// Builds the long-lived services on the background runtime: key sets (fetched now, so
-/// readiness waits for them), the policy store with its cache and invalidation, the auditor.
-async fn build_services(
-    config: &Config,
-    metrics: &Metrics,
-) -> Result<(Arc<Services>, Auditor, BuiltStore), AppError> {
-    let f = &config.file;
-    let authn = Authenticator::new(&f.authn, &metrics.registry).map_err(AppError::Authn)?;
-    authn.start().await;
-    let store_metrics = StoreMetrics::register(&metrics.registry).map_err(AppError::Metrics)?;
-    let built = build_policy_cache(config, store_metrics, true).await?;
-    let cache = built.cache.clone();
-    let auditor = Auditor::start(&f.audit, &metrics.registry).map_err(AppError::Audit)?;
-    let umbraco_metrics = UmbracoMetrics::register(&metrics.registry).map_err(AppError::Umbraco)?;
-    let api_user = build_api_user(config, &umbraco_metrics)?;
-    let (sessions, nodes) = build_sessions(config, api_user.as_ref())?;
-    let versions = build_versions(config, api_user.as_ref(), &umbraco_metrics)?;
-    let mirror = match (&api_user, &built.pool) {
-        (Some(a), Some(pool)) => Some(
-            crate::mirror::Mirror::for_gateway(config, a.clone(), pool.clone(), umbraco_metrics)
-                .map_err(AppError::Mirror)?,
-        ),
-        _ => None,
-    };
-    let services = Services {
-        authn,
-        cache,
-        api_user,
-        sessions,
-        nodes,
-        versions,
-        mirror,
-    };
-    Ok((Arc::new(services), auditor, built))
-}
-
-/// The session checks of the `umbraco` authenticator and the tree-API resolver of nodes.
-type UmbracoCallers = (Option<Arc<Sessions>>, Option<Arc<NodeResolver>>);
-
-/// The `umbraco` authenticator's session checks (`[authn.umbraco]`) and the tree-API resolver
-/// of unknown nodes (with the API user). No I/O.
-pub fn build_sessions(
-    config: &Config,
-    api_user: Option<&Arc<ApiUser>>,
-) -> Result<UmbracoCallers, AppError> {
-    let client = || {
-        ManagementClient::new(
-            config.management_upstream,
-            config.file.upstream.host.as_deref(),
-        )
-        .map_err(AppError::Umbraco)
-    };
-    let umbraco = config.file.authn.umbraco.as_ref();
-    let defaults = UmbracoAuthnConfig::default();
-    let cfg = umbraco.unwrap_or(&defaults);
-    let nodes = match api_user {
-        Some(u) => Some(Arc::new(NodeResolver::new(
-            client()?,
-            u.clone(),
-            cfg.timeout,
-            cfg.node_ttl,
-        ))),
-        None => None,
-    };
-    let sessions = match umbraco {
-        Some(cfg) => Some(Arc::new(Sessions::new(cfg, client()?, nodes.clone()))),
-        None => None,
-    };
-    Ok((sessions, nodes))
-}
-
-/// The document-version owner look-ups (with the API user; `[authn.umbraco] timeout` per call).
-fn build_versions(
-    config: &Config,
-    api_user: Option<&Arc<ApiUser>>,
-    metrics: &UmbracoMetrics,
-) -> Result<Option<Arc<crate::umbraco::VersionResolver>>, AppError> {
-    let Some(api_user) = api_user else {
-        return Ok(None);
-    };
-    let client = ManagementClient::new(
-        config.management_upstream,
-        config.file.upstream.host.as_deref(),
-    )
-    .map_err(AppError::Umbraco)?;
-    let timeout = config
-        .file
-        .authn
-        .umbraco
-        .as_ref()
-        .map_or(UmbracoAuthnConfig::default().timeout, |u| u.timeout);
-    let reader =
-        crate::mirror::client::Reader::new(client, api_user.clone(), metrics.clone(), timeout);
-    Ok(Some(Arc::new(crate::umbraco::VersionResolver::new(reader))))
-}
-
-/// Tries of the first API-user token fetch at start (0.25 s, then doubling, between them).
-const WARM_TOKEN_TRIES: u32 = 4;
-
-/// The API user of `[upstream.credential]` (`None` for `passthrough`); its first token is
-/// fetched in the background so that the first request does not wait for it.
-fn build_api_user(
-    config: &Config,
-    umbraco_metrics: &UmbracoMetrics,
-) -> Result<Option<Arc<ApiUser>>, AppError> {
-    let cred = &config.file.upstream.credential;
-    if cred.kind != CredentialKind::UmbracoApiUser {
-        return Ok(None);
-    }
-    let client = ManagementClient::new(
-        config.management_upstream,
-        config.file.upstream.host.as_deref(),
-    )
-    .map_err(AppError::Umbraco)?;
-    let api_user =
-        Arc::new(ApiUser::new(cred, client, umbraco_metrics.clone()).map_err(AppError::Umbraco)?);
-    let warm = api_user.clone();
-    tokio::spawn(async move {
-        // Umbraco may start after the gateway (or, in `portcullis dev`, the demo upstream
-        // beside it): a few tries before the failure is worth a warning.
-        let mut pause = Duration::from_millis(250);
-        for attempt in 1..=WARM_TOKEN_TRIES {
-            match warm.token().await {
-                Ok(_) => return,
-                Err(e) if attempt == WARM_TOKEN_TRIES => {
-                    tracing::warn!(umbraco.client_id = %warm.client_id(), error = %crate::config::error_chain(&e), "cannot obtain the api user token yet");
-                }
-                Err(_) => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-            }
-        }
-    });
-    Ok(Some(api_user))
-}
-
-/// The policy store named by the config: its cache, whether push invalidation is used, and
-/// the writer of API keys.
-pub(crate) struct BuiltStore {
-    pub cache: PolicyCache,
-    pub push: bool,
-    pub keys: KeyWriter,
-    /// The Postgres pool (the mirror writes through it).
-    pub pool: Option<sqlx::PgPool>,
-}
-
-/// The policy store named by the config, behind its cache. `background` starts the file
-/// watch, the invalidation listener, the key-use flusher and `migrate_on_start` (the gateway);
-/// one-shot commands such as `portcullis explain` pass `false` and only read.
-pub(crate) async fn build_policy_cache(
-    config: &Config,
-    store_metrics: StoreMetrics,
-    background: bool,
-) -> Result<BuiltStore, AppError> {
-    let f = &config.file;
-    let st = &f.store;
-    let built = match st.kind {
-        StoreKind::File => {
-            let rel = st.policy_file.clone().unwrap_or_default();
-            let path = config.base_dir().join(rel);
-            let file = Arc::new(FileStore::open(&path).map_err(AppError::Store)?);
-            let store: Arc<dyn PolicyStore> = file.clone();
-            let failures = store_metrics.policy_reload_failures.clone();
-            let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
-            if background {
-                file.clone()
-                    .spawn_watch(&cache, st.policy_file_poll, failures);
-            }
-            let keys = KeyWriter::file(&path, Some(file), Some(cache.clone()));
-            BuiltStore {
-                cache,
-                push: false,
-                keys,
-                pool: None,
-            }
-        }
-        StoreKind::Postgres => {
-            let pool = crate::store::connect(st).map_err(AppError::Store)?;
-            if background && st.migrate_on_start {
-                crate::store::migrate(&pool)
-                    .await
-                    .map_err(AppError::Store)?;
-            }
-            let store: Arc<dyn PolicyStore> = Arc::new(
-                PostgresStore::new(pool.clone(), store_metrics.clone())
-                    .with_query_timeout(st.query_timeout),
-            );
-            let cache = PolicyCache::new(store, st.cache.clone(), st.max_staleness, store_metrics);
-            if background {
-                Listener::new(
-                    pool.clone(),
-                    cache.clone(),
-                    st.listener_heartbeat,
-                    st.listener_timeout,
-                )
-                .spawn();
-                cache.spawn_api_key_use_flusher(Duration::from_secs(10));
-            }
-            let keys = KeyWriter::postgres(pool.clone(), Some(cache.clone()));
-            BuiltStore {
-                cache,
-                push: true,
-                keys,
-                pool: Some(pool),
-            }
-        }
-    };
-    Ok(built)
-}
-
 /// Extra services for `portcullis dev` (the bundled demo upstream).
 pub type ExtraService = Box<dyn pingora::services::ServiceWithDependents>;
 
@@ -370,6 +154,52 @@ fn server_options(idle: Duration) -> pingora::apps::HttpServerOptions {
     o.h2c = true;
     o.h2_idle_timeout = Some(idle);
     o
+}
+
+/// The proxy listener (the connection edge in front of pingora's `HttpProxy`: connection cap,
+/// head deadline, keep-alive idle timeout), the admin listener and the `extra` services.
+fn add_services(
+    server: &mut Server,
+    shared: &Arc<Shared>,
+    listen: &str,
+    admin: &str,
+    keepalive_timeout: Duration,
+    extra: Vec<ExtraService>,
+) -> Result<(), AppError> {
+    let mut http = pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
+    http.server_options = Some(server_options(keepalive_timeout));
+    let edge_metrics =
+        EdgeMetrics::register(&shared.metrics.registry).map_err(AppError::Metrics)?;
+    let mut proxy = Service::new(
+        "portcullis proxy".into(),
+        Edge::new(http, shared.clone(), edge_metrics),
+    );
+    proxy.add_tcp(listen);
+    let mut admin_svc = Service::new(
+        "portcullis admin".into(),
+        pingora::apps::http_app::HttpServer::new_app(AdminApp::new(shared.clone())),
+    );
+    admin_svc.add_tcp(admin);
+    admin_svc.threads = Some(1);
+    server.add_service(proxy);
+    server.add_service(admin_svc);
+    for svc in extra {
+        server.add_boxed_service(svc);
+    }
+    Ok(())
+}
+
+/// The mirror's scheduled sync rounds on the background runtime (when there is a mirror); a
+/// draining gateway starts no new round.
+fn spawn_sync(bg: &tokio::runtime::Runtime, shared: &Arc<Shared>) -> Result<(), AppError> {
+    if let Some(mirror) = shared.services.mirror.clone() {
+        let metrics = crate::mirror::schedule::SyncMetrics::register(&shared.metrics.registry)
+            .map_err(AppError::Metrics)?;
+        let draining = shared.clone();
+        let job = crate::mirror::schedule::SyncJob::new(mirror, metrics);
+        bg.spawn(job.run(move || draining.health.is_draining()));
+    }
+    Ok(())
 }
 
 /// Runs the gateway until SIGTERM (drain) or SIGINT (immediate). Blocks.
@@ -435,37 +265,17 @@ pub fn run(config: Config, extra: Vec<ExtraService>) -> Result<(), AppError> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
 
-    // The proxy listener's application is the connection edge in front of pingora's
-    // `HttpProxy` (connection cap, head deadline, keep-alive idle timeout).
-    let mut http = pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone()));
-    http.server_options = Some(server_options(keepalive_timeout));
-    let edge_metrics =
-        EdgeMetrics::register(&shared.metrics.registry).map_err(AppError::Metrics)?;
-    let mut proxy = Service::new(
-        "portcullis proxy".into(),
-        Edge::new(http, shared.clone(), edge_metrics),
-    );
-    proxy.add_tcp(&listen);
-    let mut admin_svc = Service::new(
-        "portcullis admin".into(),
-        pingora::apps::http_app::HttpServer::new_app(AdminApp::new(shared.clone())),
-    );
-    admin_svc.add_tcp(&admin);
-    admin_svc.threads = Some(1);
-    server.add_service(proxy);
-    server.add_service(admin_svc);
-    for svc in extra {
-        server.add_boxed_service(svc);
-    }
+    add_services(
+        &mut server,
+        &shared,
+        &listen,
+        &admin,
+        keepalive_timeout,
+        extra,
+    )?;
 
     spawn_background(shared.clone())?;
-    if let Some(mirror) = shared.services.mirror.clone() {
-        let metrics = crate::mirror::schedule::SyncMetrics::register(&shared.metrics.registry)
-            .map_err(AppError::Metrics)?;
-        let draining = shared.clone();
-        let job = crate::mirror::schedule::SyncJob::new(mirror, metrics);
-        bg.spawn(job.run(move || draining.health.is_draining()));
-    }
+    spawn_sync(&bg, &shared)?;
     bg.spawn(finish_drain(
         server.watch_execution_phase(),
         shared.clone(),

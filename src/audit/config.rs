@@ -142,6 +142,56 @@ impl SinkConfig {
         };
         name.as_deref().unwrap_or(kind)
     }
+
+    /// Records the problems of this sink's own settings (`at`: its dotted key).
+    fn validate(&self, at: &str, p: &mut Problems) {
+        match self {
+            SinkConfig::Stdout { .. } => {}
+            SinkConfig::File {
+                path,
+                max_bytes,
+                keep,
+                ..
+            } => {
+                if path.as_os_str().is_empty() {
+                    p.push(&format!("{at}.path"), "must not be empty");
+                }
+                if *max_bytes < 4096 {
+                    p.push(&format!("{at}.max_bytes"), "must be at least 4096");
+                }
+                if *keep == 0 {
+                    p.push(&format!("{at}.keep"), "must be at least 1");
+                }
+            }
+            SinkConfig::Postgres {
+                database_url_env, ..
+            } => {
+                if database_url_env.is_empty() {
+                    p.push(&format!("{at}.database_url_env"), "must name an env var");
+                }
+            }
+            SinkConfig::Webhook { url, token_env, .. } => {
+                match reqwest::Url::parse(url) {
+                    Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {
+                        if !u.username().is_empty() || u.password().is_some() {
+                            p.push(
+                                &format!("{at}.url"),
+                                "must not carry credentials; use `token_env`",
+                            );
+                        }
+                    }
+                    Ok(u) => p.push(
+                        &format!("{at}.url"),
+                        format!("scheme `{}` is not http or https", u.scheme()),
+                    ),
+                    Err(e) => p.push(&format!("{at}.url"), format!("`{url}` is not a url: {e}")),
+                }
+                if token_env.as_deref() == Some("") {
+                    p.push(&format!("{at}.token_env"), "must name an env var");
+                }
+            }
+        }
+    }
 }
 
 impl AuditConfig {
@@ -204,54 +254,7 @@ impl AuditConfig {
             if !seen.insert(name.to_owned()) {
                 p.push(&at, format!("duplicate sink name `{name}`"));
             }
-            match sink {
-                SinkConfig::Stdout { .. } => {}
-                SinkConfig::File {
-                    path,
-                    max_bytes,
-                    keep,
-                    ..
-                } => {
-                    if path.as_os_str().is_empty() {
-                        p.push(&format!("{at}.path"), "must not be empty");
-                    }
-                    if *max_bytes < 4096 {
-                        p.push(&format!("{at}.max_bytes"), "must be at least 4096");
-                    }
-                    if *keep == 0 {
-                        p.push(&format!("{at}.keep"), "must be at least 1");
-                    }
-                }
-                SinkConfig::Postgres {
-                    database_url_env, ..
-                } => {
-                    if database_url_env.is_empty() {
-                        p.push(&format!("{at}.database_url_env"), "must name an env var");
-                    }
-                }
-                SinkConfig::Webhook { url, token_env, .. } => {
-                    match reqwest::Url::parse(url) {
-                        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {
-                            if !u.username().is_empty() || u.password().is_some() {
-                                p.push(
-                                    &format!("{at}.url"),
-                                    "must not carry credentials; use `token_env`",
-                                );
-                            }
-                        }
-                        Ok(u) => p.push(
-                            &format!("{at}.url"),
-                            format!("scheme `{}` is not http or https", u.scheme()),
-                        ),
-                        Err(e) => {
-                            p.push(&format!("{at}.url"), format!("`{url}` is not a url: {e}"))
-                        }
-                    }
-                    if token_env.as_deref() == Some("") {
-                        p.push(&format!("{at}.token_env"), "must name an env var");
-                    }
-                }
-            }
+            sink.validate(&at, p);
         }
     }
 

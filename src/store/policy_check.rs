@@ -16,23 +16,73 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
         );
     }
     let groups = f.groups_with_builtins();
+    let mut kinds: HashMap<Uuid, NodeKind> = known.clone();
+    kinds.extend(f.nodes.iter().map(|n| (n.key, n.kind)));
+    let names = Names {
+        kinds,
+        aliases: groups.iter().map(|g| g.alias.as_str()).collect(),
+        external_ids: f
+            .users
+            .iter()
+            .map(|u| u.external_id.as_str())
+            .filter(|e| !e.is_empty())
+            .collect(),
+    };
+    group_problems(f, &names, &mut p);
+    node_problems(f, &names, &mut p);
+    user_problems(f, &names, &mut p);
+    entry_problems(f, &names, &mut p);
+    api_key_problems(f, &names, &mut p);
+    mapping_problems(f, &names, &mut p);
+    p
+}
+
+/// What the file's entries may name: nodes (with their kind), group aliases (the built-in
+/// groups' too) and users' external ids.
+struct Names<'f> {
+    kinds: HashMap<Uuid, NodeKind>,
+    aliases: HashSet<&'f str>,
+    external_ids: HashSet<&'f str>,
+}
+
+impl Names<'_> {
+    /// Why start node `k` cannot be a start node of kind `want` (`unknown` names a missing one).
+    fn start_problem(&self, k: &Uuid, want: NodeKind, unknown: &str) -> Option<String> {
+        match self.kinds.get(k) {
+            None => Some(format!("{unknown} `{k}`")),
+            Some(kind) if *kind != want => Some(format!("`{k}` is a {}", kind.as_str())),
+            Some(_) => None,
+        }
+    }
+}
+
+fn group_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
     let mut group_keys = HashSet::new();
     let mut aliases = HashSet::new();
     for (i, g) in f.groups.iter().enumerate() {
         if !group_keys.insert(g.key) {
             p.push(format!("groups[{i}]: duplicate key `{}`", g.key));
         }
-        if g.alias.is_empty() || !aliases.insert(g.alias.clone()) {
+        if g.alias.is_empty() || !aliases.insert(g.alias.as_str()) {
             p.push(format!(
                 "groups[{i}]: duplicate or empty alias `{}`",
                 g.alias
             ));
         }
+        for (field, start, want) in [
+            ("content_start", g.content_start, NodeKind::Document),
+            ("media_start", g.media_start, NodeKind::Media),
+        ] {
+            if let Some(StartRef::Node(k)) = start {
+                if let Some(why) = names.start_problem(&k, want, "unknown node") {
+                    p.push(format!("groups[{i}].{field}: {why}"));
+                }
+            }
+        }
     }
-    let alias_set: HashSet<&str> = groups.iter().map(|g| g.alias.as_str()).collect();
+}
 
-    let mut kinds: HashMap<Uuid, NodeKind> = known.clone();
-    kinds.extend(f.nodes.iter().map(|n| (n.key, n.kind)));
+fn node_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
     let paths = f.node_paths();
     let mut node_keys = HashSet::new();
     let mut node_ids = HashSet::new();
@@ -47,7 +97,7 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             ));
         }
         if let Some(parent) = n.parent {
-            match kinds.get(&parent) {
+            match names.kinds.get(&parent) {
                 None => p.push(format!("nodes[{i}]: unknown parent `{parent}`")),
                 Some(k) if *k != n.kind => {
                     p.push(format!("nodes[{i}]: parent `{parent}` is a {}", k.as_str()));
@@ -68,24 +118,9 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             }
         }
     }
+}
 
-    for (i, g) in f.groups.iter().enumerate() {
-        for (field, start, want) in [
-            ("content_start", g.content_start, NodeKind::Document),
-            ("media_start", g.media_start, NodeKind::Media),
-        ] {
-            if let Some(StartRef::Node(k)) = start {
-                match kinds.get(&k) {
-                    None => p.push(format!("groups[{i}].{field}: unknown node `{k}`")),
-                    Some(kind) if *kind != want => {
-                        p.push(format!("groups[{i}].{field}: `{k}` is a {}", kind.as_str()));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-    }
-
+fn user_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
     let mut user_keys = HashSet::new();
     let mut ext_ids = HashSet::new();
     for (i, u) in f.users.iter().enumerate() {
@@ -99,7 +134,7 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             ));
         }
         for a in &u.groups {
-            if !alias_set.contains(a.as_str()) {
+            if !names.aliases.contains(a.as_str()) {
                 p.push(format!("users[{i}].groups: unknown group `{a}`"));
             }
         }
@@ -109,23 +144,22 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
         ] {
             for s in starts {
                 let StartRef::Node(k) = s else { continue };
-                match kinds.get(k) {
-                    None => p.push(format!("users[{i}].{field}: unknown start node `{k}`")),
-                    Some(kind) if *kind != want => {
-                        p.push(format!("users[{i}].{field}: `{k}` is a {}", kind.as_str()));
-                    }
-                    Some(_) => {}
+                if let Some(why) = names.start_problem(k, want, "unknown start node") {
+                    p.push(format!("users[{i}].{field}: {why}"));
                 }
             }
         }
     }
+}
 
+/// Granular permission entries and public-access entries.
+fn entry_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
     let mut entries = HashSet::new();
     for (i, e) in f.permissions.iter().enumerate() {
-        if !alias_set.contains(e.group.as_str()) {
+        if !names.aliases.contains(e.group.as_str()) {
             p.push(format!("permissions[{i}]: unknown group `{}`", e.group));
         }
-        if !kinds.contains_key(&e.node) {
+        if !names.kinds.contains_key(&e.node) {
             p.push(format!("permissions[{i}]: unknown node `{}`", e.node));
         }
         if !entries.insert((e.group.as_str(), e.node)) {
@@ -135,17 +169,19 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             ));
         }
     }
-
     let mut protected = HashSet::new();
     for (i, a) in f.public_access.iter().enumerate() {
-        if !kinds.contains_key(&a.node) {
+        if !names.kinds.contains_key(&a.node) {
             p.push(format!("public_access[{i}]: unknown node `{}`", a.node));
         }
         if !protected.insert(a.node) {
             p.push(format!("public_access[{i}]: duplicate node `{}`", a.node));
         }
     }
+}
 
+fn api_key_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
+    let sha256 = |h: &str| hex::decode(h).is_ok_and(|h| h.len() == 32);
     let mut key_ids = HashSet::new();
     for (i, k) in f.api_keys.iter().enumerate() {
         if k.key_id.is_empty() || !key_ids.insert(k.key_id.as_str()) {
@@ -154,8 +190,7 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
                 k.key_id
             ));
         }
-        let hash_ok = hex::decode(&k.hash).is_ok_and(|h| h.len() == 32);
-        if !hash_ok {
+        if !sha256(&k.hash) {
             p.push(format!(
                 "api_keys[{i}]: hash must be 64 hex characters (sha-256)"
             ));
@@ -167,12 +202,12 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             p.push(format!("api_keys[{i}]: rate_limit_rps must be at least 1"));
         }
         for r in &k.subtree_roots {
-            if !kinds.contains_key(r) {
+            if !names.kinds.contains_key(r) {
                 p.push(format!("api_keys[{i}]: unknown subtree root `{r}`"));
             }
         }
         if let Some(a) = &k.acts_as {
-            if !ext_ids.contains(a.as_str()) {
+            if !names.external_ids.contains(a.as_str()) {
                 p.push(format!(
                     "api_keys[{i}]: acts_as `{a}` is not a user external_id"
                 ));
@@ -180,7 +215,7 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
         }
         match (&k.previous_hash, k.previous_expires_at) {
             (None, None) => {}
-            (Some(h), Some(_)) if hex::decode(h).is_ok_and(|h| h.len() == 32) => {}
+            (Some(h), Some(_)) if sha256(h) => {}
             (Some(_), Some(_)) => p.push(format!(
                 "api_keys[{i}]: previous_hash must be 64 hex characters (sha-256)"
             )),
@@ -189,7 +224,9 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             )),
         }
     }
+}
 
+fn mapping_problems(f: &PolicyFile, names: &Names, p: &mut Vec<String>) {
     let mut mapped = HashSet::new();
     for (i, m) in f.group_mappings.iter().enumerate() {
         if m.issuer.is_empty() || m.idp_group.is_empty() {
@@ -209,10 +246,9 @@ pub(crate) fn problems(f: &PolicyFile, known: &HashMap<Uuid, NodeKind>) -> Vec<S
             ));
         }
         for a in &m.groups {
-            if !alias_set.contains(a.as_str()) {
+            if !names.aliases.contains(a.as_str()) {
                 p.push(format!("group_mappings[{i}].groups: unknown group `{a}`"));
             }
         }
     }
-    p
 }

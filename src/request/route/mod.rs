@@ -352,23 +352,9 @@ impl RouteTable {
             .chain(extra.iter().map(|f| (f, true)));
         for ((path, file), is_extra) in all {
             let at = path.display().to_string();
-            let api = match file.api.as_str() {
-                "management" => Api::Management,
-                "delivery" => Api::Delivery,
-                other => {
-                    problems.push(format!("{at}: unknown api `{other}`"));
-                    continue;
-                }
-            };
-            let prefix_ok = file.prefix.starts_with('/')
-                && file.prefix.len() > 1
-                && !file.prefix.ends_with('/')
-                && file.prefix.split('/').skip(1).all(is_literal);
-            if !prefix_ok {
-                problems.push(format!("{at}: invalid prefix `{}`", file.prefix));
+            let Some((api, lower)) = api_and_prefix(&at, file, &mut problems) else {
                 continue;
-            }
-            let lower = file.prefix.to_ascii_lowercase();
+            };
             match prefixes.iter().find(|(_, p)| *p == lower) {
                 Some((a, _)) if *a != api => problems.push(format!(
                     "{at}: prefix `{lower}` already belongs to api `{}`",
@@ -433,6 +419,31 @@ mod tests;
 
 #[cfg(test)]
 mod profile_tests;
+
+/// A profile file's API and its prefix in lower case, or why not.
+fn api_and_prefix(
+    at: &str,
+    file: &ProfileFile,
+    problems: &mut Vec<String>,
+) -> Option<(Api, String)> {
+    let api = match file.api.as_str() {
+        "management" => Api::Management,
+        "delivery" => Api::Delivery,
+        other => {
+            problems.push(format!("{at}: unknown api `{other}`"));
+            return None;
+        }
+    };
+    let prefix_ok = file.prefix.starts_with('/')
+        && file.prefix.len() > 1
+        && !file.prefix.ends_with('/')
+        && file.prefix.split('/').skip(1).all(is_literal);
+    if !prefix_ok {
+        problems.push(format!("{at}: invalid prefix `{}`", file.prefix));
+        return None;
+    }
+    Some((api, file.prefix.to_ascii_lowercase()))
+}
 
 #[cfg(test)]
 mod decision_tests;

@@ -1,28 +1,18 @@
 //! `policy export`: the database's policy read back as a normalized policy file, such that
 //! `apply_policy(export_policy())` writes nothing.
 
-use super::{parse_kind, row_err, user_starts, StoreError};
+use super::{group_start, origin, parse_kind, row_err, user_starts, StoreError};
 use crate::authz::UserState;
 use crate::store::parse_state;
 use crate::store::policy_file::{
-    GroupEntry, GroupMappingEntry, NodeEntry, Origin, PermissionEntry, PolicyFile,
-    PublicAccessEntry, StartRef, UserEntry,
+    GroupEntry, GroupMappingEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry,
+    UserEntry,
 };
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
-use uuid::Uuid;
 
 fn db(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { query, source }
-}
-
-/// The stored origin text as an [`Origin`].
-pub(crate) fn origin(r: &PgRow) -> Result<Origin, StoreError> {
-    let text: String = r.try_get("origin").map_err(row_err)?;
-    Origin::parse(&text).ok_or(StoreError::Corrupt {
-        what: "origin",
-        value: text,
-    })
 }
 
 /// Reads the whole policy back as a file (normalized: built-in groups included, lists sorted),
@@ -86,25 +76,14 @@ fn node_entry(r: &PgRow) -> Result<NodeEntry, StoreError> {
 const GROUPS: &str = "select * from user_groups order by alias";
 
 fn group_entry(r: &PgRow) -> Result<GroupEntry, StoreError> {
-    let start = |root: bool, key: Option<Uuid>| match (root, key) {
-        (true, _) => Some(StartRef::Root),
-        (false, Some(k)) => Some(StartRef::Node(k)),
-        (false, None) => None,
-    };
     Ok(GroupEntry {
         key: r.try_get("key").map_err(row_err)?,
         alias: r.try_get("alias").map_err(row_err)?,
         name: r.try_get("name").map_err(row_err)?,
         sections: r.try_get("sections").map_err(row_err)?,
         default_verbs: r.try_get("default_verbs").map_err(row_err)?,
-        content_start: start(
-            r.try_get("content_start_root").map_err(row_err)?,
-            r.try_get("content_start_key").map_err(row_err)?,
-        ),
-        media_start: start(
-            r.try_get("media_start_root").map_err(row_err)?,
-            r.try_get("media_start_key").map_err(row_err)?,
-        ),
+        content_start: group_start(r, "content")?,
+        media_start: group_start(r, "media")?,
         all_languages: r.try_get("all_languages").map_err(row_err)?,
         languages: r.try_get("languages").map_err(row_err)?,
         origin: origin(r)?,

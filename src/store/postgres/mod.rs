@@ -13,6 +13,7 @@ pub mod mirror_public_access;
 pub mod mirror_routes;
 mod mirror_touch;
 pub mod overrides;
+mod rows;
 
 pub use apply::{apply_policy, ApplyReport};
 pub use export::export_policy;
@@ -25,8 +26,9 @@ use crate::authz::{
     GroupPolicy, NodeId, NodeInfo, NodeKind, NodePath, PublicAccess, Section, VerbSet,
 };
 use crate::request::Api;
-use crate::store::policy_file::{ApiKeyEntry, StartRef};
+use crate::store::policy_file::ApiKeyEntry;
 use async_trait::async_trait;
+use rows::{group_start, origin, user_start_columns, user_starts};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -212,34 +214,6 @@ fn node_from_row(r: &PgRow) -> Result<NodeInfo, StoreError> {
         route_path: r.try_get("route_path").map_err(row_err)?,
         public_access,
     })
-}
-
-/// A user's own start nodes from `{tree}_start_root` and `{tree}_start_keys` (root first).
-pub(super) fn user_starts(r: &PgRow, tree: &str) -> Result<Vec<StartRef>, StoreError> {
-    let root: bool = r
-        .try_get(format!("{tree}_start_root").as_str())
-        .map_err(row_err)?;
-    let keys: Vec<Uuid> = r
-        .try_get(format!("{tree}_start_keys").as_str())
-        .map_err(row_err)?;
-    Ok(root
-        .then_some(StartRef::Root)
-        .into_iter()
-        .chain(keys.into_iter().map(StartRef::Node))
-        .collect())
-}
-
-/// The stored form of a user's own start nodes: the root flag and the node keys.
-pub(super) fn user_start_columns(starts: &[StartRef]) -> (bool, Vec<Uuid>) {
-    let root = starts.contains(&StartRef::Root);
-    let keys = starts
-        .iter()
-        .filter_map(|s| match s {
-            StartRef::Node(k) => Some(*k),
-            StartRef::Root => None,
-        })
-        .collect();
-    (root, keys)
 }
 
 /// A group start node from its root flag and the joined node's path/trashed columns.

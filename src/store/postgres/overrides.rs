@@ -3,14 +3,13 @@
 //! (`apply.rs`), so a row written here is the row a policy file with the same entry makes.
 
 use super::apply::{write_groups, write_mappings, write_users, ApplyReport};
-use super::{parse_state, row_err, user_starts, StoreError};
+use super::{group_start, origin, parse_state, row_err, user_starts, StoreError};
 use crate::store::overrides::{Grant, GroupView, MappingView, Override, UserView};
 use crate::store::policy_file::UserEntry;
-use crate::store::policy_file::{GroupEntry, GroupMappingEntry, Origin, PolicyFile, StartRef};
+use crate::store::policy_file::{GroupEntry, GroupMappingEntry, Origin, PolicyFile};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
-use uuid::Uuid;
 
 fn db(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { query, source }
@@ -38,28 +37,6 @@ const GROUP_SELECT: &str = "select g.key, g.alias, g.name, g.sections, g.default
                order by p.node_key) from group_permissions p where p.group_key = g.key), \
               '[]') as permissions \
      from user_groups g";
-
-fn origin(r: &PgRow) -> Result<Origin, StoreError> {
-    let o: String = r.try_get("origin").map_err(row_err)?;
-    Origin::parse(&o).ok_or(StoreError::Corrupt {
-        what: "origin",
-        value: o,
-    })
-}
-
-fn group_start(r: &PgRow, tree: &str) -> Result<Option<StartRef>, StoreError> {
-    let root: bool = r
-        .try_get(format!("{tree}_start_root").as_str())
-        .map_err(row_err)?;
-    let key: Option<Uuid> = r
-        .try_get(format!("{tree}_start_key").as_str())
-        .map_err(row_err)?;
-    Ok(if root {
-        Some(StartRef::Root)
-    } else {
-        key.map(StartRef::Node)
-    })
-}
 
 fn group_row(r: &PgRow) -> Result<GroupView, StoreError> {
     let permissions: sqlx::types::Json<Vec<Grant>> = r.try_get("permissions").map_err(row_err)?;

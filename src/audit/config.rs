@@ -272,3 +272,7 @@ impl AuditConfig {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

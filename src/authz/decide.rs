@@ -467,3 +467,7 @@ mod principals;
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "decide_checks_tests.rs"]
+mod checks_tests;

@@ -351,3 +351,7 @@ fn pos(n: Arc<NodeInfo>) -> (NodeId, super::model::NodePath, Option<Arc<NodeInfo
 #[cfg(test)]
 #[path = "delivery_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "delivery_access_tests.rs"]
+mod access_tests;

@@ -205,6 +205,8 @@ pub(crate) fn state_str(s: UserState) -> &'static str {
 #[cfg(test)]
 mod cache_tests;
 #[cfg(test)]
+mod file_tests;
+#[cfg(test)]
 mod languages_tests;
 #[cfg(test)]
 mod mirror_tests;

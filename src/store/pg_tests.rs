@@ -380,11 +380,11 @@ async fn a_lost_listener_is_reported_and_reconnects(pool: PgPool) {
 async fn own_root_and_trashed_start_nodes_round_trip_and_resolve_as_in_the_file_store(
     pool: PgPool,
 ) {
-    let file = super::tests::start_node_policy();
+    let file = super::file_tests::start_node_policy();
     apply_policy(&pool, &file, false).await.expect("applies");
     let exported = export_policy(&pool).await.expect("exports");
     assert_eq!(exported, file.normalized());
-    super::tests::assert_own_start_nodes_resolve_as_umbraco(&pg_cache(&pool)).await;
+    super::file_tests::assert_own_start_nodes_resolve_as_umbraco(&pg_cache(&pool)).await;
 }
 
 #[sqlx::test(migrations = "./migrations")]

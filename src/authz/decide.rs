@@ -20,14 +20,14 @@
 //!   follow the unknown-node mode.
 
 use super::branch::BranchVerb;
-use super::explain::{GroupEvidence, NodeEvidence, Trace};
+use super::explain::{evidence, located_evidence, NodeEvidence, Trace};
 use super::lookup::{Resolved, Who};
 use super::model::{
     NodeId, NodeInfo, NodeKind, NodePath, UserAccess, UserState, CONTENT_RECYCLE_BIN_ID,
     MEDIA_RECYCLE_BIN_ID, ROOT_ID,
 };
 use super::policy::{DecisionPolicy, UnknownNodeMode};
-use super::resolve::{granting_start_node, resolve_at, GroupAt, Resolution};
+use super::resolve::{granting_start_node, resolve_at, GroupAt};
 use super::route_path::{resolve_route_for, RouteAnswer};
 use super::{Decision, DenyReason, Grant, Permit};
 use crate::authn::{PrincipalKind, Subject};
@@ -419,45 +419,6 @@ pub(crate) fn describe(r: &NodeRef) -> String {
         NodeRef::Root => "root".into(),
         NodeRef::RecycleBin => "recycle-bin".into(),
         NodeRef::Path(p) => p.clone(),
-    }
-}
-
-/// Evidence for a node before anything is known of it.
-pub(crate) fn evidence(check: &str, kind: CheckKind, r: &NodeRef) -> NodeEvidence {
-    NodeEvidence {
-        check: check.to_string(),
-        kind,
-        node: r.clone(),
-        id: None,
-        path: None,
-        trashed: false,
-        start_node: None,
-        groups: Vec::new(),
-        required: Vec::new(),
-        missing: Vec::new(),
-        note: None,
-    }
-}
-
-fn located_evidence(
-    check: &NodeCheck,
-    r: &NodeRef,
-    loc: &Located,
-    start_node: Option<NodeId>,
-    res: Option<&Resolution<'_>>,
-    missing: &[String],
-) -> NodeEvidence {
-    NodeEvidence {
-        id: Some(loc.id),
-        path: Some(loc.path.to_string()),
-        trashed: loc.trashed,
-        start_node,
-        groups: res.map(GroupEvidence::from_resolution).unwrap_or_default(),
-        required: check.verbs.iter().map(|v| v.to_string()).collect(),
-        missing: missing.to_vec(),
-        note: (check.scope == CheckScope::Branch)
-            .then(|| "branch: the verb must also hold below the node".to_string()),
-        ..evidence(&check.source, check.kind, r)
     }
 }
 

@@ -36,7 +36,8 @@
 //!   protected nodes (`Lookup::ProtectedNodes`), and only they are read: an item under no
 //!   protected ancestor costs no ancestor lookup.
 
-use super::decide::{describe, evidence, Ctx};
+use super::decide::{describe, Ctx};
+use super::explain::evidence;
 use super::explain::NodeEvidence;
 use super::lookup::ancestors;
 use super::model::{NodeId, NodeInfo, PublicAccess};

@@ -8,7 +8,7 @@ use super::model::{NodeId, UserState};
 use super::policy::DecisionPolicy;
 use super::resolve::Resolution;
 use super::Decision;
-use crate::request::{Api, CheckKind, NodeRef, SectionPolicy, Target};
+use crate::request::{Api, CheckKind, CheckScope, NodeCheck, NodeRef, SectionPolicy, Target};
 use serde::Serialize;
 
 /// Evidence gathered while deciding; filled only when explaining.
@@ -137,3 +137,42 @@ pub fn explain(
 #[cfg(test)]
 #[path = "explain_tests.rs"]
 mod tests;
+
+/// Evidence for a node before anything is known of it.
+pub(crate) fn evidence(check: &str, kind: CheckKind, r: &NodeRef) -> NodeEvidence {
+    NodeEvidence {
+        check: check.to_string(),
+        kind,
+        node: r.clone(),
+        id: None,
+        path: None,
+        trashed: false,
+        start_node: None,
+        groups: Vec::new(),
+        required: Vec::new(),
+        missing: Vec::new(),
+        note: None,
+    }
+}
+
+pub(super) fn located_evidence(
+    check: &NodeCheck,
+    r: &NodeRef,
+    loc: &super::decide::Located,
+    start_node: Option<NodeId>,
+    res: Option<&Resolution<'_>>,
+    missing: &[String],
+) -> NodeEvidence {
+    NodeEvidence {
+        id: Some(loc.id),
+        path: Some(loc.path.to_string()),
+        trashed: loc.trashed,
+        start_node,
+        groups: res.map(GroupEvidence::from_resolution).unwrap_or_default(),
+        required: check.verbs.iter().map(|v| v.to_string()).collect(),
+        missing: missing.to_vec(),
+        note: (check.scope == CheckScope::Branch)
+            .then(|| "branch: the verb must also hold below the node".to_string()),
+        ..evidence(&check.source, check.kind, r)
+    }
+}

@@ -342,3 +342,7 @@ fn resolve_head(
 #[cfg(test)]
 #[path = "classify_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "classify_path_tests.rs"]
+mod path_tests;

@@ -98,45 +98,26 @@ fn bench(c: &mut Criterion) {
     let groups: Vec<std::sync::Arc<str>> = vec!["editor".into()];
     let deny = Decision::Deny(DenyReason::MissingVerb);
 
-    c.bench_function("audit_event_new", |b| {
-        b.iter(|| {
-            AuditEvent::new(
-                "req-bench",
-                &meta,
-                Some(&target),
-                Some(&principal),
-                &groups,
-                &decision,
-            )
-        })
-    });
+    let event = |d: &Decision| {
+        AuditEvent::new(
+            "req-bench",
+            &meta,
+            Some(&target),
+            Some(&principal),
+            &groups,
+            d,
+        )
+    };
+    c.bench_function("audit_event_new", |b| b.iter(|| event(&decision)));
     c.bench_function("auditor_record", |b| {
         b.iter_batched(
-            || {
-                AuditEvent::new(
-                    "req-bench",
-                    &meta,
-                    Some(&target),
-                    Some(&principal),
-                    &groups,
-                    &deny,
-                )
-            },
+            || event(&deny),
             |e| auditor.record(e),
             BatchSize::SmallInput,
         )
     });
     c.bench_function("audit_event_new_and_record", |b| {
-        b.iter(|| {
-            auditor.record(AuditEvent::new(
-                "req-bench",
-                &meta,
-                Some(&target),
-                Some(&principal),
-                &groups,
-                &deny,
-            ))
-        })
+        b.iter(|| auditor.record(event(&deny)))
     });
     rt.block_on(auditor.shutdown(Duration::from_secs(5)));
 }

@@ -6,7 +6,7 @@
 //! change — all in one transaction. The tables' `NOTIFY` triggers tell every gateway; the
 //! writing gateway also evicts the entries from its own cache at once.
 
-use super::policy_file::{Origin, StartRef};
+use super::policy_file::{GroupEntry, Origin, StartRef, UserEntry};
 use super::postgres::overrides::PgOverride;
 use super::{ChangeRow, Invalidation, PolicyCache, StoreError};
 use crate::authz::UserState;
@@ -63,6 +63,74 @@ pub struct UserView {
     pub content_start: Vec<StartRef>,
     pub media_start: Vec<StartRef>,
     pub origin: Origin,
+}
+
+impl GroupView {
+    /// The view of a stored group: its entry and its granular entries.
+    pub fn from_entry(e: GroupEntry, permissions: Vec<Grant>) -> Self {
+        GroupView {
+            key: e.key,
+            alias: e.alias,
+            name: e.name,
+            sections: e.sections,
+            default_verbs: e.default_verbs,
+            content_start: e.content_start,
+            media_start: e.media_start,
+            all_languages: e.all_languages,
+            languages: e.languages,
+            permissions,
+            origin: e.origin,
+        }
+    }
+
+    /// The group's entry, owned by `origin` (its granular entries are stored apart).
+    pub fn entry(&self, origin: Origin) -> GroupEntry {
+        GroupEntry {
+            key: self.key,
+            alias: self.alias.clone(),
+            name: self.name.clone(),
+            sections: self.sections.clone(),
+            default_verbs: self.default_verbs.clone(),
+            content_start: self.content_start,
+            media_start: self.media_start,
+            all_languages: self.all_languages,
+            languages: self.languages.clone(),
+            origin,
+        }
+    }
+}
+
+impl From<UserEntry> for UserView {
+    fn from(e: UserEntry) -> Self {
+        UserView {
+            key: e.key,
+            external_id: e.external_id,
+            name: e.name,
+            email: e.email,
+            state: e.state,
+            groups: e.groups,
+            content_start: e.content_start,
+            media_start: e.media_start,
+            origin: e.origin,
+        }
+    }
+}
+
+impl UserView {
+    /// The user's entry, owned by `origin`.
+    pub fn entry(&self, origin: Origin) -> UserEntry {
+        UserEntry {
+            key: self.key,
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            state: self.state,
+            groups: self.groups.clone(),
+            content_start: self.content_start.clone(),
+            media_start: self.media_start.clone(),
+            origin,
+        }
+    }
 }
 
 impl MappingView {

@@ -1,12 +1,9 @@
 //! `policy export`: the database's policy read back as a normalized policy file, such that
 //! `apply_policy(export_policy())` writes nothing.
 
-use super::{group_start, origin, parse_kind, row_err, user_starts, StoreError};
-use crate::authz::UserState;
-use crate::store::parse_state;
+use super::{group_entry, parse_kind, row_err, user_entry, StoreError};
 use crate::store::policy_file::{
-    GroupEntry, GroupMappingEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry,
-    UserEntry,
+    GroupMappingEntry, NodeEntry, PermissionEntry, PolicyFile, PublicAccessEntry,
 };
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
@@ -75,41 +72,10 @@ fn node_entry(r: &PgRow) -> Result<NodeEntry, StoreError> {
 
 const GROUPS: &str = "select * from user_groups order by alias";
 
-fn group_entry(r: &PgRow) -> Result<GroupEntry, StoreError> {
-    Ok(GroupEntry {
-        key: r.try_get("key").map_err(row_err)?,
-        alias: r.try_get("alias").map_err(row_err)?,
-        name: r.try_get("name").map_err(row_err)?,
-        sections: r.try_get("sections").map_err(row_err)?,
-        default_verbs: r.try_get("default_verbs").map_err(row_err)?,
-        content_start: group_start(r, "content")?,
-        media_start: group_start(r, "media")?,
-        all_languages: r.try_get("all_languages").map_err(row_err)?,
-        languages: r.try_get("languages").map_err(row_err)?,
-        origin: origin(r)?,
-    })
-}
-
 const USERS: &str = "select u.*, coalesce(array_agg(g.alias order by g.alias) \
-     filter (where g.alias is not null), '{}') as aliases from users u \
+     filter (where g.alias is not null), '{}') as groups from users u \
      left join memberships m on m.user_key = u.key left join user_groups g on g.key = m.group_key \
      group by u.key order by u.external_id";
-
-fn user_entry(r: &PgRow) -> Result<UserEntry, StoreError> {
-    let state: String = r.try_get("state").map_err(row_err)?;
-    let state: UserState = parse_state(&state)?;
-    Ok(UserEntry {
-        key: r.try_get("key").map_err(row_err)?,
-        external_id: r.try_get("external_id").map_err(row_err)?,
-        name: r.try_get("name").map_err(row_err)?,
-        email: r.try_get("email").map_err(row_err)?,
-        state,
-        groups: r.try_get("aliases").map_err(row_err)?,
-        content_start: user_starts(r, "content")?,
-        media_start: user_starts(r, "media")?,
-        origin: origin(r)?,
-    })
-}
 
 const PERMISSIONS: &str = "select g.alias, p.node_key, p.verbs from group_permissions p \
      join user_groups g on g.key = p.group_key order by g.alias, p.node_key";

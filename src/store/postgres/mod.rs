@@ -28,7 +28,7 @@ use crate::authz::{
 use crate::request::Api;
 use crate::store::policy_file::ApiKeyEntry;
 use async_trait::async_trait;
-use rows::{group_start, origin, user_start_columns, user_starts};
+use rows::{group_entry, user_entry, user_start_columns, user_starts};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use std::collections::HashMap;

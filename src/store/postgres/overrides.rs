@@ -3,10 +3,9 @@
 //! (`apply.rs`), so a row written here is the row a policy file with the same entry makes.
 
 use super::apply::{write_groups, write_mappings, write_users, ApplyReport};
-use super::{group_start, origin, parse_state, row_err, user_starts, StoreError};
+use super::{group_entry, row_err, user_entry, StoreError};
 use crate::store::overrides::{Grant, GroupView, MappingView, Override, UserView};
-use crate::store::policy_file::UserEntry;
-use crate::store::policy_file::{GroupEntry, GroupMappingEntry, Origin, PolicyFile};
+use crate::store::policy_file::{GroupMappingEntry, Origin, PolicyFile};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -40,19 +39,7 @@ const GROUP_SELECT: &str = "select g.key, g.alias, g.name, g.sections, g.default
 
 fn group_row(r: &PgRow) -> Result<GroupView, StoreError> {
     let permissions: sqlx::types::Json<Vec<Grant>> = r.try_get("permissions").map_err(row_err)?;
-    Ok(GroupView {
-        key: r.try_get("key").map_err(row_err)?,
-        alias: r.try_get("alias").map_err(row_err)?,
-        name: r.try_get("name").map_err(row_err)?,
-        sections: r.try_get("sections").map_err(row_err)?,
-        default_verbs: r.try_get("default_verbs").map_err(row_err)?,
-        content_start: group_start(r, "content")?,
-        media_start: group_start(r, "media")?,
-        all_languages: r.try_get("all_languages").map_err(row_err)?,
-        languages: r.try_get("languages").map_err(row_err)?,
-        permissions: permissions.0,
-        origin: origin(r)?,
-    })
+    Ok(GroupView::from_entry(group_entry(r)?, permissions.0))
 }
 
 #[async_trait]
@@ -92,18 +79,7 @@ impl PgOverride for GroupView {
             return Ok(());
         };
         let file = PolicyFile {
-            groups: vec![GroupEntry {
-                key: g.key,
-                alias: g.alias.clone(),
-                name: g.name.clone(),
-                sections: g.sections.clone(),
-                default_verbs: g.default_verbs.clone(),
-                content_start: g.content_start,
-                media_start: g.media_start,
-                all_languages: g.all_languages,
-                languages: g.languages.clone(),
-                origin: Origin::Local,
-            }],
+            groups: vec![g.entry(Origin::Local)],
             ..PolicyFile::default()
         };
         write_groups(tx, &file, &mut ApplyReport::default()).await?;
@@ -191,18 +167,7 @@ const USER_SELECT: &str = "select u.key, u.external_id, u.name, u.email, u.state
      from users u";
 
 fn user_row(r: &PgRow) -> Result<UserView, StoreError> {
-    let state: String = r.try_get("state").map_err(row_err)?;
-    Ok(UserView {
-        key: r.try_get("key").map_err(row_err)?,
-        external_id: r.try_get("external_id").map_err(row_err)?,
-        name: r.try_get("name").map_err(row_err)?,
-        email: r.try_get("email").map_err(row_err)?,
-        state: parse_state(&state)?,
-        groups: r.try_get("groups").map_err(row_err)?,
-        content_start: user_starts(r, "content")?,
-        media_start: user_starts(r, "media")?,
-        origin: origin(r)?,
-    })
+    Ok(user_entry(r)?.into())
 }
 
 #[async_trait]
@@ -242,17 +207,7 @@ impl PgOverride for UserView {
             return Ok(());
         };
         let file = PolicyFile {
-            users: vec![UserEntry {
-                key: u.key,
-                external_id: u.external_id.clone(),
-                name: u.name.clone(),
-                email: u.email.clone(),
-                state: u.state,
-                groups: u.groups.clone(),
-                content_start: u.content_start.clone(),
-                media_start: u.media_start.clone(),
-                origin: Origin::Local,
-            }],
+            users: vec![u.entry(Origin::Local)],
             ..PolicyFile::default()
         };
         write_users(tx, &file, &mut ApplyReport::default()).await
